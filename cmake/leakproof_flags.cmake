@@ -1,0 +1,9 @@
+# Flags for the project's own code: strict warnings, optional sanitizers.
+add_library(leakproof_warnings INTERFACE)
+target_compile_options(leakproof_warnings INTERFACE -Wall -Wextra -Werror -Wshadow -Wconversion
+                                                    -Wno-sign-conversion)
+
+if(LEAKPROOF_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -1,0 +1,22 @@
+# Installed layout: headers, the library, a CMake package and a pkg-config file.
+include(CMakePackageConfigHelpers)
+
+install(DIRECTORY include/leakproof DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(TARGETS leakproof EXPORT leakproofTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+install(EXPORT leakproofTargets NAMESPACE leakproof::
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/leakproof)
+
+configure_package_config_file(cmake/leakproofConfig.cmake.in
+  ${CMAKE_CURRENT_BINARY_DIR}/leakproofConfig.cmake
+  INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/leakproof)
+write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/leakproofConfigVersion.cmake
+  COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/leakproofConfig.cmake
+              ${CMAKE_CURRENT_BINARY_DIR}/leakproofConfigVersion.cmake
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/leakproof)
+
+configure_file(cmake/leakproof.pc.in ${CMAKE_CURRENT_BINARY_DIR}/leakproof.pc @ONLY)
+install(FILES ${CMAKE_CURRENT_BINARY_DIR}/leakproof.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

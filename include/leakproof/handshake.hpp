@@ -1,0 +1,175 @@
+// leakproof — the sans-IO SOCKS client handshake.
+//
+// A client_handshake turns one request (CONNECT, or Tor's RESOLVE/RESOLVE_PTR)
+// into the bytes to write to a proxy and reads the proxy's answer, without
+// doing any I/O itself. The caller loops:
+//
+//     leakproof::client_handshake hs{req};
+//     for (;;) {
+//         auto act = hs.next();
+//         if (act.kind == action_kind::send)    { write_all(fd, act.bytes); hs.sent(); }
+//         else if (act.kind == action_kind::receive) {
+//             auto n = read(fd, act.space.data(), act.space.size());
+//             n > 0 ? hs.received(n) : hs.closed();
+//         } else break;                         // done: hs.result(); failed: act.error
+//     }
+//
+// `receive` asks for at most the bytes the proxy still owes, never more, so the
+// handshake can run on an application's own socket: the first byte after the
+// reply is left unread for the application. The core allocates nothing, throws
+// nothing and calls no libc I/O, so the LD_PRELOAD interposer can use it too.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <system_error>
+
+#include "leakproof/error.hpp"
+
+namespace leakproof {
+
+enum class socks_version : std::uint8_t { v4, v4a, v5 };
+
+enum class command : std::uint8_t {
+    connect = 0x01,
+    resolve = 0xF0,      // Tor: name → address, answered in BND.ADDR
+    resolve_ptr = 0xF1,  // Tor: address → name, SOCKS5 only
+};
+
+// A host as SOCKS carries it: an IPv4 or IPv6 address in network byte order,
+// or a name. A name is a view: the caller's storage for requests, the
+// handshake's own buffer for replies.
+struct address {
+    enum class kind : std::uint8_t { none, ipv4, ipv6, name };
+
+    kind type = kind::none;
+    std::array<std::uint8_t, 16> ip{};  // the first 4 bytes for ipv4
+    std::string_view name;
+
+    static address ipv4(std::array<std::uint8_t, 4> a) noexcept;
+    static address ipv6(std::array<std::uint8_t, 16> a) noexcept;
+    static address host_name(std::string_view n) noexcept;
+    // An IPv4/IPv6 literal becomes an address, anything else a name. Pure
+    // parsing: no lookup ever happens here.
+    static address parse(std::string_view host) noexcept;
+};
+
+struct handshake_options {
+    // Send greeting, RFC 1929 sub-negotiation and request in one write (one
+    // round trip). Off by default: some servers (microsocks) drop bytes that
+    // arrive before they asked for them.
+    bool pipeline = false;
+    // Accept a SOCKS4 reply whose VN is 4 instead of 0 (seen in the wild).
+    bool lenient_socks4_reply_version = false;
+    // Accept an RFC 1929 reply whose version is 5 instead of 1 (seen in the wild).
+    bool lenient_auth_reply_version = false;
+};
+
+struct request {
+    socks_version version = socks_version::v5;
+    command cmd = command::connect;
+    address target;
+    std::uint16_t port = 0;
+    // SOCKS5: RFC 1929 credentials, offered when `user` is not empty.
+    // SOCKS4/4a: `user` is the user id, `password` must be empty.
+    std::string_view user;
+    std::string_view password;
+    handshake_options options;
+};
+
+// What the proxy answered once the handshake is done. For CONNECT, `bound`
+// is the proxy's BND.ADDR; for RESOLVE the resolved address; for RESOLVE_PTR
+// the name.
+struct reply {
+    address bound;
+    std::uint16_t port = 0;
+};
+
+enum class action_kind : std::uint8_t { send, receive, done, failed };
+
+struct action {
+    action_kind kind;
+    std::span<const std::uint8_t> bytes;  // send: write all of these, then sent()
+    std::span<std::uint8_t> space;        // receive: read at most this many bytes into it
+    std::error_code error;                // failed: why
+};
+
+// Checks a request without building anything: the same verdict the
+// handshake's first next() gives.
+std::error_code validate(const request& req) noexcept;
+
+class client_handshake {
+public:
+    // Views in `req` (name, user, password) must stay valid until the last
+    // send action has been taken.
+    explicit client_handshake(const request& req) noexcept;
+
+    // The next thing to do. Calling it again without sent()/received()/closed()
+    // in between returns the same action.
+    action next() noexcept;
+    // All bytes of the last send action were written.
+    void sent() noexcept;
+    // `n` bytes (1 ≤ n ≤ space.size()) were read into the last receive space.
+    void received(std::size_t n) noexcept;
+    // The stream ended (EOF or reset) while a receive was pending.
+    void closed() noexcept;
+    // Copies as much of `in` as the handshake wants and calls received();
+    // returns how many bytes were taken. Bytes beyond the reply are not taken.
+    std::size_t feed(std::span<const std::uint8_t> in) noexcept;
+
+    bool finished() const noexcept { return state_ == state::done; }
+    bool failed() const noexcept { return state_ == state::failed; }
+    std::error_code error() const noexcept { return error_; }
+    // Valid when finished(); a name in it points into this object.
+    const reply& result() const noexcept { return reply_; }
+
+    // The largest message this handshake ever sends or receives at once:
+    // greeting + RFC 1929 + request with a 255-byte name and credentials.
+    static constexpr std::size_t buffer_size = 4 + 513 + 262;
+
+private:
+    enum class state : std::uint8_t {
+        send_greeting,
+        recv_method,
+        send_auth,
+        recv_auth,
+        send_request,
+        recv_reply_head,  // SOCKS5: VER REP RSV ATYP + first address byte
+        recv_reply_tail,  // SOCKS5: rest of BND.ADDR and BND.PORT
+        recv_socks4_reply,
+        done,
+        failed,
+    };
+
+    void fail(std::error_code ec) noexcept;
+    void expect(state s, std::size_t n) noexcept;
+    void on_complete_message() noexcept;
+    bool check_early_failure() noexcept;
+    void parse_method() noexcept;
+    void parse_auth() noexcept;
+    void parse_reply_head() noexcept;
+    void parse_reply_tail() noexcept;
+    void parse_socks4_reply() noexcept;
+    void after_send() noexcept;
+    std::size_t encode_greeting(std::size_t at) noexcept;
+    std::size_t encode_auth(std::size_t at) noexcept;
+    std::size_t encode_socks5_request(std::size_t at) noexcept;
+    std::size_t encode_socks4_request() noexcept;
+    std::uint8_t auth_method() const noexcept;
+
+    request req_;
+    reply reply_;
+    std::error_code error_;
+    state state_;
+    std::uint16_t out_len_ = 0;  // bytes of the pending send
+    std::uint16_t need_ = 0;     // bytes the current message needs in total
+    std::uint16_t have_ = 0;     // bytes of it received so far
+    // One buffer serves every message: a send is always complete before the
+    // next receive starts, and a reply's name stays here for result().
+    std::array<std::uint8_t, buffer_size> buf_;
+};
+
+}  // namespace leakproof

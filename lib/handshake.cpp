@@ -1,0 +1,371 @@
+// The SOCKS client handshake as a state machine over one buffer.
+//
+// Wire formats: RFC 1928 (SOCKS5), RFC 1929 (username/password), the SOCKS4
+// and SOCKS4a protocol texts, and Tor's socks-extensions.txt (RESOLVE 0xF0,
+// RESOLVE_PTR 0xF1, extended error codes 0xF0-0xF7).
+#include "leakproof/handshake.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+namespace leakproof {
+namespace {
+
+constexpr std::uint8_t socks5_version = 0x05;
+constexpr std::uint8_t socks4_version = 0x04;
+constexpr std::uint8_t rfc1929_version = 0x01;
+constexpr std::uint8_t method_no_auth = 0x00;
+constexpr std::uint8_t method_user_pass = 0x02;
+constexpr std::uint8_t method_none_acceptable = 0xFF;
+constexpr std::uint8_t atyp_ipv4 = 0x01;
+constexpr std::uint8_t atyp_name = 0x03;
+constexpr std::uint8_t atyp_ipv6 = 0x04;
+constexpr std::size_t max_field = 255;  // every SOCKS length byte
+constexpr std::size_t socks4_reply_size = 8;
+constexpr std::size_t socks5_reply_head = 5;  // VER REP RSV ATYP + first address byte
+
+std::error_code make(error e) noexcept { return make_error_code(e); }
+
+std::uint8_t* put(std::uint8_t* out, std::string_view s) noexcept {
+    std::memcpy(out, s.data(), s.size());
+    return out + s.size();
+}
+
+std::uint8_t* put_port(std::uint8_t* out, std::uint16_t port) noexcept {
+    out[0] = static_cast<std::uint8_t>(port >> 8);
+    out[1] = static_cast<std::uint8_t>(port & 0xFF);
+    return out + 2;
+}
+
+std::uint16_t get_port(const std::uint8_t* in) noexcept {
+    return static_cast<std::uint16_t>((in[0] << 8) | in[1]);
+}
+
+bool has_nul(std::string_view s) noexcept { return s.find('\0') != std::string_view::npos; }
+
+std::error_code validate_name(std::string_view name) noexcept {
+    if (name.empty()) return make(error::hostname_empty);
+    if (name.size() > max_field) return make(error::hostname_too_long);
+    if (has_nul(name)) return make(error::hostname_has_nul);
+    return {};
+}
+
+std::error_code validate_socks4(const request& req) noexcept {
+    if (req.target.type == address::kind::ipv6) return make(error::ipv6_needs_socks5);
+    if (req.cmd == command::resolve_ptr) return make(error::command_needs_socks5);
+    if (req.target.type == address::kind::name && req.version == socks_version::v4)
+        return make(error::name_needs_socks4a);
+    if (req.user.size() > max_field) return make(error::user_too_long);
+    if (has_nul(req.user)) return make(error::user_id_has_nul);
+    if (!req.password.empty()) return make(error::password_without_user);
+    return {};
+}
+
+std::error_code validate_socks5(const request& req) noexcept {
+    if (req.user.size() > max_field) return make(error::user_too_long);
+    if (req.password.size() > max_field) return make(error::password_too_long);
+    if (req.user.empty() && !req.password.empty()) return make(error::password_without_user);
+    return {};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- address
+
+address address::ipv4(std::array<std::uint8_t, 4> a) noexcept {
+    address r;
+    r.type = kind::ipv4;
+    std::copy(a.begin(), a.end(), r.ip.begin());
+    return r;
+}
+
+address address::ipv6(std::array<std::uint8_t, 16> a) noexcept {
+    address r;
+    r.type = kind::ipv6;
+    r.ip = a;
+    return r;
+}
+
+address address::host_name(std::string_view n) noexcept {
+    address r;
+    r.type = kind::name;
+    r.name = n;
+    return r;
+}
+
+// ---------------------------------------------------------------- validation
+
+std::error_code validate(const request& req) noexcept {
+    switch (req.target.type) {
+    case address::kind::none: return make(error::hostname_empty);
+    case address::kind::name:
+        if (auto ec = validate_name(req.target.name)) return ec;
+        if (req.cmd == command::resolve_ptr) return make(error::ptr_needs_address);
+        break;
+    default: break;
+    }
+    if (req.cmd == command::connect && req.port == 0) return make(error::port_zero);
+    return req.version == socks_version::v5 ? validate_socks5(req) : validate_socks4(req);
+}
+
+// ---------------------------------------------------------------- encoding
+
+client_handshake::client_handshake(const request& req) noexcept : req_(req) {
+    if (auto ec = validate(req_)) {
+        state_ = state::failed;
+        error_ = ec;
+        return;
+    }
+    if (req_.version != socks_version::v5) {
+        state_ = state::send_request;
+        out_len_ = static_cast<std::uint16_t>(encode_socks4_request());
+        return;
+    }
+    state_ = state::send_greeting;
+    std::size_t len = encode_greeting(0);
+    if (req_.options.pipeline) {
+        if (auth_method() == method_user_pass) len = encode_auth(len);
+        len = encode_socks5_request(len);
+    }
+    out_len_ = static_cast<std::uint16_t>(len);
+}
+
+std::uint8_t client_handshake::auth_method() const noexcept {
+    return req_.user.empty() ? method_no_auth : method_user_pass;
+}
+
+// Without credentials we offer no-auth only. With credentials we offer both,
+// as curl does, except when pipelining: the auth bytes that follow the
+// greeting only make sense if the proxy is bound to pick username/password.
+std::size_t client_handshake::encode_greeting(std::size_t at) noexcept {
+    std::uint8_t* p = buf_.data() + at;
+    *p++ = socks5_version;
+    if (auth_method() == method_no_auth) {
+        *p++ = 1;
+        *p++ = method_no_auth;
+    } else if (req_.options.pipeline) {
+        *p++ = 1;
+        *p++ = method_user_pass;
+    } else {
+        *p++ = 2;
+        *p++ = method_no_auth;
+        *p++ = method_user_pass;
+    }
+    return static_cast<std::size_t>(p - buf_.data());
+}
+
+std::size_t client_handshake::encode_auth(std::size_t at) noexcept {
+    std::uint8_t* p = buf_.data() + at;
+    *p++ = rfc1929_version;
+    *p++ = static_cast<std::uint8_t>(req_.user.size());
+    p = put(p, req_.user);
+    *p++ = static_cast<std::uint8_t>(req_.password.size());
+    p = put(p, req_.password);
+    return static_cast<std::size_t>(p - buf_.data());
+}
+
+std::size_t client_handshake::encode_socks5_request(std::size_t at) noexcept {
+    std::uint8_t* p = buf_.data() + at;
+    *p++ = socks5_version;
+    *p++ = static_cast<std::uint8_t>(req_.cmd);
+    *p++ = 0x00;  // RSV
+    const address& t = req_.target;
+    switch (t.type) {
+    case address::kind::ipv4:
+        *p++ = atyp_ipv4;
+        p = std::copy_n(t.ip.begin(), 4, p);
+        break;
+    case address::kind::ipv6:
+        *p++ = atyp_ipv6;
+        p = std::copy_n(t.ip.begin(), 16, p);
+        break;
+    default:
+        *p++ = atyp_name;
+        *p++ = static_cast<std::uint8_t>(t.name.size());
+        p = put(p, t.name);
+        break;
+    }
+    p = put_port(p, req_.port);
+    return static_cast<std::size_t>(p - buf_.data());
+}
+
+// SOCKS4a marks "the name follows" with DSTIP 0.0.0.x, x != 0.
+std::size_t client_handshake::encode_socks4_request() noexcept {
+    std::uint8_t* p = buf_.data();
+    *p++ = socks4_version;
+    *p++ = static_cast<std::uint8_t>(req_.cmd);
+    p = put_port(p, req_.port);
+    const bool by_name = req_.target.type == address::kind::name;
+    if (by_name) {
+        const std::uint8_t marker[4] = {0, 0, 0, 1};
+        p = std::copy_n(marker, 4, p);
+    } else {
+        p = std::copy_n(req_.target.ip.begin(), 4, p);
+    }
+    p = put(p, req_.user);
+    *p++ = 0x00;
+    if (by_name) {
+        p = put(p, req_.target.name);
+        *p++ = 0x00;
+    }
+    return static_cast<std::size_t>(p - buf_.data());
+}
+
+// ---------------------------------------------------------------- driving
+
+action client_handshake::next() noexcept {
+    switch (state_) {
+    case state::send_greeting:
+    case state::send_auth:
+    case state::send_request:
+        return {action_kind::send, {buf_.data(), out_len_}, {}, {}};
+    case state::done: return {action_kind::done, {}, {}, {}};
+    case state::failed: return {action_kind::failed, {}, {}, error_};
+    default:
+        return {action_kind::receive, {}, {buf_.data() + have_, std::size_t(need_ - have_)}, {}};
+    }
+}
+
+void client_handshake::expect(state s, std::size_t n) noexcept {
+    state_ = s;
+    need_ = static_cast<std::uint16_t>(n);
+    have_ = 0;
+}
+
+void client_handshake::fail(std::error_code ec) noexcept {
+    state_ = state::failed;
+    error_ = ec;
+}
+
+void client_handshake::sent() noexcept {
+    switch (state_) {
+    case state::send_greeting: expect(state::recv_method, 2); break;
+    case state::send_auth: expect(state::recv_auth, 2); break;
+    case state::send_request:
+        if (req_.version == socks_version::v5)
+            expect(state::recv_reply_head, socks5_reply_head);
+        else
+            expect(state::recv_socks4_reply, socks4_reply_size);
+        break;
+    default: break;  // not sending: nothing to acknowledge
+    }
+}
+
+void client_handshake::received(std::size_t n) noexcept {
+    if (next().kind != action_kind::receive) return;
+    have_ = static_cast<std::uint16_t>(have_ + std::min<std::size_t>(n, need_ - have_));
+    if (check_early_failure()) return;
+    if (have_ == need_) on_complete_message();
+}
+
+void client_handshake::closed() noexcept {
+    if (next().kind == action_kind::receive) fail(make(error::proxy_closed));
+}
+
+std::size_t client_handshake::feed(std::span<const std::uint8_t> in) noexcept {
+    const action act = next();
+    if (act.kind != action_kind::receive || in.empty()) return 0;
+    const std::size_t n = std::min(in.size(), act.space.size());
+    std::memcpy(act.space.data(), in.data(), n);
+    received(n);
+    return n;
+}
+
+// A refusal is acted on as soon as its byte arrives: many servers send
+// `05 04` and close without the rest of the reply.
+bool client_handshake::check_early_failure() noexcept {
+    const bool socks5_reply = state_ == state::recv_reply_head;
+    const bool socks4_reply = state_ == state::recv_socks4_reply;
+    if (!(socks5_reply || socks4_reply) || have_ == 0) return false;
+    if (socks5_reply && buf_[0] != socks5_version) {
+        fail(make(error::bad_version));
+    } else if (socks4_reply && buf_[0] != 0 &&
+               !(req_.options.lenient_socks4_reply_version && buf_[0] == socks4_version)) {
+        fail(make(error::bad_version));
+    } else if (have_ >= 2) {
+        const auto ec = socks5_reply ? socks5_reply_error(buf_[1]) : socks4_reply_error(buf_[1]);
+        if (ec) fail(ec);
+    }
+    return failed();
+}
+
+void client_handshake::on_complete_message() noexcept {
+    switch (state_) {
+    case state::recv_method: parse_method(); break;
+    case state::recv_auth: parse_auth(); break;
+    case state::recv_reply_head: parse_reply_head(); break;
+    case state::recv_reply_tail: parse_reply_tail(); break;
+    case state::recv_socks4_reply: parse_socks4_reply(); break;
+    default: break;
+    }
+}
+
+// ---------------------------------------------------------------- parsing
+
+void client_handshake::parse_method() noexcept {
+    if (buf_[0] != socks5_version) return fail(make(error::bad_version));
+    const std::uint8_t method = buf_[1];
+    if (method == method_none_acceptable) return fail(make(error::no_acceptable_method));
+    const bool offered = method == auth_method() ||
+                         (method == method_no_auth && !req_.options.pipeline);
+    if (!offered) return fail(make(error::unexpected_method));
+    if (method == method_user_pass) {
+        if (req_.options.pipeline) return expect(state::recv_auth, 2);
+        state_ = state::send_auth;
+        out_len_ = static_cast<std::uint16_t>(encode_auth(0));
+        return;
+    }
+    if (req_.options.pipeline) return expect(state::recv_reply_head, socks5_reply_head);
+    state_ = state::send_request;
+    out_len_ = static_cast<std::uint16_t>(encode_socks5_request(0));
+}
+
+void client_handshake::parse_auth() noexcept {
+    const bool version_ok = buf_[0] == rfc1929_version ||
+                            (req_.options.lenient_auth_reply_version && buf_[0] == socks5_version);
+    if (!version_ok) return fail(make(error::bad_auth_version));
+    if (buf_[1] != 0) return fail(make(error::auth_failed));
+    if (req_.options.pipeline) return expect(state::recv_reply_head, socks5_reply_head);
+    state_ = state::send_request;
+    out_len_ = static_cast<std::uint16_t>(encode_socks5_request(0));
+}
+
+// The head holds the first byte of BND.ADDR, which for a name is its length:
+// that is how a domain reply is framed without reading past its end.
+void client_handshake::parse_reply_head() noexcept {
+    std::size_t rest = 0;
+    switch (buf_[3]) {
+    case atyp_ipv4: rest = 4 - 1 + 2; break;
+    case atyp_ipv6: rest = 16 - 1 + 2; break;
+    case atyp_name: rest = std::size_t{buf_[4]} + 2; break;
+    default: return fail(make(error::bad_address_type));
+    }
+    state_ = state::recv_reply_tail;
+    need_ = static_cast<std::uint16_t>(socks5_reply_head + rest);
+}
+
+void client_handshake::parse_reply_tail() noexcept {
+    const std::uint8_t* addr = buf_.data() + 4;
+    switch (buf_[3]) {
+    case atyp_ipv4: reply_.bound = address::ipv4({addr[0], addr[1], addr[2], addr[3]}); break;
+    case atyp_ipv6: {
+        std::array<std::uint8_t, 16> a{};
+        std::copy_n(addr, 16, a.begin());
+        reply_.bound = address::ipv6(a);
+        break;
+    }
+    default:
+        reply_.bound = address::host_name({reinterpret_cast<const char*>(addr + 1), addr[0]});
+        break;
+    }
+    reply_.port = get_port(buf_.data() + need_ - 2);
+    state_ = state::done;
+}
+
+void client_handshake::parse_socks4_reply() noexcept {
+    reply_.port = get_port(buf_.data() + 2);
+    reply_.bound = address::ipv4({buf_[4], buf_[5], buf_[6], buf_[7]});
+    state_ = state::done;
+}
+
+}  // namespace leakproof

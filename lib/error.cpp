@@ -101,7 +101,8 @@ public:
 
     std::error_condition default_error_condition(int code) const noexcept override {
         const error_info* info = lookup(code);
-        return info ? std::make_error_condition(info->condition) : std::error_condition(code, *this);
+        return info ? std::make_error_condition(info->condition)
+                    : std::error_condition(code, *this);
     }
 };
 
@@ -139,11 +140,11 @@ std::error_code socks5_reply_error(std::uint8_t rep) noexcept {
 
 std::error_code socks4_reply_error(std::uint8_t cd) noexcept {
     switch (cd) {
-    case 90: return {};
-    case 91: return make_error_code(error::socks4_rejected);
-    case 92: return make_error_code(error::socks4_no_identd);
-    case 93: return make_error_code(error::socks4_identd_mismatch);
-    default: return make_error_code(error::socks4_unassigned_reply);
+        case 90: return {};
+        case 91: return make_error_code(error::socks4_rejected);
+        case 92: return make_error_code(error::socks4_no_identd);
+        case 93: return make_error_code(error::socks4_identd_mismatch);
+        default: return make_error_code(error::socks4_unassigned_reply);
     }
 }
 

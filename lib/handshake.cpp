@@ -24,7 +24,9 @@ constexpr std::size_t max_field = 255;  // every SOCKS length byte
 constexpr std::size_t socks4_reply_size = 8;
 constexpr std::size_t socks5_reply_head = 5;  // VER REP RSV ATYP + first address byte
 
-std::error_code make(error e) noexcept { return make_error_code(e); }
+std::error_code make(error e) noexcept {
+    return make_error_code(e);
+}
 
 std::uint8_t* put(std::uint8_t* out, std::string_view s) noexcept {
     std::memcpy(out, s.data(), s.size());
@@ -41,7 +43,9 @@ std::uint16_t get_port(const std::uint8_t* in) noexcept {
     return static_cast<std::uint16_t>((in[0] << 8) | in[1]);
 }
 
-bool has_nul(std::string_view s) noexcept { return s.find('\0') != std::string_view::npos; }
+bool has_nul(std::string_view s) noexcept {
+    return s.find('\0') != std::string_view::npos;
+}
 
 std::error_code validate_name(std::string_view name) noexcept {
     if (name.empty()) return make(error::hostname_empty);
@@ -97,12 +101,12 @@ address address::host_name(std::string_view n) noexcept {
 
 std::error_code validate(const request& req) noexcept {
     switch (req.target.type) {
-    case address::kind::none: return make(error::hostname_empty);
-    case address::kind::name:
-        if (auto ec = validate_name(req.target.name)) return ec;
-        if (req.cmd == command::resolve_ptr) return make(error::ptr_needs_address);
-        break;
-    default: break;
+        case address::kind::none: return make(error::hostname_empty);
+        case address::kind::name:
+            if (auto ec = validate_name(req.target.name)) return ec;
+            if (req.cmd == command::resolve_ptr) return make(error::ptr_needs_address);
+            break;
+        default: break;
     }
     if (req.cmd == command::connect && req.port == 0) return make(error::port_zero);
     return req.version == socks_version::v5 ? validate_socks5(req) : validate_socks4(req);
@@ -171,19 +175,19 @@ std::size_t client_handshake::encode_socks5_request(std::size_t at) noexcept {
     *p++ = 0x00;  // RSV
     const address& t = req_.target;
     switch (t.type) {
-    case address::kind::ipv4:
-        *p++ = atyp_ipv4;
-        p = std::copy_n(t.ip.begin(), 4, p);
-        break;
-    case address::kind::ipv6:
-        *p++ = atyp_ipv6;
-        p = std::copy_n(t.ip.begin(), 16, p);
-        break;
-    default:
-        *p++ = atyp_name;
-        *p++ = static_cast<std::uint8_t>(t.name.size());
-        p = put(p, t.name);
-        break;
+        case address::kind::ipv4:
+            *p++ = atyp_ipv4;
+            p = std::copy_n(t.ip.begin(), 4, p);
+            break;
+        case address::kind::ipv6:
+            *p++ = atyp_ipv6;
+            p = std::copy_n(t.ip.begin(), 16, p);
+            break;
+        default:
+            *p++ = atyp_name;
+            *p++ = static_cast<std::uint8_t>(t.name.size());
+            p = put(p, t.name);
+            break;
     }
     p = put_port(p, req_.port);
     return static_cast<std::size_t>(p - buf_.data());
@@ -215,14 +219,14 @@ std::size_t client_handshake::encode_socks4_request() noexcept {
 
 action client_handshake::next() noexcept {
     switch (state_) {
-    case state::send_greeting:
-    case state::send_auth:
-    case state::send_request:
-        return {action_kind::send, {buf_.data(), out_len_}, {}, {}};
-    case state::done: return {action_kind::done, {}, {}, {}};
-    case state::failed: return {action_kind::failed, {}, {}, error_};
-    default:
-        return {action_kind::receive, {}, {buf_.data() + have_, std::size_t(need_ - have_)}, {}};
+        case state::send_greeting:
+        case state::send_auth:
+        case state::send_request: return {action_kind::send, {buf_.data(), out_len_}, {}, {}};
+        case state::done: return {action_kind::done, {}, {}, {}};
+        case state::failed: return {action_kind::failed, {}, {}, error_};
+        default:
+            return {
+                action_kind::receive, {}, {buf_.data() + have_, std::size_t(need_ - have_)}, {}};
     }
 }
 
@@ -239,15 +243,15 @@ void client_handshake::fail(std::error_code ec) noexcept {
 
 void client_handshake::sent() noexcept {
     switch (state_) {
-    case state::send_greeting: expect(state::recv_method, 2); break;
-    case state::send_auth: expect(state::recv_auth, 2); break;
-    case state::send_request:
-        if (req_.version == socks_version::v5)
-            expect(state::recv_reply_head, socks5_reply_head);
-        else
-            expect(state::recv_socks4_reply, socks4_reply_size);
-        break;
-    default: break;  // not sending: nothing to acknowledge
+        case state::send_greeting: expect(state::recv_method, 2); break;
+        case state::send_auth: expect(state::recv_auth, 2); break;
+        case state::send_request:
+            if (req_.version == socks_version::v5)
+                expect(state::recv_reply_head, socks5_reply_head);
+            else
+                expect(state::recv_socks4_reply, socks4_reply_size);
+            break;
+        default: break;  // not sending: nothing to acknowledge
     }
 }
 
@@ -291,12 +295,12 @@ bool client_handshake::check_early_failure() noexcept {
 
 void client_handshake::on_complete_message() noexcept {
     switch (state_) {
-    case state::recv_method: parse_method(); break;
-    case state::recv_auth: parse_auth(); break;
-    case state::recv_reply_head: parse_reply_head(); break;
-    case state::recv_reply_tail: parse_reply_tail(); break;
-    case state::recv_socks4_reply: parse_socks4_reply(); break;
-    default: break;
+        case state::recv_method: parse_method(); break;
+        case state::recv_auth: parse_auth(); break;
+        case state::recv_reply_head: parse_reply_head(); break;
+        case state::recv_reply_tail: parse_reply_tail(); break;
+        case state::recv_socks4_reply: parse_socks4_reply(); break;
+        default: break;
     }
 }
 
@@ -306,8 +310,8 @@ void client_handshake::parse_method() noexcept {
     if (buf_[0] != socks5_version) return fail(make(error::bad_version));
     const std::uint8_t method = buf_[1];
     if (method == method_none_acceptable) return fail(make(error::no_acceptable_method));
-    const bool offered = method == auth_method() ||
-                         (method == method_no_auth && !req_.options.pipeline);
+    const bool offered =
+        method == auth_method() || (method == method_no_auth && !req_.options.pipeline);
     if (!offered) return fail(make(error::unexpected_method));
     if (method == method_user_pass) {
         if (req_.options.pipeline) return expect(state::recv_auth, 2);
@@ -335,10 +339,10 @@ void client_handshake::parse_auth() noexcept {
 void client_handshake::parse_reply_head() noexcept {
     std::size_t rest = 0;
     switch (buf_[3]) {
-    case atyp_ipv4: rest = 4 - 1 + 2; break;
-    case atyp_ipv6: rest = 16 - 1 + 2; break;
-    case atyp_name: rest = std::size_t{buf_[4]} + 2; break;
-    default: return fail(make(error::bad_address_type));
+        case atyp_ipv4: rest = 4 - 1 + 2; break;
+        case atyp_ipv6: rest = 16 - 1 + 2; break;
+        case atyp_name: rest = std::size_t{buf_[4]} + 2; break;
+        default: return fail(make(error::bad_address_type));
     }
     state_ = state::recv_reply_tail;
     need_ = static_cast<std::uint16_t>(socks5_reply_head + rest);
@@ -347,16 +351,16 @@ void client_handshake::parse_reply_head() noexcept {
 void client_handshake::parse_reply_tail() noexcept {
     const std::uint8_t* addr = buf_.data() + 4;
     switch (buf_[3]) {
-    case atyp_ipv4: reply_.bound = address::ipv4({addr[0], addr[1], addr[2], addr[3]}); break;
-    case atyp_ipv6: {
-        std::array<std::uint8_t, 16> a{};
-        std::copy_n(addr, 16, a.begin());
-        reply_.bound = address::ipv6(a);
-        break;
-    }
-    default:
-        reply_.bound = address::host_name({reinterpret_cast<const char*>(addr + 1), addr[0]});
-        break;
+        case atyp_ipv4: reply_.bound = address::ipv4({addr[0], addr[1], addr[2], addr[3]}); break;
+        case atyp_ipv6: {
+            std::array<std::uint8_t, 16> a{};
+            std::copy_n(addr, 16, a.begin());
+            reply_.bound = address::ipv6(a);
+            break;
+        }
+        default:
+            reply_.bound = address::host_name({reinterpret_cast<const char*>(addr + 1), addr[0]});
+            break;
     }
     reply_.port = get_port(buf_.data() + need_ - 2);
     state_ = state::done;

@@ -124,9 +124,9 @@ struct bounded_writer {
 
 const char* scheme_name(socks_version v) noexcept {
     switch (v) {
-    case socks_version::v4: return "socks4";
-    case socks_version::v4a: return "socks4a";
-    default: return "socks5h";
+        case socks_version::v4: return "socks4";
+        case socks_version::v4a: return "socks4a";
+        default: return "socks5h";
     }
 }
 
@@ -151,7 +151,8 @@ address address::parse(std::string_view host) noexcept {
     std::memcpy(text, host.data(), host.size());
     text[host.size()] = '\0';
     std::array<std::uint8_t, 16> bytes{};
-    if (inet_pton(AF_INET, text, bytes.data()) == 1) return ipv4({bytes[0], bytes[1], bytes[2], bytes[3]});
+    if (inet_pton(AF_INET, text, bytes.data()) == 1)
+        return ipv4({bytes[0], bytes[1], bytes[2], bytes[3]});
     if (inet_pton(AF_INET6, text, bytes.data()) == 1) return ipv6(bytes);
     return host_name(host);
 }

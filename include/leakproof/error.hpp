@@ -28,10 +28,10 @@ enum class error : int {
     unassigned_reply,            // any other REP value
 
     // The proxy's answer to a SOCKS4/4a request (CD field).
-    socks4_rejected,           // CD 91
-    socks4_no_identd,          // CD 92
-    socks4_identd_mismatch,    // CD 93
-    socks4_unassigned_reply,   // any other CD value
+    socks4_rejected,          // CD 91
+    socks4_no_identd,         // CD 92
+    socks4_identd_mismatch,   // CD 93
+    socks4_unassigned_reply,  // any other CD value
 
     // Tor's extended SOCKS5 codes (ExtendedErrors on the SocksPort).
     onion_descriptor_not_found,  // 0xF0
@@ -44,20 +44,20 @@ enum class error : int {
     onion_introduction_timeout,  // 0xF7
 
     // The proxy's bytes did not follow the protocol.
-    bad_version,            // reply version is not the one the protocol requires
-    no_acceptable_method,   // SOCKS5 method 0xFF: none of ours accepted
-    unexpected_method,      // the proxy picked a method we did not offer
-    bad_auth_version,       // RFC 1929 reply version is not 1
-    auth_failed,            // RFC 1929 status is not 0
-    bad_address_type,       // SOCKS5 reply ATYP is not 1, 3 or 4
-    proxy_closed,           // the stream ended inside the handshake
+    bad_version,           // reply version is not the one the protocol requires
+    no_acceptable_method,  // SOCKS5 method 0xFF: none of ours accepted
+    unexpected_method,     // the proxy picked a method we did not offer
+    bad_auth_version,      // RFC 1929 reply version is not 1
+    auth_failed,           // RFC 1929 status is not 0
+    bad_address_type,      // SOCKS5 reply ATYP is not 1, 3 or 4
+    proxy_closed,          // the stream ended inside the handshake
 
     // Raised by the I/O layers around the core.
     timeout,  // the handshake (or the whole connect) took too long
 
     // The request was refused before any byte was produced.
     hostname_empty,
-    hostname_too_long,      // more than 255 bytes
+    hostname_too_long,  // more than 255 bytes
     hostname_has_nul,
     user_too_long,          // more than 255 bytes
     password_too_long,      // more than 255 bytes
@@ -70,12 +70,12 @@ enum class error : int {
     ptr_needs_address,      // RESOLVE_PTR takes an IP address, not a name
 
     // Proxy URLs.
-    url_bad_scheme,         // not socks4, socks4a, socks5 or socks5h
+    url_bad_scheme,  // not socks4, socks4a, socks5 or socks5h
     url_bad_syntax,
     url_bad_port,
-    url_bad_escape,         // a malformed %XX escape
-    url_field_too_long,     // host, user or password longer than 255 bytes
-    url_bad_option,         // an unknown ?option
+    url_bad_escape,      // a malformed %XX escape
+    url_field_too_long,  // host, user or password longer than 255 bytes
+    url_bad_option,      // an unknown ?option
 };
 
 const std::error_category& error_category() noexcept;

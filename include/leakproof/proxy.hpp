@@ -49,8 +49,8 @@ struct proxy {
     handshake_options options;
 
     // The handshake request for reaching `target:port` through this proxy.
-    request make_request(address target, std::uint16_t port, command cmd = command::connect) const
-        noexcept;
+    request make_request(address target, std::uint16_t port,
+                         command cmd = command::connect) const noexcept;
 };
 
 // Parses a proxy URL into `out`. On error `out` is unspecified.

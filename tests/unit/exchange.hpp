@@ -20,7 +20,9 @@ inline bytes operator+(bytes a, const bytes& b) {
     return a;
 }
 
-inline bytes text(std::string_view s) { return bytes(s.begin(), s.end()); }
+inline bytes text(std::string_view s) {
+    return bytes(s.begin(), s.end());
+}
 
 inline std::string hex(std::span<const std::uint8_t> b) {
     static const char digits[] = "0123456789abcdef";

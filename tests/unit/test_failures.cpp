@@ -27,7 +27,8 @@ request socks4_to_ip() {
 }
 
 const bytes greeting = {0x05, 0x01, 0x00};
-const bytes request_bytes = bytes{0x05, 0x01, 0x00, 0x03, 11} + text("example.com") + bytes{0x00, 0x50};
+const bytes request_bytes =
+    bytes{0x05, 0x01, 0x00, 0x03, 11} + text("example.com") + bytes{0x00, 0x50};
 
 // Runs a SOCKS5 no-auth exchange where the proxy's reply to the request is
 // `reply`, and returns the handshake's error.
@@ -48,16 +49,26 @@ std::error_code method_outcome(request req, const bytes& method_reply) {
 
 TEST_CASE("SOCKS5 REP codes each map to their own error") {
     const std::pair<std::uint8_t, error> cases[] = {
-        {0x01, error::general_failure},        {0x02, error::not_allowed},
-        {0x03, error::network_unreachable},    {0x04, error::host_unreachable},
-        {0x05, error::connection_refused},     {0x06, error::ttl_expired},
-        {0x07, error::command_not_supported},  {0x08, error::address_type_not_supported},
-        {0x09, error::unassigned_reply},       {0x7F, error::unassigned_reply},
-        {0xEF, error::unassigned_reply},       {0xF0, error::onion_descriptor_not_found},
-        {0xF1, error::onion_descriptor_invalid}, {0xF2, error::onion_introduction_failed},
-        {0xF3, error::onion_rendezvous_failed},  {0xF4, error::onion_auth_missing},
-        {0xF5, error::onion_auth_wrong},       {0xF6, error::onion_address_invalid},
-        {0xF7, error::onion_introduction_timeout}, {0xF8, error::unassigned_reply},
+        {0x01, error::general_failure},
+        {0x02, error::not_allowed},
+        {0x03, error::network_unreachable},
+        {0x04, error::host_unreachable},
+        {0x05, error::connection_refused},
+        {0x06, error::ttl_expired},
+        {0x07, error::command_not_supported},
+        {0x08, error::address_type_not_supported},
+        {0x09, error::unassigned_reply},
+        {0x7F, error::unassigned_reply},
+        {0xEF, error::unassigned_reply},
+        {0xF0, error::onion_descriptor_not_found},
+        {0xF1, error::onion_descriptor_invalid},
+        {0xF2, error::onion_introduction_failed},
+        {0xF3, error::onion_rendezvous_failed},
+        {0xF4, error::onion_auth_missing},
+        {0xF5, error::onion_auth_wrong},
+        {0xF6, error::onion_address_invalid},
+        {0xF7, error::onion_introduction_timeout},
+        {0xF8, error::unassigned_reply},
         {0xFF, error::unassigned_reply},
     };
     for (auto [rep, expected] : cases) {
@@ -125,7 +136,8 @@ TEST_CASE("truncated streams end in proxy_closed at every point") {
     for (std::size_t cut = 0; cut < full_reply.size(); ++cut) {
         CAPTURE(cut);
         client_handshake hs{socks5_by_name()};
-        play(hs, {{greeting, {0x05, 0x00}}, {request_bytes, bytes(full_reply.begin(), full_reply.begin() + long(cut))}});
+        play(hs, {{greeting, {0x05, 0x00}},
+                  {request_bytes, bytes(full_reply.begin(), full_reply.begin() + long(cut))}});
         hs.closed();
         CHECK(hs.error() == error::proxy_closed);
     }

@@ -35,33 +35,36 @@ struct vector_case {
 std::vector<vector_case> all_vectors() {
     std::vector<vector_case> v;
 
-    v.push_back({"SOCKS4 CONNECT 192.0.2.15:443",
-                 connect_to(socks_version::v4, address::ipv4({192, 0, 2, 15}), 443),
-                 {{{0x04, 0x01, 0x01, 0xBB, 192, 0, 2, 15, 0x00},
-                   {0x00, 0x5A, 0x01, 0xBB, 192, 0, 2, 15}}},
-                 address::kind::ipv4,
-                 443});
+    v.push_back(
+        {"SOCKS4 CONNECT 192.0.2.15:443",
+         connect_to(socks_version::v4, address::ipv4({192, 0, 2, 15}), 443),
+         {{{0x04, 0x01, 0x01, 0xBB, 192, 0, 2, 15, 0x00}, {0x00, 0x5A, 0x01, 0xBB, 192, 0, 2, 15}}},
+         address::kind::ipv4,
+         443});
 
     auto s4a = connect_to(socks_version::v4a, example_com, 80);
     s4a.user = "alice";
-    v.push_back({"SOCKS4a CONNECT by name with a user id", s4a,
+    v.push_back({"SOCKS4a CONNECT by name with a user id",
+                 s4a,
                  {{bytes{0x04, 0x01, 0x00, 0x50, 0, 0, 0, 1} + text("alice") + bytes{0} +
                        text("example.com") + bytes{0},
                    {0x00, 0x5A, 0x00, 0x00, 0, 0, 0, 0}}},
                  address::kind::ipv4,
                  0});
 
-    v.push_back({"SOCKS5 no-auth CONNECT by name", connect_to(socks_version::v5, example_com, 80),
-                 {{{0x05, 0x01, 0x00}, {0x05, 0x00}},
-                  {bytes{0x05, 0x01, 0x00, 0x03} + example_com_field + bytes{0x00, 0x50},
-                   ok_reply_ipv4}},
-                 address::kind::ipv4,
-                 8080});
+    v.push_back(
+        {"SOCKS5 no-auth CONNECT by name",
+         connect_to(socks_version::v5, example_com, 80),
+         {{{0x05, 0x01, 0x00}, {0x05, 0x00}},
+          {bytes{0x05, 0x01, 0x00, 0x03} + example_com_field + bytes{0x00, 0x50}, ok_reply_ipv4}},
+         address::kind::ipv4,
+         8080});
 
     auto s5up = connect_to(socks_version::v5, address::ipv4({198, 51, 100, 7}), 22);
     s5up.user = "alice";
     s5up.password = "s3cret";
-    v.push_back({"SOCKS5 username/password CONNECT to IPv4 (RFC 1929)", s5up,
+    v.push_back({"SOCKS5 username/password CONNECT to IPv4 (RFC 1929)",
+                 s5up,
                  {{{0x05, 0x02, 0x00, 0x02}, {0x05, 0x02}},
                   {bytes{0x01, 0x05} + text("alice") + bytes{0x06} + text("s3cret"), {0x01, 0x00}},
                   {{0x05, 0x01, 0x00, 0x01, 198, 51, 100, 7, 0x00, 0x16}, ok_reply_ipv4}},
@@ -69,7 +72,8 @@ std::vector<vector_case> all_vectors() {
                  8080});
 
     auto s5up_noauth = s5up;
-    v.push_back({"SOCKS5 with credentials, proxy picks no-auth", s5up_noauth,
+    v.push_back({"SOCKS5 with credentials, proxy picks no-auth",
+                 s5up_noauth,
                  {{{0x05, 0x02, 0x00, 0x02}, {0x05, 0x00}},
                   {{0x05, 0x01, 0x00, 0x01, 198, 51, 100, 7, 0x00, 0x16}, ok_reply_ipv4}},
                  address::kind::ipv4,
@@ -77,7 +81,8 @@ std::vector<vector_case> all_vectors() {
 
     auto pipelined = s5up;
     pipelined.options.pipeline = true;
-    v.push_back({"SOCKS5 pipelined: greeting, RFC 1929 and request in one send", pipelined,
+    v.push_back({"SOCKS5 pipelined: greeting, RFC 1929 and request in one send",
+                 pipelined,
                  {{bytes{0x05, 0x01, 0x02} + bytes{0x01, 0x05} + text("alice") + bytes{0x06} +
                        text("s3cret") + bytes{0x05, 0x01, 0x00, 0x01, 198, 51, 100, 7, 0x00, 0x16},
                    bytes{0x05, 0x02} + bytes{0x01, 0x00} + ok_reply_ipv4}},
@@ -86,24 +91,27 @@ std::vector<vector_case> all_vectors() {
 
     auto pipelined_noauth = connect_to(socks_version::v5, example_com, 443);
     pipelined_noauth.options.pipeline = true;
-    v.push_back({"SOCKS5 pipelined without credentials", pipelined_noauth,
-                 {{bytes{0x05, 0x01, 0x00, 0x05, 0x01, 0x00, 0x03} + example_com_field +
-                       bytes{0x01, 0xBB},
-                   bytes{0x05, 0x00} + ok_reply_ipv4}},
-                 address::kind::ipv4,
-                 8080});
+    v.push_back(
+        {"SOCKS5 pipelined without credentials",
+         pipelined_noauth,
+         {{bytes{0x05, 0x01, 0x00, 0x05, 0x01, 0x00, 0x03} + example_com_field + bytes{0x01, 0xBB},
+           bytes{0x05, 0x00} + ok_reply_ipv4}},
+         address::kind::ipv4,
+         8080});
 
     std::array<std::uint8_t, 16> v6{0x20, 0x01, 0x0d, 0xb8};
     v6[15] = 1;
-    v.push_back({"SOCKS5 CONNECT to IPv6, IPv6 BND.ADDR",
-                 connect_to(socks_version::v5, address::ipv6(v6), 443),
-                 {{{0x05, 0x01, 0x00}, {0x05, 0x00}},
-                  {bytes{0x05, 0x01, 0x00, 0x04} + bytes(v6.begin(), v6.end()) + bytes{0x01, 0xBB},
-                   bytes{0x05, 0x00, 0x00, 0x04} + bytes(v6.begin(), v6.end()) + bytes{0x04, 0x00}}},
-                 address::kind::ipv6,
-                 1024});
+    v.push_back(
+        {"SOCKS5 CONNECT to IPv6, IPv6 BND.ADDR",
+         connect_to(socks_version::v5, address::ipv6(v6), 443),
+         {{{0x05, 0x01, 0x00}, {0x05, 0x00}},
+          {bytes{0x05, 0x01, 0x00, 0x04} + bytes(v6.begin(), v6.end()) + bytes{0x01, 0xBB},
+           bytes{0x05, 0x00, 0x00, 0x04} + bytes(v6.begin(), v6.end()) + bytes{0x04, 0x00}}},
+         address::kind::ipv6,
+         1024});
 
-    v.push_back({"SOCKS5 reply with a domain BND.ADDR", connect_to(socks_version::v5, example_com, 80),
+    v.push_back({"SOCKS5 reply with a domain BND.ADDR",
+                 connect_to(socks_version::v5, example_com, 80),
                  {{{0x05, 0x01, 0x00}, {0x05, 0x00}},
                   {bytes{0x05, 0x01, 0x00, 0x03} + example_com_field + bytes{0x00, 0x50},
                    bytes{0x05, 0x00, 0x00, 0x03, 5} + text("proxy") + bytes{0x00, 0x50}}},
@@ -120,7 +128,8 @@ std::vector<vector_case> all_vectors() {
 
     auto resolve5 = connect_to(socks_version::v5, address::host_name("torproject.org"), 0);
     resolve5.cmd = command::resolve;
-    v.push_back({"Tor RESOLVE over SOCKS5", resolve5,
+    v.push_back({"Tor RESOLVE over SOCKS5",
+                 resolve5,
                  {{{0x05, 0x01, 0x00}, {0x05, 0x00}},
                   {bytes{0x05, 0xF0, 0x00, 0x03, 14} + text("torproject.org") + bytes{0x00, 0x00},
                    {0x05, 0x00, 0x00, 0x01, 203, 0, 113, 9, 0x00, 0x00}}},
@@ -129,16 +138,18 @@ std::vector<vector_case> all_vectors() {
 
     auto resolve4a = connect_to(socks_version::v4a, address::host_name("torproject.org"), 0);
     resolve4a.cmd = command::resolve;
-    v.push_back({"Tor RESOLVE over SOCKS4a", resolve4a,
-                 {{bytes{0x04, 0xF0, 0x00, 0x00, 0, 0, 0, 1, 0x00} + text("torproject.org") +
-                       bytes{0x00},
-                   {0x00, 0x5A, 0x00, 0x00, 203, 0, 113, 9}}},
-                 address::kind::ipv4,
-                 0});
+    v.push_back(
+        {"Tor RESOLVE over SOCKS4a",
+         resolve4a,
+         {{bytes{0x04, 0xF0, 0x00, 0x00, 0, 0, 0, 1, 0x00} + text("torproject.org") + bytes{0x00},
+           {0x00, 0x5A, 0x00, 0x00, 203, 0, 113, 9}}},
+         address::kind::ipv4,
+         0});
 
     auto ptr = connect_to(socks_version::v5, address::ipv4({203, 0, 113, 9}), 0);
     ptr.cmd = command::resolve_ptr;
-    v.push_back({"Tor RESOLVE_PTR over SOCKS5", ptr,
+    v.push_back({"Tor RESOLVE_PTR over SOCKS5",
+                 ptr,
                  {{{0x05, 0x01, 0x00}, {0x05, 0x00}},
                   {{0x05, 0xF1, 0x00, 0x01, 203, 0, 113, 9, 0x00, 0x00},
                    bytes{0x05, 0x00, 0x00, 0x03, 14} + text("torproject.org") + bytes{0x00, 0x00}}},
@@ -184,7 +195,8 @@ TEST_CASE("every vector: each strict prefix of each answer means 'need more'") {
             for (std::size_t cut = 0; cut < answer.size(); ++cut) {
                 client_handshake hs{vc.req};
                 std::vector<round> rounds(vc.rounds.begin(), vc.rounds.begin() + long(r));
-                rounds.push_back({vc.rounds[r].client_sends, bytes(answer.begin(), answer.begin() + long(cut))});
+                rounds.push_back(
+                    {vc.rounds[r].client_sends, bytes(answer.begin(), answer.begin() + long(cut))});
                 play(hs, rounds);
                 CAPTURE(cut);
                 const auto act = hs.next();

@@ -18,12 +18,17 @@ void* operator new(std::size_t n) {
     if (void* p = std::malloc(n ? n : 1)) return p;
     throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p) noexcept {
+    std::free(p);
+}
+void operator delete(void* p, std::size_t) noexcept {
+    std::free(p);
+}
 
 TEST_CASE("a full pipelined SOCKS5 exchange and a URL parse allocate nothing") {
     using namespace leakproof;
-    const std::uint8_t answer[] = {0x05, 0x02, 0x01, 0x00, 0x05, 0x00, 0x00, 0x03, 3, 'b', 'n', 'd', 0, 80};
+    const std::uint8_t answer[] = {0x05, 0x02, 0x01, 0x00, 0x05, 0x00, 0x00,
+                                   0x03, 3,    'b',  'n',  'd',  0,    80};
     const long before = allocations.load();
     proxy p;
     const auto url_ec = parse_proxy_url("socks5h://user:pass@127.0.0.1:9050?pipeline=1", p);

@@ -28,8 +28,9 @@ std::error_code make(error e) noexcept {
     return make_error_code(e);
 }
 
+// An empty view may have a null data(), which memcpy must not be given.
 std::uint8_t* put(std::uint8_t* out, std::string_view s) noexcept {
-    std::memcpy(out, s.data(), s.size());
+    if (!s.empty()) std::memcpy(out, s.data(), s.size());
     return out + s.size();
 }
 

@@ -140,7 +140,7 @@ bool short_string::push_back(char c) noexcept {
 
 bool short_string::assign(std::string_view s) noexcept {
     if (s.size() > capacity) return false;
-    std::memcpy(data_, s.data(), s.size());
+    if (!s.empty()) std::memcpy(data_, s.data(), s.size());  // data() may be null
     size_ = static_cast<std::uint8_t>(s.size());
     return true;
 }

@@ -71,9 +71,9 @@ TEST_CASE("SOCKS5 REP codes each map to their own error") {
         {0xF8, error::unassigned_reply},
         {0xFF, error::unassigned_reply},
     };
-    for (auto [rep, expected] : cases) {
-        CAPTURE(int(rep));
-        CHECK(socks5_reply_outcome({0x05, rep, 0x00, 0x01, 0, 0, 0, 0, 0, 0}) == expected);
+    for (const auto& c : cases) {
+        CAPTURE(int(c.first));
+        CHECK(socks5_reply_outcome({0x05, c.first, 0x00, 0x01, 0, 0, 0, 0, 0, 0}) == c.second);
     }
 }
 

@@ -1,0 +1,26 @@
+// leakproof wrapper — finding the interposer and checking the command.
+#pragma once
+
+#include <string>
+
+#include "leakproof/proxy.hpp"
+
+namespace lp::wrapper {
+
+// libleakproof.so next to the wrapper (build tree), else
+// <bindir>/../<libdir>/leakproof/libleakproof.so (installed). Empty if none.
+std::string find_library();
+
+// COMMAND resolved through PATH like execvp would. Empty if not found.
+std::string resolve_command(const std::string& name);
+
+// Why `path` cannot run under the interposer ("" when it can): setuid/setgid,
+// file capabilities, static or foreign-architecture ELF — the loader would
+// ignore LD_PRELOAD and the program would run unproxied. Scripts are judged
+// by their interpreter.
+std::string refusal_reason(const std::string& path);
+
+// A proxy as a URL again (credentials %-encoded), for the interposer's env.
+std::string to_url(const leakproof::proxy& p);
+
+}  // namespace lp::wrapper

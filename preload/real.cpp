@@ -1,0 +1,46 @@
+#include "real.hpp"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+namespace lp::real {
+namespace {
+
+functions table;
+pthread_once_t once = PTHREAD_ONCE_INIT;
+
+template <typename F>
+void load(F& slot, const char* name) noexcept {
+    void* p = dlsym(RTLD_NEXT, name);
+    if (p == nullptr) {
+        // Without the real function we could only fail or leak; say so and stop.
+        static const char msg[] = "leakproof: cannot find the real libc function\n";
+        (void)!::write(2, msg, sizeof msg - 1);
+        std::abort();
+    }
+    slot = reinterpret_cast<F>(p);
+}
+
+void resolve() noexcept {
+    load(table.connect, "connect");
+    load(table.getpeername, "getpeername");
+    load(table.getaddrinfo, "getaddrinfo");
+    load(table.freeaddrinfo, "freeaddrinfo");
+    load(table.getnameinfo, "getnameinfo");
+    load(table.close, "close");
+    load(table.dup, "dup");
+    load(table.dup2, "dup2");
+    load(table.dup3, "dup3");
+}
+
+}  // namespace
+
+const functions& fn() noexcept {
+    pthread_once(&once, resolve);
+    return table;
+}
+
+}  // namespace lp::real

@@ -1,0 +1,166 @@
+#include "tunnel.hpp"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <cstring>
+
+#include "config.hpp"
+#include "real.hpp"
+
+namespace lp::tunnel {
+namespace {
+
+using leakproof::action_kind;
+
+std::error_code sys(int e) noexcept {
+    return {e, std::generic_category()};
+}
+
+class deadline {
+public:
+    explicit deadline(int ms) noexcept {
+        clock_gettime(CLOCK_MONOTONIC, &end_);
+        end_.tv_sec += ms / 1000;
+        end_.tv_nsec += static_cast<long>(ms % 1000) * 1000000L;
+        if (end_.tv_nsec >= 1000000000L) {
+            end_.tv_sec += 1;
+            end_.tv_nsec -= 1000000000L;
+        }
+    }
+    int remaining_ms() const noexcept {
+        timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (end_.tv_sec - now.tv_sec) * 1000L + (end_.tv_nsec - now.tv_nsec) / 1000000L;
+        return ms < 0 ? 0 : static_cast<int>(ms);
+    }
+
+private:
+    timespec end_;
+};
+
+// Waits until fd is ready for `events`; ETIMEDOUT when the deadline passes.
+std::error_code wait_for(int fd, short events, const deadline& dl) noexcept {
+    for (;;) {
+        pollfd p{fd, events, 0};
+        int rc = ::poll(&p, 1, dl.remaining_ms());
+        if (rc > 0) return {};
+        if (rc == 0) return sys(ETIMEDOUT);
+        if (errno != EINTR) return sys(errno);
+    }
+}
+
+// The first proxy as an address this socket's family can reach.
+std::error_code first_hop_address(int family, sockaddr_storage& out, socklen_t& len) noexcept {
+    const auto& cfg = config::get();
+    std::memset(&out, 0, sizeof out);
+    if (family == AF_INET6) {
+        std::memcpy(&out, &cfg.first_hop, sizeof cfg.first_hop);
+        len = sizeof cfg.first_hop;
+        return {};
+    }
+    if (!cfg.first_hop_ep.addr.is_v4()) return sys(EAFNOSUPPORT);  // IPv4 socket, IPv6 proxy
+    auto* in = reinterpret_cast<sockaddr_in*>(&out);
+    in->sin_family = AF_INET;
+    in->sin_port = cfg.first_hop.sin6_port;
+    std::memcpy(&in->sin_addr, cfg.first_hop_ep.addr.b.data() + 12, 4);
+    len = sizeof *in;
+    return {};
+}
+
+std::error_code connect_first_hop(int fd, int family, const deadline& dl) noexcept {
+    sockaddr_storage ss;
+    socklen_t len = 0;
+    if (auto ec = first_hop_address(family, ss, len)) return ec;
+    if (real::fn().connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return {};
+    if (errno != EINPROGRESS && errno != EINTR) return sys(errno);
+    if (auto ec = wait_for(fd, POLLOUT, dl)) return ec;
+    int err = 0;
+    socklen_t elen = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) return sys(errno);
+    return err ? sys(err) : std::error_code{};
+}
+
+std::error_code send_all(int fd, std::span<const std::uint8_t> bytes, const deadline& dl) noexcept {
+    while (!bytes.empty()) {
+        // MSG_NOSIGNAL: a proxy hanging up must not kill the program with SIGPIPE.
+        ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        if (n > 0) {
+            bytes = bytes.subspan(static_cast<std::size_t>(n));
+        } else if (errno == EAGAIN || errno == EINTR) {
+            if (auto ec = wait_for(fd, POLLOUT, dl)) return ec;
+        } else {
+            return sys(errno);
+        }
+    }
+    return {};
+}
+
+// One receive action: 0 bytes = EOF (the handshake reports it).
+std::error_code receive(int fd, leakproof::client_handshake& hs, std::span<std::uint8_t> space,
+                        const deadline& dl) noexcept {
+    for (;;) {
+        ssize_t n = ::recv(fd, space.data(), space.size(), 0);
+        if (n > 0) {
+            hs.received(static_cast<std::size_t>(n));
+            return {};
+        }
+        if (n == 0 || errno == ECONNRESET) {
+            hs.closed();
+            return {};
+        }
+        if (errno != EAGAIN && errno != EINTR) return sys(errno);
+        if (auto ec = wait_for(fd, POLLIN, dl)) return ec;
+    }
+}
+
+std::error_code handshake(int fd, const leakproof::request& req, const deadline& dl) noexcept {
+    leakproof::client_handshake hs{req};
+    for (;;) {
+        auto act = hs.next();
+        switch (act.kind) {
+            case action_kind::send:
+                if (auto ec = send_all(fd, act.bytes, dl)) return ec;
+                hs.sent();
+                break;
+            case action_kind::receive:
+                if (auto ec = receive(fd, hs, act.space, dl)) return ec;
+                break;
+            case action_kind::done: return {};
+            case action_kind::failed: return act.error;
+        }
+    }
+}
+
+std::error_code run_chain(int fd, int family, const leakproof::address& target, std::uint16_t port,
+                          const deadline& dl) noexcept {
+    const auto& cfg = config::get();
+    if (auto ec = connect_first_hop(fd, family, dl)) return ec;
+    for (std::size_t i = 0; i < cfg.chain_len; ++i) {
+        bool last = i + 1 == cfg.chain_len;
+        auto hop = last ? target : leakproof::address::parse(cfg.chain[i + 1].host.view());
+        auto hop_port = last ? port : cfg.chain[i + 1].port;
+        if (auto ec = handshake(fd, cfg.chain[i].make_request(hop, hop_port), dl)) return ec;
+    }
+    return {};
+}
+
+}  // namespace
+
+std::error_code establish(int fd, int family, const leakproof::address& target,
+                          std::uint16_t port) noexcept {
+    deadline dl{config::get().timeout_ms};
+    int flags = ::fcntl(fd, F_GETFL);
+    if (flags < 0) return sys(errno);
+    // Non-blocking while we work so that every wait is bounded by the
+    // deadline; the program's own mode is put back below.
+    if (!(flags & O_NONBLOCK) && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys(errno);
+    auto ec = run_chain(fd, family, target, port, dl);
+    if (!(flags & O_NONBLOCK)) ::fcntl(fd, F_SETFL, flags);
+    return ec;
+}
+
+}  // namespace lp::tunnel

@@ -1,0 +1,182 @@
+"""Servers for the preload tests, all on loopback, all stopped at exit.
+
+Until tests/harness/lptest.py exists this module starts its own: an HTTP
+server (in-process thread, counts requests), microsocks and dante inside
+`unshare -m` with a private /etc/hosts that alone knows web.only-proxy.test,
+a dnsmasq that logs every query, and a counting TCP listener.
+"""
+import atexit
+import http.server
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+
+WEB_NAME = "web.only-proxy.test"
+BODY = "leakproof-known-body-7f3a\n"
+
+_procs = []
+TMP = tempfile.mkdtemp(prefix="lp-preload-")
+
+
+def _cleanup():
+    for p in _procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+atexit.register(_cleanup)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, host="127.0.0.1", timeout=5.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {host}:{port}")
+
+
+def write(path, text, mode=0o644):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+def spawn(argv, **kw):
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+    _procs.append(p)
+    return p
+
+
+def in_mount_ns(binds, argv):
+    """argv inside a private mount namespace with files bind-mounted: {target: source}."""
+    script = " && ".join(f"mount --bind '{src}' '{dst}'" for dst, src in binds.items())
+    return ["unshare", "-m", "sh", "-c", script + ' && exec "$@"', "sh"] + list(argv)
+
+
+class HttpServer:
+    """Serves TMP/www: index.html is BODY; counts requests."""
+
+    def __init__(self):
+        self.root = os.path.join(TMP, "www")
+        os.makedirs(self.root, exist_ok=True)
+        write(os.path.join(self.root, "index.html"), BODY)
+        self.requests = 0
+        outer = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *a, **k):
+                super().__init__(*a, directory=outer.root, **k)
+
+            def log_message(self, *a):
+                outer.requests += 1
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class Listener:
+    """Accepts and counts connections; never answers (a black hole when `accept` is False)."""
+
+    def __init__(self, accept=True):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.count = 0
+        if accept:
+            threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.count += 1
+            c.close()
+
+
+def proxy_hosts():
+    return write(os.path.join(TMP, "proxy-hosts"),
+                 f"127.0.0.1 localhost\n127.0.0.1 {WEB_NAME}\n")
+
+
+def microsocks():
+    port = free_port()
+    spawn(in_mount_ns({"/etc/hosts": proxy_hosts()},
+                      ["microsocks", "-i", "127.0.0.1", "-p", str(port)]))
+    wait_port(port)
+    return f"socks5h://127.0.0.1:{port}"
+
+
+def dante():
+    port = free_port()
+    conf = write(os.path.join(TMP, f"sockd-{port}.conf"), f"""
+logoutput: stderr
+internal: 127.0.0.1 port = {port}
+external: 127.0.0.1
+clientmethod: none
+socksmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
+socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
+""")
+    sockd = shutil.which("sockd") or shutil.which("danted") or "/usr/sbin/danted"
+    spawn(in_mount_ns({"/etc/hosts": proxy_hosts()}, [sockd, "-f", conf, "-N", "1"]))
+    wait_port(port)
+    return f"socks5h://127.0.0.1:{port}"
+
+
+class Dns:
+    """A dnsmasq on a random loopback address that logs every query it gets."""
+
+    def __init__(self):
+        self.addr = f"127.53.{random.randint(1, 254)}.{random.randint(1, 254)}"
+        self.log = os.path.join(TMP, f"dnsmasq-{self.addr}.log")
+        write(self.log, "")
+        spawn(["dnsmasq", "--keep-in-foreground", "--no-daemon", "--log-queries",
+               f"--log-facility={self.log}", "--no-resolv", "--no-hosts",
+               f"--listen-address={self.addr}", "--bind-interfaces", "--port=53",
+               "--pid-file=", "--user=root"])
+        self.resolv = write(os.path.join(TMP, "resolv.conf"),
+                            f"nameserver {self.addr}\noptions timeout:1 attempts:1\n")
+        self.hosts = write(os.path.join(TMP, "client-hosts"),
+                           "127.0.0.1 localhost\n::1 localhost\n")
+        end = time.time() + 5
+        while time.time() < end:
+            with open(self.log) as f:
+                if "started" in f.read():
+                    return
+            time.sleep(0.05)
+
+    def queries(self):
+        time.sleep(0.3)  # dnsmasq writes its log asynchronously
+        with open(self.log) as f:
+            return [l for l in f if "query[" in l]
+
+    def wrap(self, argv):
+        """argv in a namespace whose only resolver is this dnsmasq."""
+        return in_mount_ns({"/etc/resolv.conf": self.resolv, "/etc/hosts": self.hosts}, argv)

@@ -18,5 +18,7 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/leakproofConfig.cmake
               ${CMAKE_CURRENT_BINARY_DIR}/leakproofConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/leakproof)
 
+# Relocatable: the prefix is found from the .pc file's own place.
+file(RELATIVE_PATH LEAKPROOF_PC_TO_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
 configure_file(cmake/leakproof.pc.in ${CMAKE_CURRENT_BINARY_DIR}/leakproof.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/leakproof.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -52,6 +52,7 @@ constexpr error_info table[] = {
      ECONNRESET},
 
     {"timed out", std::errc::timed_out, ETIMEDOUT},
+    {"no proxy given (leakproof never connects directly)", std::errc::invalid_argument, EINVAL},
 
     {"host name is empty", std::errc::invalid_argument, EINVAL},
     {"host name is longer than 255 bytes", std::errc::filename_too_long, ENAMETOOLONG},

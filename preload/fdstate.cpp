@@ -43,6 +43,12 @@ void forget(int fd) noexcept {
     if (valid(fd)) table[fd].len.store(0, std::memory_order_release);
 }
 
+void forget_range(unsigned first, unsigned last) noexcept {
+    // The range is often [3, ~0U]: only our table's part of it matters.
+    constexpr unsigned end = max_fd - 1;
+    for (unsigned fd = first; fd <= last && fd <= end; ++fd) forget(static_cast<int>(fd));
+}
+
 void copy(int from, int to) noexcept {
     if (!valid(from) || !valid(to) || from == to) return;
     socklen_t n = table[from].len.load(std::memory_order_acquire);

@@ -6,36 +6,22 @@
 // timeout, and 0 is returned — legal for connect(), and the descriptor keeps
 // its flags and options). Failures come back as -1 with the errno of
 // leakproof::to_errno; nothing ever falls back to a direct connection.
-#include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>
 
 #include "config.hpp"
 #include "fdstate.hpp"
+#include "hooks.hpp"
 #include "leakproof/error.hpp"
 #include "log.hpp"
 #include "policy.hpp"
 #include "real.hpp"
+#include "refuse.hpp"
 #include "tunnel.hpp"
 
 namespace {
 
 using lp::log::level;
-
-// "name:port", "1.2.3.4:port" or "[v6]:port".
-void put_target(lp::log::line& ln, const lp::policy::decision& d) noexcept {
-    char host[INET6_ADDRSTRLEN] = "?";
-    const auto& a = d.target.addr;
-    if (d.by_name) {
-        ln << d.name << ":" << d.target.port;
-    } else if (a.is_v4()) {
-        inet_ntop(AF_INET, a.b.data() + 12, host, sizeof host);
-        ln << host << ":" << d.target.port;
-    } else {
-        inet_ntop(AF_INET6, a.b.data(), host, sizeof host);
-        ln << "[" << host << "]:" << d.target.port;
-    }
-}
 
 void put_chain(lp::log::line& ln) noexcept {
     const auto& cfg = lp::config::get();
@@ -52,16 +38,6 @@ const char* describe(std::error_code ec) noexcept {
     return s ? s : "unknown error";
 }
 
-int refuse(const lp::policy::decision& d, const char* why) noexcept {
-    auto ln = lp::log::start();
-    ln << "connect ";
-    put_target(ln, d);
-    ln << ": refused: " << why;
-    lp::log::emit(level::normal, ln);
-    errno = EPERM;  // connect(2): "the connection request failed because of a local firewall rule"
-    return -1;
-}
-
 leakproof::address target_of(const lp::policy::decision& d) noexcept {
     if (d.by_name) return leakproof::address::host_name({d.name, d.name_len});
     const auto& b = d.target.addr.b;
@@ -69,21 +45,20 @@ leakproof::address target_of(const lp::policy::decision& d) noexcept {
     return leakproof::address::ipv6(b);
 }
 
-int socket_info(int fd, int opt) noexcept {
-    int v = -1;
-    socklen_t len = sizeof v;
-    return getsockopt(fd, SOL_SOCKET, opt, &v, &len) == 0 ? v : -1;
-}
-
 int proxied_connect(int fd, const sockaddr* sa, socklen_t len,
                     const lp::policy::decision& d) noexcept {
-    if (const char* err = lp::config::get().error) return refuse(d, err);
-    auto ec = lp::tunnel::establish(fd, socket_info(fd, SO_DOMAIN), target_of(d), d.target.port);
+    if (const char* err = lp::config::get().error) {
+        auto refused = d;
+        refused.reason = err;
+        return lp::refuse::by_policy("connect", refused);
+    }
+    auto ec = lp::tunnel::establish(fd, lp::hook::socket_info(fd, SO_DOMAIN), target_of(d),
+                                    d.target.port);
     bool ok = !ec;
     if (!ok || lp::log::enabled(level::verbose)) {
         auto ln = lp::log::start();
         ln << "connect ";
-        put_target(ln, d);
+        lp::refuse::put_target(ln, d);
         ln << " via ";
         put_chain(ln);
         ln << ": " << (ok ? "ok" : describe(ec));
@@ -99,19 +74,31 @@ int proxied_connect(int fd, const sockaddr* sa, socklen_t len,
 
 }  // namespace
 
-LP_EXPORT int connect(int fd, const sockaddr* sa, socklen_t len) {
+int lp::hook::socket_info(int fd, int opt) noexcept {
+    int v = -1;
+    socklen_t len = sizeof v;
+    return getsockopt(fd, SOL_SOCKET, opt, &v, &len) == 0 ? v : -1;
+}
+
+int lp::hook::connect(int fd, const sockaddr* sa, socklen_t len) noexcept {
     const auto& real = lp::real::fn();
     if (sa == nullptr || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
         return real.connect(fd, sa, len);
     int type = socket_info(fd, SO_TYPE);
     if (type < 0) return real.connect(fd, sa, len);  // not a socket: let the kernel say so
+    // On a SOCK_DGRAM socket this is what keeps a later send()/write() from
+    // leaking: those carry no address, so the check must happen here.
     auto d = lp::policy::decide(sa, len, type);
     switch (d.what) {
         case lp::policy::verdict::direct: return real.connect(fd, sa, len);
-        case lp::policy::verdict::refuse: return refuse(d, d.reason);
+        case lp::policy::verdict::refuse: return lp::refuse::by_policy("connect", d);
         case lp::policy::verdict::proxy: return proxied_connect(fd, sa, len, d);
     }
     return real.connect(fd, sa, len);
+}
+
+LP_EXPORT int connect(int fd, const sockaddr* sa, socklen_t len) {
+    return lp::hook::connect(fd, sa, len);
 }
 
 LP_EXPORT int getpeername(int fd, sockaddr* sa, socklen_t* len) {

@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "hooks.hpp"
 #include "placeholder.hpp"
 #include "real.hpp"
 
@@ -118,6 +119,13 @@ struct host_storage {
 };
 thread_local host_storage tls_host;
 
+// The _r functions report through *h_errnop; h_errno is set too, as glibc
+// does, because some callers (Python's socket module) read only h_errno.
+void set_herr(int* h_errnop, int v) noexcept {
+    *h_errnop = v;
+    h_errno = v;
+}
+
 hostent* non_reentrant(int rc, hostent* result, int herr) noexcept {
     h_errno = herr;
     return rc == 0 ? result : nullptr;
@@ -125,8 +133,8 @@ hostent* non_reentrant(int rc, hostent* result, int herr) noexcept {
 
 }  // namespace
 
-LP_EXPORT int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
-                          addrinfo** res) {
+int lp::hook::getaddrinfo(const char* node, const char* service, const addrinfo* hints,
+                          addrinfo** res) noexcept {
     const auto& real = lp::real::fn();
     if (node == nullptr) return real.getaddrinfo(node, service, hints, res);  // passive/loopback
     addrinfo h{};
@@ -158,6 +166,11 @@ LP_EXPORT int getaddrinfo(const char* node, const char* service, const addrinfo*
     return rc;
 }
 
+LP_EXPORT int getaddrinfo(const char* node, const char* service, const addrinfo* hints,
+                          addrinfo** res) {
+    return lp::hook::getaddrinfo(node, service, hints, res);
+}
+
 LP_EXPORT int getnameinfo(const sockaddr* sa, socklen_t salen, char* host, socklen_t hostlen,
                           char* serv, socklen_t servlen, int flags) {
     const auto& real = lp::real::fn();
@@ -185,21 +198,21 @@ LP_EXPORT int gethostbyname2_r(const char* name, int af, hostent* ret, char* buf
                                hostent** result, int* h_errnop) {
     *result = nullptr;
     if (af != AF_INET && af != AF_INET6) {
-        *h_errnop = NO_RECOVERY;
+        set_herr(h_errnop, NO_RECOVERY);
         return EAFNOSUPPORT;
     }
     unsigned char addr[16];
     if (name == nullptr || !host_address(name, af, addr)) {
-        *h_errnop = HOST_NOT_FOUND;
+        set_herr(h_errnop, HOST_NOT_FOUND);
         return ENOENT;
     }
     const char* shown = is_localhost(name) ? "localhost" : name;
     if (int rc = fill_hostent(shown, af, addr, ret, buf, buflen)) {
-        *h_errnop = NETDB_INTERNAL;
+        set_herr(h_errnop, NETDB_INTERNAL);
         return rc;
     }
     *result = ret;
-    *h_errnop = 0;
+    set_herr(h_errnop, 0);
     return 0;
 }
 
@@ -237,15 +250,15 @@ LP_EXPORT int gethostbyaddr_r(const void* addr, socklen_t len, int af, hostent* 
     char name[256];
     std::size_t name_len;
     if (!ok || !lp::placeholder::name_of(ip, name, name_len)) {
-        *h_errnop = HOST_NOT_FOUND;
+        set_herr(h_errnop, HOST_NOT_FOUND);
         return ENOENT;
     }
     if (int rc = fill_hostent(name, af, addr, ret, buf, buflen)) {
-        *h_errnop = NETDB_INTERNAL;
+        set_herr(h_errnop, NETDB_INTERNAL);
         return rc;
     }
     *result = ret;
-    *h_errnop = 0;
+    set_herr(h_errnop, 0);
     return 0;
 }
 

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <cstddef>
 #include <cstring>
 
 namespace lp::net {
@@ -49,7 +50,9 @@ bool from_sockaddr(const sockaddr* sa, socklen_t len, endpoint& out) noexcept {
         out.port = ntohs(in->sin_port);
         return true;
     }
-    if (sa->sa_family == AF_INET6 && len >= sizeof(sockaddr_in6)) {
+    // The kernel takes a sockaddr_in6 without its scope id (RFC 2133's
+    // 24 bytes): so must we, or such an address would slip past the policy.
+    if (sa->sa_family == AF_INET6 && len >= offsetof(sockaddr_in6, sin6_scope_id)) {
         auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
         std::memcpy(out.addr.b.data(), &in6->sin6_addr, 16);
         out.port = ntohs(in6->sin6_port);

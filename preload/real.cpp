@@ -34,6 +34,13 @@ void resolve() noexcept {
     load(table.dup, "dup");
     load(table.dup2, "dup2");
     load(table.dup3, "dup3");
+    load(table.close_range, "close_range");
+    load(table.fcntl, "fcntl");
+    load(table.fcntl64, "fcntl64");
+    load(table.sendto, "sendto");
+    load(table.sendmsg, "sendmsg");
+    load(table.sendmmsg, "sendmmsg");
+    load(table.syscall, "syscall");
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 //
 // Only the functions this library *defines* need dlsym(RTLD_NEXT): calling
 // connect() from inside our connect() would recurse. Everything else (read,
-// write, poll, fcntl…) is called directly. The table is filled once, on the
+// write, poll…) is called directly. The table is filled once, on the
 // first hooked call (pthread_once), never at load time.
 #pragma once
 
@@ -21,6 +21,13 @@ struct functions {
     int (*dup)(int);
     int (*dup2)(int, int);
     int (*dup3)(int, int, int);
+    int (*close_range)(unsigned, unsigned, int);
+    int (*fcntl)(int, int, ...);
+    int (*fcntl64)(int, int, ...);
+    ssize_t (*sendto)(int, const void*, size_t, int, const sockaddr*, socklen_t);
+    ssize_t (*sendmsg)(int, const msghdr*, int);
+    int (*sendmmsg)(int, mmsghdr*, unsigned, int);
+    long (*syscall)(long, ...);
 };
 
 // The resolved table; never null members after the first call (a missing

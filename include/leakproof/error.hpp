@@ -53,7 +53,8 @@ enum class error : int {
     proxy_closed,          // the stream ended inside the handshake
 
     // Raised by the I/O layers around the core.
-    timeout,  // the handshake (or the whole connect) took too long
+    timeout,   // the handshake (or the whole connect) took too long
+    no_proxy,  // a connect through an empty chain: never a direct connection
 
     // The request was refused before any byte was produced.
     hostname_empty,

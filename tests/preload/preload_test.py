@@ -4,6 +4,7 @@ Every wrapped program runs in a mount namespace whose /etc/resolv.conf points
 at a logging dnsmasq; each client case asserts that no query reached it.
 """
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from pltest import BODY, WEB_NAME
 
 WRAPPER = os.path.abspath(sys.argv[2])
 PROBE = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 else None
+LEAK_PROBE = os.path.abspath(sys.argv[4]) if len(sys.argv) > 4 else None
 TIMEOUT = 60
 
 
@@ -144,6 +146,95 @@ def resolver_probe_case():
     r = run([PROBE], dns, None)
     if r.returncode != 0:
         fail("resolver probe failed")
+    no_dns(dns)
+
+
+def leak_probe_case():
+    """Every leak path under the wrapper: each call refused or answered locally, no query."""
+    dns = pltest.Dns()
+    r = run([LEAK_PROBE, "wrapped", dns.addr], dns, None)
+    if r.returncode != 0:
+        fail("leak probe failed")
+    for line in ("res_query p10.leak.test: refused:", "res_nsend: refused:",
+                 f"sendto {dns.addr}:53: refused:", f"sendmmsg {dns.addr}:53: refused:",
+                 f"connect {dns.addr}:53: refused:"):
+        if line not in r.stderr:
+            fail(f"no log line {line!r}")
+    no_dns(dns)
+
+
+def leak_probe_bare_case():
+    """The same paths without the wrapper: dnsmasq must see each one (the check is not blind)."""
+    dns = pltest.Dns()
+    r = subprocess.run(dns.wrap([LEAK_PROBE, "bare", dns.addr]), capture_output=True, text=True,
+                       timeout=TIMEOUT)
+    print(r.stdout[-3000:], r.stderr[-500:])
+    needles = [l.split(" ", 1)[1] for l in r.stdout.splitlines() if l.startswith("needle ")]
+    if len(needles) < 25:
+        fail("the probe announced too few paths")
+    log = "".join(dns.queries())
+    missed = [n for n in needles if n not in log]
+    if missed:
+        fail("dnsmasq did not see: " + ", ".join(missed))
+
+
+def fd_lifecycle_case():
+    dns = pltest.Dns()
+    web = pltest.HttpServer()
+    proxy = pltest.microsocks()
+    r = run([LEAK_PROBE, "fd", WEB_NAME, str(web.port)], dns, proxy)
+    if r.returncode != 0:
+        fail("fd lifecycle probe failed")
+    no_dns(dns)
+
+
+def getent_placeholder_case():
+    dns = pltest.Dns()
+    r = run(["getent", "hosts", "p1.leak.test"], dns, None)
+    if r.returncode != 0 or "p1.leak.test" not in r.stdout:
+        fail("getent got no placeholder")
+    addr = r.stdout.split()[0]
+    if not (addr.startswith("100::") or addr.split(".")[0] in [str(x) for x in range(240, 256)]):
+        fail(f"{addr} is not a placeholder")
+    no_dns(dns)
+
+
+def python_gethostbyaddr_case():
+    dns = pltest.Dns()
+    script = ("import socket\n"
+              "try: print('answer', socket.gethostbyaddr('127.0.0.1'))\n"
+              "except socket.herror as e: print('herror', e)\n")
+    r = run(["python3", "-c", script], dns, None)
+    if r.returncode != 0 or not ("answer" in r.stdout or "herror" in r.stdout):
+        fail("python's gethostbyaddr did not return")
+    if "herror" in r.stdout and "Unknown host" not in r.stdout:
+        fail("expected HOST_NOT_FOUND (Unknown host)")
+    no_dns(dns)
+
+
+def node_resolve4_case():
+    """c-ares speaks DNS over UDP itself: refused, an error code, no query."""
+    dns = pltest.Dns()
+    script = ("require('dns').resolve4('p9.leak.test', (e, a) => "
+              "{ console.log(e ? 'code ' + e.code : 'answer ' + a); });")
+    r = run(["node", "-e", script], dns, None)
+    if "code " not in r.stdout:
+        fail("node's resolve4 did not fail")
+    if "refused" not in r.stderr:
+        fail("no refusal logged")
+    no_dns(dns)
+
+
+def dig_host_case():
+    tools = [t for t in ("dig", "host") if shutil.which(t)]
+    if not tools:
+        print("dig and host not installed: skipped")
+        return
+    dns = pltest.Dns()
+    for t in tools:
+        r = run([t, "p7.leak.test"], dns, None)
+        if r.returncode == 0:
+            fail(f"{t} got an answer")
     no_dns(dns)
 
 
@@ -284,6 +375,13 @@ CASES = {
     "setuid_binary": setuid_case,
     "capabilities_binary": caps_case,
     "bad_url": bad_url_case,
+    "leak_probe": leak_probe_case,
+    "leak_probe_bare": leak_probe_bare_case,
+    "fd_lifecycle": fd_lifecycle_case,
+    "getent_placeholder": getent_placeholder_case,
+    "python_gethostbyaddr": python_gethostbyaddr_case,
+    "node_resolve4": node_resolve4_case,
+    "dig_host": dig_host_case,
 }
 
 if __name__ == "__main__":

@@ -113,6 +113,71 @@ inline asio::ip::address to_asio(const address& a) {
     return asio::ip::address_v6(bytes);
 }
 
+// The chain and the destination, copied for the operation's lifetime (the
+// caller's may be gone before it ends) in one allocation of their text: a
+// proxy keeps 765 bytes of inline strings, a pending connect should not.
+class route {
+public:
+    route(std::span<const proxy> hops, std::string_view destination) {
+        std::size_t bytes = destination.size();
+        for (const proxy& p : hops)
+            bytes += p.host.view().size() + p.user.view().size() + p.password.view().size();
+        text_.reserve(bytes);  // no reallocation below: the views stay valid
+        destination_ = add(destination);
+        hops_.reserve(hops.size());
+        for (const proxy& p : hops)
+            hops_.push_back({p.version, p.port, p.options, add(p.host.view()), add(p.user.view()),
+                             add(p.password.view())});
+    }
+
+    std::size_t size() const noexcept { return hops_.size(); }
+    std::string_view host(std::size_t i) const noexcept { return view(hops_[i].host); }
+    std::uint16_t port(std::size_t i) const noexcept { return hops_[i].port; }
+    std::string_view destination() const noexcept { return view(destination_); }
+
+    // What hop i sends: a CONNECT to the next proxy, or `cmd` to the destination.
+    request make_request(std::size_t i, std::uint16_t port, command cmd) const noexcept {
+        const hop& h = hops_[i];
+        request r;
+        r.version = h.version;
+        r.user = view(h.user);
+        r.password = view(h.password);
+        r.options = h.options;
+        if (i + 1 < hops_.size()) {
+            r.target = address::parse(host(i + 1));
+            r.port = hops_[i + 1].port;
+        } else {
+            r.cmd = cmd;
+            r.target = address::parse(destination());
+            r.port = port;
+        }
+        return r;
+    }
+
+private:
+    struct piece {
+        std::uint32_t at;
+        std::uint32_t size;
+    };
+    struct hop {
+        socks_version version;
+        std::uint16_t port;
+        handshake_options options;
+        piece host, user, password;
+    };
+
+    piece add(std::string_view s) {
+        piece p{static_cast<std::uint32_t>(text_.size()), static_cast<std::uint32_t>(s.size())};
+        text_.append(s);
+        return p;
+    }
+    std::string_view view(piece p) const noexcept { return {text_.data() + p.at, p.size}; }
+
+    std::vector<hop> hops_;
+    std::string text_;
+    piece destination_{};
+};
+
 // Everything an operation keeps while it runs. The composed operation and
 // its timeout handler share it: whichever runs last frees it.
 template <typename Socket>
@@ -123,26 +188,23 @@ struct socks_state {
     // (Tor's RESOLVE commands need a connection but leave nothing behind).
     socks_state(Socket* external, const executor_type& ex, proxy_chain c, std::string_view h,
                 std::uint16_t p, command k, const connect_options& o)
-        : owned(external ? std::nullopt : std::optional<Socket>(std::in_place, ex)),
+        : owned(external ? nullptr : std::make_unique<Socket>(ex)),
           socket(external ? *external : *owned),
-          chain(c.hops().begin(), c.hops().end()),
-          host(h),
+          path(c.hops(), h),
           port(p),
           cmd(k),
           options(o),
-          timer(ex),
-          resolver(ex) {}
+          timer(ex) {}
 
-    std::optional<Socket> owned;
+    std::unique_ptr<Socket> owned;
     Socket& socket;
-    std::vector<proxy> chain;  // copied: the caller's chain may be gone before we finish
-    std::string host;
+    route path;
     std::uint16_t port;
     command cmd;
     connect_options options;
     asio::steady_timer timer;
-    asio::ip::tcp::resolver resolver;
-    std::vector<asio::ip::tcp::endpoint> endpoints;  // of the first proxy
+    std::unique_ptr<asio::ip::tcp::resolver> resolver;  // only for a first proxy given by name
+    std::vector<asio::ip::tcp::endpoint> endpoints;     // of the first proxy
     std::size_t next_endpoint = 0;
     std::size_t hop = 0;
     std::optional<client_handshake> handshake;
@@ -152,22 +214,12 @@ struct socks_state {
     bool finished = false;
 };
 
-// The request hop `i` sends: to the next proxy, or to the destination.
-template <typename Socket>
-request hop_request(const socks_state<Socket>& st, std::size_t i) noexcept {
-    if (i + 1 < st.chain.size()) {
-        const proxy& next = st.chain[i + 1];
-        return st.chain[i].make_request(address::parse(next.host.view()), next.port);
-    }
-    return st.chain[i].make_request(address::parse(st.host), st.port, st.cmd);
-}
-
 // Refuses a request that could never succeed before touching the network.
 template <typename Socket>
 std::error_code check_requests(const socks_state<Socket>& st) noexcept {
-    if (st.chain.empty()) return make_error_code(error::no_proxy);
-    for (std::size_t i = 0; i < st.chain.size(); ++i)
-        if (std::error_code ec = validate(hop_request(st, i))) return ec;
+    if (st.path.size() == 0) return make_error_code(error::no_proxy);
+    for (std::size_t i = 0; i < st.path.size(); ++i)
+        if (std::error_code ec = validate(st.path.make_request(i, st.port, st.cmd))) return ec;
     return {};
 }
 
@@ -186,14 +238,15 @@ public:
             return asio::post(st.socket.get_executor(), std::move(self));
         }
         arm_timeout();
-        const proxy& first = st.chain.front();
         std::error_code ec;
-        auto ip = asio::ip::make_address(first.host.view(), ec);
+        auto ip = asio::ip::make_address(st.path.host(0), ec);
         if (!ec) {
-            st.endpoints.emplace_back(ip, first.port);
+            st.endpoints.emplace_back(ip, st.path.port(0));
             return connect_next(self);
         }
-        st.resolver.async_resolve(first.host.view(), std::to_string(first.port), std::move(self));
+        st.resolver = std::make_unique<asio::ip::tcp::resolver>(st.socket.get_executor());
+        st.resolver->async_resolve(st.path.host(0), std::to_string(st.path.port(0)),
+                                   std::move(self));
     }
 
     // The first proxy's name was resolved.
@@ -252,7 +305,7 @@ private:
             if (ec || st->finished) return;
             st->timed_out = true;
             std::error_code ignored;
-            st->resolver.cancel();
+            if (st->resolver) st->resolver->cancel();
             st->socket.cancel(ignored);
         });
     }
@@ -267,7 +320,7 @@ private:
 
     template <typename Self>
     void start_hop(Self& self) {
-        st_->handshake.emplace(hop_request(*st_, st_->hop));
+        st_->handshake.emplace(st_->path.make_request(st_->hop, st_->port, st_->cmd));
         step(self);
     }
 
@@ -288,7 +341,7 @@ private:
                                                  std::move(self));
             case action_kind::failed: return finish(self, act.error);
             case action_kind::done:
-                if (++st.hop < st.chain.size()) return start_hop(self);
+                if (++st.hop < st.path.size()) return start_hop(self);
                 return finish(self, {});
         }
     }

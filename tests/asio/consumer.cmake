@@ -1,7 +1,12 @@
 # Installs the build tree into a scratch prefix, then builds and runs a
 # consumer against it twice: with find_package(leakproof) and with pkg-config.
-# -DSOURCE, -DBINARY (the leakproof trees) and -DWORK (a scratch directory).
+# -DSOURCE, -DBINARY (the leakproof trees), -DWORK (a scratch directory) and
+# -DSANITIZE (the library was built with ASan+UBSan: so must its consumer be).
 file(REMOVE_RECURSE ${WORK})
+set(flags_for_sanitizer "")
+if(SANITIZE)
+  set(flags_for_sanitizer -fsanitize=address,undefined)
+endif()
 set(prefix ${WORK}/prefix)
 
 function(run)
@@ -14,7 +19,8 @@ endfunction()
 
 run(${CMAKE_COMMAND} --install ${BINARY} --prefix ${prefix})
 set(consumer ${SOURCE}/tests/asio/consumer)
-run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK}/build -DCMAKE_PREFIX_PATH=${prefix})
+run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK}/build -DCMAKE_PREFIX_PATH=${prefix}
+    "-DCMAKE_CXX_FLAGS=${flags_for_sanitizer}")
 run(${CMAKE_COMMAND} --build ${WORK}/build)
 run(${WORK}/build/consumer)
 
@@ -28,7 +34,7 @@ if(NOT status EQUAL 0)
   message(FATAL_ERROR "consumer: pkg-config does not know leakproof")
 endif()
 separate_arguments(flags UNIX_COMMAND "${flags}")
-run(c++ ${consumer}/main.cpp -o ${WORK}/consumer-pc ${flags})
+run(c++ ${flags_for_sanitizer} ${consumer}/main.cpp -o ${WORK}/consumer-pc ${flags})
 run(${WORK}/consumer-pc)
 foreach(installed bin/leakproof bin/leakproof-connect include/leakproof/asio.hpp)
   if(NOT EXISTS ${prefix}/${installed})

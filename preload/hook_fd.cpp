@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <unistd.h>
 
+#include "async.hpp"
+#include "epollreg.hpp"
 #include "fdstate.hpp"
 #include "hooks.hpp"
 #include "real.hpp"
@@ -15,6 +17,8 @@ int lp::hook::close(int fd) noexcept {
     // Forget first: once the kernel frees the number another thread may get
     // it for a new socket, whose state we must not then wipe.
     fdstate::forget(fd);
+    async::forget(fd);
+    epollreg::forget(fd);
     return real::fn().close(fd);
 }
 
@@ -23,7 +27,13 @@ int lp::hook::close_range(unsigned first, unsigned last, int flags) noexcept {
     // a call the kernel will reject must not lose state either.
     bool closes = first <= last && (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) == 0 &&
                   !(flags & CLOSE_RANGE_CLOEXEC);
-    if (closes) fdstate::forget_range(first, last);
+    if (closes) {
+        fdstate::forget_range(first, last);
+        for (unsigned fd = first; fd <= last && fd < 16384; ++fd) {
+            async::forget(static_cast<int>(fd));
+            epollreg::forget(static_cast<int>(fd));
+        }
+    }
     return real::fn().close_range(first, last, flags);
 }
 

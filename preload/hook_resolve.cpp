@@ -12,6 +12,9 @@
 // free(), so every list we hand out is a normal libc list: freeaddrinfo()
 // needs no hook and cannot confuse our lists with others.
 //
+// Reverse lookups of real addresses are "not found", except in Tor mode
+// (LEAKPROOF_TOR=1), where Tor answers them with RESOLVE_PTR (reverse.hpp).
+//
 // gethostbyname/gethostbyname2/gethostbyaddr keep their results in
 // thread_local storage: not thread-safe by contract, but threads cannot
 // corrupt each other's answers.
@@ -27,6 +30,7 @@
 #include "hooks.hpp"
 #include "placeholder.hpp"
 #include "real.hpp"
+#include "reverse.hpp"
 
 namespace {
 
@@ -179,7 +183,8 @@ LP_EXPORT int getnameinfo(const sockaddr* sa, socklen_t salen, char* host, sockl
     if (want_name && lp::net::from_sockaddr(sa, salen, ep)) {
         char name[256];
         std::size_t len;
-        if (lp::placeholder::name_of(ep.addr, name, len)) {
+        if (lp::placeholder::name_of(ep.addr, name, len) ||
+            (lp::reverse::wanted(ep.addr) && lp::reverse::resolve_ptr(ep.addr, name, len))) {
             if (len + 1 > hostlen) return EAI_OVERFLOW;
             if (serv != nullptr && servlen > 0) {
                 int rc = real.getnameinfo(sa, salen, nullptr, 0, serv, servlen, flags);
@@ -188,7 +193,7 @@ LP_EXPORT int getnameinfo(const sockaddr* sa, socklen_t salen, char* host, sockl
             memcpy(host, name, len + 1);
             return 0;
         }
-        // A reverse lookup would be a DNS query about the destination.
+        // A DNS reverse lookup would be a query about the destination.
         if (flags & NI_NAMEREQD) return EAI_NONAME;
     }
     return real.getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
@@ -233,8 +238,9 @@ LP_EXPORT hostent* gethostbyname(const char* name) {
     return gethostbyname2(name, AF_INET);
 }
 
-// Reverse lookups: placeholders give back their name; anything else would be
-// a DNS query about the destination, so it is not found.
+// Reverse lookups: placeholders give back their name; in Tor mode Tor is
+// asked about real addresses; anything else would be a DNS query about the
+// destination, so it is not found.
 LP_EXPORT int gethostbyaddr_r(const void* addr, socklen_t len, int af, hostent* ret, char* buf,
                               size_t buflen, hostent** result, int* h_errnop) {
     *result = nullptr;
@@ -249,7 +255,9 @@ LP_EXPORT int gethostbyaddr_r(const void* addr, socklen_t len, int af, hostent* 
     }
     char name[256];
     std::size_t name_len;
-    if (!ok || !lp::placeholder::name_of(ip, name, name_len)) {
+    bool found = ok && (lp::placeholder::name_of(ip, name, name_len) ||
+                        (lp::reverse::wanted(ip) && lp::reverse::resolve_ptr(ip, name, name_len)));
+    if (!found) {
         set_herr(h_errnop, HOST_NOT_FOUND);
         return ENOENT;
     }

@@ -74,7 +74,9 @@ bool allowed(const lp::policy::decision& d) noexcept {
 // send the data as an ordinary write on the connected socket.
 ssize_t fastopen_via_proxy(int fd, const sockaddr* sa, socklen_t len, const msghdr& msg,
                            int flags) noexcept {
-    if (lp::hook::connect(fd, sa, len) != 0) return -1;
+    // Synchronous even on a non-blocking socket: the data must follow a
+    // finished handshake, and the kernel's TFO gives no later moment to send it.
+    if (lp::hook::connect(fd, sa, len, false) != 0) return -1;
     msghdr plain = msg;
     plain.msg_name = nullptr;
     plain.msg_namelen = 0;
@@ -145,7 +147,10 @@ int tcp_sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags, unsigned first) no
 
 ssize_t lp::hook::sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* sa,
                          socklen_t len) noexcept {
-    if (!addressed(sa, len)) return real::fn().sendto(fd, buf, n, flags, sa, len);
+    if (!addressed(sa, len)) {
+        if (held_io(fd, true)) return -1;
+        return real::fn().sendto(fd, buf, n, flags, sa, len);
+    }
     iovec iov{const_cast<void*>(buf), n};
     msghdr msg{};
     msg.msg_name = const_cast<sockaddr*>(sa);
@@ -156,8 +161,10 @@ ssize_t lp::hook::sendto(int fd, const void* buf, size_t n, int flags, const soc
 }
 
 ssize_t lp::hook::sendmsg(int fd, const msghdr* msg, int flags) noexcept {
-    if (msg == nullptr || !addressed(msg->msg_name, msg->msg_namelen))
+    if (msg == nullptr || !addressed(msg->msg_name, msg->msg_namelen)) {
+        if (held_io(fd, true)) return -1;
         return real::fn().sendmsg(fd, msg, flags);
+    }
     return send_addressed("sendmsg", fd, *msg, flags);
 }
 

@@ -41,6 +41,24 @@ void resolve() noexcept {
     load(table.sendmsg, "sendmsg");
     load(table.sendmmsg, "sendmmsg");
     load(table.syscall, "syscall");
+    load(table.poll, "poll");
+    load(table.ppoll, "ppoll");
+    load(table.select, "select");
+    load(table.pselect, "pselect");
+    load(table.epoll_ctl, "epoll_ctl");
+    load(table.getsockopt, "getsockopt");
+    load(table.read, "read");
+    load(table.write, "write");
+    load(table.readv, "readv");
+    load(table.writev, "writev");
+    load(table.recv, "recv");
+    load(table.send, "send");
+    load(table.recvfrom, "recvfrom");
+    load(table.recvmsg, "recvmsg");
+    load(table.read_chk, "__read_chk");
+    load(table.recv_chk, "__recv_chk");
+    load(table.recvfrom_chk, "__recvfrom_chk");
+    load(table.poll_chk, "__poll_chk");
 }
 
 }  // namespace

@@ -7,7 +7,12 @@
 #pragma once
 
 #include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 namespace lp::real {
 
@@ -28,6 +33,25 @@ struct functions {
     ssize_t (*sendmsg)(int, const msghdr*, int);
     int (*sendmmsg)(int, mmsghdr*, unsigned, int);
     long (*syscall)(long, ...);
+    // The readiness and I/O calls hooked for non-blocking connects (async.hpp).
+    int (*poll)(pollfd*, nfds_t, int);
+    int (*ppoll)(pollfd*, nfds_t, const timespec*, const sigset_t*);
+    int (*select)(int, fd_set*, fd_set*, fd_set*, timeval*);
+    int (*pselect)(int, fd_set*, fd_set*, fd_set*, const timespec*, const sigset_t*);
+    int (*epoll_ctl)(int, int, int, epoll_event*);
+    int (*getsockopt)(int, int, int, void*, socklen_t*);
+    ssize_t (*read)(int, void*, size_t);
+    ssize_t (*write)(int, const void*, size_t);
+    ssize_t (*readv)(int, const iovec*, int);
+    ssize_t (*writev)(int, const iovec*, int);
+    ssize_t (*recv)(int, void*, size_t, int);
+    ssize_t (*send)(int, const void*, size_t, int);
+    ssize_t (*recvfrom)(int, void*, size_t, int, sockaddr*, socklen_t*);
+    ssize_t (*recvmsg)(int, msghdr*, int);
+    ssize_t (*read_chk)(int, void*, size_t, size_t);
+    ssize_t (*recv_chk)(int, void*, size_t, size_t, int);
+    ssize_t (*recvfrom_chk)(int, void*, size_t, size_t, int, sockaddr*, socklen_t*);
+    int (*poll_chk)(pollfd*, nfds_t, int, size_t);
 };
 
 // The resolved table; never null members after the first call (a missing

@@ -9,7 +9,10 @@
 #include <cstring>
 
 #include "config.hpp"
+#include "leakproof/error.hpp"
+#include "log.hpp"
 #include "real.hpp"
+#include "refuse.hpp"
 
 namespace lp::tunnel {
 namespace {
@@ -46,29 +49,11 @@ private:
 std::error_code wait_for(int fd, short events, const deadline& dl) noexcept {
     for (;;) {
         pollfd p{fd, events, 0};
-        int rc = ::poll(&p, 1, dl.remaining_ms());
+        int rc = real::fn().poll(&p, 1, dl.remaining_ms());
         if (rc > 0) return {};
         if (rc == 0) return sys(ETIMEDOUT);
         if (errno != EINTR) return sys(errno);
     }
-}
-
-// The first proxy as an address this socket's family can reach.
-std::error_code first_hop_address(int family, sockaddr_storage& out, socklen_t& len) noexcept {
-    const auto& cfg = config::get();
-    std::memset(&out, 0, sizeof out);
-    if (family == AF_INET6) {
-        std::memcpy(&out, &cfg.first_hop, sizeof cfg.first_hop);
-        len = sizeof cfg.first_hop;
-        return {};
-    }
-    if (!cfg.first_hop_ep.addr.is_v4()) return sys(EAFNOSUPPORT);  // IPv4 socket, IPv6 proxy
-    auto* in = reinterpret_cast<sockaddr_in*>(&out);
-    in->sin_family = AF_INET;
-    in->sin_port = cfg.first_hop.sin6_port;
-    std::memcpy(&in->sin_addr, cfg.first_hop_ep.addr.b.data() + 12, 4);
-    len = sizeof *in;
-    return {};
 }
 
 std::error_code connect_first_hop(int fd, int family, const deadline& dl) noexcept {
@@ -80,14 +65,14 @@ std::error_code connect_first_hop(int fd, int family, const deadline& dl) noexce
     if (auto ec = wait_for(fd, POLLOUT, dl)) return ec;
     int err = 0;
     socklen_t elen = sizeof err;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) return sys(errno);
+    if (real::fn().getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) return sys(errno);
     return err ? sys(err) : std::error_code{};
 }
 
 std::error_code send_all(int fd, std::span<const std::uint8_t> bytes, const deadline& dl) noexcept {
     while (!bytes.empty()) {
         // MSG_NOSIGNAL: a proxy hanging up must not kill the program with SIGPIPE.
-        ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        ssize_t n = real::fn().send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
         if (n > 0) {
             bytes = bytes.subspan(static_cast<std::size_t>(n));
         } else if (errno == EAGAIN || errno == EINTR) {
@@ -103,7 +88,7 @@ std::error_code send_all(int fd, std::span<const std::uint8_t> bytes, const dead
 std::error_code receive(int fd, leakproof::client_handshake& hs, std::span<std::uint8_t> space,
                         const deadline& dl) noexcept {
     for (;;) {
-        ssize_t n = ::recv(fd, space.data(), space.size(), 0);
+        ssize_t n = real::fn().recv(fd, space.data(), space.size(), 0);
         if (n > 0) {
             hs.received(static_cast<std::size_t>(n));
             return {};
@@ -139,16 +124,72 @@ std::error_code run_chain(int fd, int family, const leakproof::address& target, 
                           const deadline& dl) noexcept {
     const auto& cfg = config::get();
     if (auto ec = connect_first_hop(fd, family, dl)) return ec;
-    for (std::size_t i = 0; i < cfg.chain_len; ++i) {
-        bool last = i + 1 == cfg.chain_len;
-        auto hop = last ? target : leakproof::address::parse(cfg.chain[i + 1].host.view());
-        auto hop_port = last ? port : cfg.chain[i + 1].port;
-        if (auto ec = handshake(fd, cfg.chain[i].make_request(hop, hop_port), dl)) return ec;
-    }
+    for (std::size_t i = 0; i < cfg.chain_len; ++i)
+        if (auto ec = handshake(fd, hop_request(i, target, port), dl)) return ec;
     return {};
 }
 
+void put_chain(log::line& ln) noexcept {
+    const auto& cfg = config::get();
+    for (std::size_t i = 0; i < cfg.chain_len; ++i) {
+        if (i > 0) ln << " -> ";
+        ln.proxy(cfg.chain[i]);
+    }
+}
+
+const char* describe(std::error_code ec) noexcept {
+    if (ec.category() == leakproof::error_category())
+        return leakproof::message_of(static_cast<leakproof::error>(ec.value()));
+    const char* s = strerrordesc_np(ec.value());
+    return s ? s : "unknown error";
+}
+
 }  // namespace
+
+// The first proxy as an address this socket's family can reach.
+std::error_code first_hop_address(int family, sockaddr_storage& out, socklen_t& len) noexcept {
+    const auto& cfg = config::get();
+    std::memset(&out, 0, sizeof out);
+    if (family == AF_INET6) {
+        std::memcpy(&out, &cfg.first_hop, sizeof cfg.first_hop);
+        len = sizeof cfg.first_hop;
+        return {};
+    }
+    if (!cfg.first_hop_ep.addr.is_v4()) return sys(EAFNOSUPPORT);  // IPv4 socket, IPv6 proxy
+    auto* in = reinterpret_cast<sockaddr_in*>(&out);
+    in->sin_family = AF_INET;
+    in->sin_port = cfg.first_hop.sin6_port;
+    std::memcpy(&in->sin_addr, cfg.first_hop_ep.addr.b.data() + 12, 4);
+    len = sizeof *in;
+    return {};
+}
+
+leakproof::request hop_request(std::size_t i, const leakproof::address& target,
+                               std::uint16_t port) noexcept {
+    const auto& cfg = config::get();
+    bool last = i + 1 == cfg.chain_len;
+    auto hop = last ? target : leakproof::address::parse(cfg.chain[i + 1].host.view());
+    return cfg.chain[i].make_request(hop, last ? port : cfg.chain[i + 1].port);
+}
+
+leakproof::address target_of(const policy::decision& d) noexcept {
+    if (d.by_name) return leakproof::address::host_name({d.name, d.name_len});
+    const auto& b = d.target.addr.b;
+    if (d.target.addr.is_v4()) return leakproof::address::ipv4({b[12], b[13], b[14], b[15]});
+    return leakproof::address::ipv6(b);
+}
+
+void report(const policy::decision& d, std::error_code ec) noexcept {
+    bool ok = !ec;
+    if (ok && !log::enabled(log::level::verbose)) return;
+    auto ln = log::start();
+    ln << "connect ";
+    refuse::put_target(ln, d);
+    ln << " via ";
+    put_chain(ln);
+    ln << ": " << (ok ? "ok" : describe(ec));
+    log::emit(ok ? log::level::verbose : log::level::normal, ln);
+}
 
 std::error_code establish(int fd, int family, const leakproof::address& target,
                           std::uint16_t port) noexcept {

@@ -5,9 +5,13 @@
 // moves bytes with the real send/recv/poll, bounded by one deadline.
 #pragma once
 
+#include <sys/socket.h>
+
+#include <cstddef>
 #include <system_error>
 
 #include "leakproof/handshake.hpp"
+#include "policy.hpp"
 
 namespace lp::tunnel {
 
@@ -17,5 +21,19 @@ namespace lp::tunnel {
 // std::generic_category (leakproof::to_errno passes it through).
 std::error_code establish(int fd, int family, const leakproof::address& target,
                           std::uint16_t port) noexcept;
+
+// The pieces the non-blocking path (async.hpp) shares with establish():
+
+// The first proxy as an address a socket of `family` can reach.
+std::error_code first_hop_address(int family, sockaddr_storage& out, socklen_t& len) noexcept;
+// The CONNECT request for hop `i` of the chain: the next proxy, or for the
+// last hop the program's destination. Views point into the configuration
+// and into `target`.
+leakproof::request hop_request(std::size_t i, const leakproof::address& target,
+                               std::uint16_t port) noexcept;
+// The destination the proxy gets for a "proxy" decision (a view into `d`).
+leakproof::address target_of(const policy::decision& d) noexcept;
+// Logs the outcome of a proxied connect: failures always, successes at -v.
+void report(const policy::decision& d, std::error_code ec) noexcept;
 
 }  // namespace lp::tunnel

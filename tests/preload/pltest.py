@@ -91,7 +91,10 @@ class HttpServer:
             def log_message(self, *a):
                 outer.requests += 1
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            request_queue_size = 128  # 20 connections at once must not overflow the backlog
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -146,6 +149,18 @@ socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
 """)
     sockd = shutil.which("sockd") or shutil.which("danted") or "/usr/sbin/danted"
     spawn(in_mount_ns({"/etc/hosts": proxy_hosts()}, [sockd, "-f", conf, "-N", "1"]))
+    wait_port(port)
+    return f"socks5h://127.0.0.1:{port}"
+
+
+def delayed(proxy_url, delay_ms=10):
+    """proxy_url behind bench/delay_relay.py: each direction delayed by delay_ms,
+    a proxy 2*delay_ms away."""
+    relay = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench",
+                         "delay_relay.py")
+    port = free_port()
+    target = proxy_url.rsplit(":", 1)[1]
+    spawn(["python3", relay, str(port), target, str(delay_ms)])
     wait_port(port)
     return f"socks5h://127.0.0.1:{port}"
 

@@ -5,6 +5,7 @@ at a logging dnsmasq; each client case asserts that no query reached it.
 """
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from pltest import BODY, WEB_NAME
 WRAPPER = os.path.abspath(sys.argv[2])
 PROBE = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 else None
 LEAK_PROBE = os.path.abspath(sys.argv[4]) if len(sys.argv) > 4 else None
+ASYNC_PROBE = os.path.abspath(sys.argv[5]) if len(sys.argv) > 5 else None
 TIMEOUT = 60
 
 
@@ -347,6 +349,182 @@ def chain_case():
     no_dns(dns)
 
 
+# ---- issue 6: non-blocking connects through a proxy 20 ms away --------------
+
+NODE_MANY = """
+const net = require('net');
+const [host, port, n] = [process.argv[1], +process.argv[2], +process.argv[3]];
+let ok = 0, left = n;
+for (let i = 0; i < n; i++) {
+  const s = net.connect({host, port}, () => s.write(`GET / HTTP/1.0\\r\\nHost: ${host}\\r\\n\\r\\n`));
+  let got = '';
+  s.setEncoding('utf8');
+  s.on('data', d => got += d);
+  s.on('error', e => { console.error('error', e.code); process.exitCode = 1; });
+  s.on('close', () => { if (got.includes('BODY')) ok++;
+    if (--left === 0) { console.log(`fetched ${ok}`); if (ok !== n) process.exitCode = 1; } });
+}
+""".replace("BODY", BODY.strip())
+
+ASYNCIO_MANY = """
+import asyncio, sys
+async def one(host, port):
+    r, w = await asyncio.open_connection(host, port)
+    w.write(f"GET / HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n".encode())
+    await w.drain()
+    return BODY in (await r.read()).decode()
+async def main(host, port, n):
+    ok = sum(await asyncio.gather(*[one(host, port) for _ in range(n)]))
+    print("fetched", ok)
+    sys.exit(0 if ok == n else 1)
+asyncio.run(main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))
+""".replace("BODY", repr(BODY.strip()))
+
+FORK_DURING_HANDSHAKE = """
+import os, select, socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+family, kind, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+s = socket.socket(family, kind)
+s.setblocking(False)
+print("connect_ex", s.connect_ex(addr))
+pid = os.fork()
+if pid == 0:
+    os.execvp("true", ["true"])
+os.waitpid(pid, 0)
+select.select([], [s], [], 10)
+print("so_error", s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+s.setblocking(True)
+s.sendall(f"GET / HTTP/1.0\\r\\nHost: {host}\\r\\n\\r\\n".encode())
+data = b""
+while chunk := s.recv(4096):
+    data += chunk
+print(data.decode())
+"""
+
+
+class Slow:
+    """A web server and microsocks 20 ms away (bench/delay_relay.py)."""
+
+    def __init__(self):
+        self.dns = pltest.Dns()
+        self.web = pltest.HttpServer()
+        self.proxy = pltest.delayed(pltest.microsocks())
+
+
+def best_wall(slow, argv, n, runs=5):
+    """The best wall time of `runs` wrapped runs of argv (fetching n times)."""
+    best = None
+    for _ in range(runs):
+        t0 = time.time()
+        r = run(argv, slow.dns, slow.proxy)
+        took = time.time() - t0
+        if r.returncode != 0 or not (f"fetched {n}\n" in r.stdout or
+                                     r.stdout.count(BODY.strip()) == n):
+            fail(f"{n} fetches did not all succeed")
+        best = took if best is None else min(best, took)
+    return best
+
+
+def concurrency_case(argv_of):
+    """time(20) <= 1.5 x time(1): the handshakes overlap (a stalled connect: ~13x)."""
+    slow = Slow()
+    t1 = best_wall(slow, argv_of(slow, 1), 1)
+    t20 = best_wall(slow, argv_of(slow, 20), 20)
+    print(f"RATIO time(20)/time(1) = {t20:.3f}s / {t1:.3f}s = {t20 / t1:.2f}")
+    if t20 > 1.5 * t1:
+        fail("20 connections took more than 1.5 x one")
+    no_dns(slow.dns)
+
+
+def curl_many(slow, n):
+    urls = [f"http://{WEB_NAME}:{slow.web.port}/?n={i}" for i in range(n)]
+    return ["curl", "-sS", "--parallel", "--parallel-immediate", "--parallel-max", "50"] + urls
+
+
+def probe_many(mode):
+    return lambda slow, n: [ASYNC_PROBE] + mode.split() + [str(n), WEB_NAME, str(slow.web.port)]
+
+
+def probe_values(stdout):
+    vals = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        for k, v in zip(parts[::2], parts[1::2]):
+            vals[k] = float(v)
+    return vals
+
+
+def readiness_modes_case():
+    """Every epoll flavour, registered before or after connect, and poll: each
+    writable report comes after the two proxy round trips (40 ms), never before."""
+    slow = Slow()
+    for mode in ("epoll lt before", "epoll lt after", "epoll et before", "epoll et after",
+                 "epoll oneshot before", "epoll oneshot after", "poll", "select"):
+        r = run(probe_many(mode)(slow, 20), slow.dns, slow.proxy)
+        v = probe_values(r.stdout)
+        if r.returncode != 0 or v.get("fetched") != 20:
+            fail(f"{mode}: not all 20 fetched")
+        if v["first_ready_ms"] < 35:
+            fail(f"{mode}: writable after {v['first_ready_ms']} ms, before the handshake could end")
+    no_dns(slow.dns)
+
+
+def async_refused_case():
+    """The proxy refuses (nothing listens on the port): SO_ERROR is ECONNREFUSED, once."""
+    slow = Slow()
+    # Bound but not listening, and kept: nobody else can take the port meanwhile.
+    hold = socket.socket()
+    hold.bind(("127.0.0.1", 0))
+    closed = hold.getsockname()[1]
+    for api in ("epoll", "poll", "select"):
+        r = run([ASYNC_PROBE, "error", api, WEB_NAME, str(closed)], slow.dns, slow.proxy)
+        v = probe_values(r.stdout)
+        if v.get("so_error") != 111 or v.get("then") != 0:
+            fail(f"{api}: expected SO_ERROR 111 (ECONNREFUSED) then 0")
+        if f"connect {WEB_NAME}:{closed} via" not in r.stderr:
+            fail("the failure was not logged")
+    no_dns(slow.dns)
+
+
+def async_timeout_case():
+    """The proxy never answers: SO_ERROR is ETIMEDOUT, at the timeout (1 s)."""
+    dns = pltest.Dns()
+    hole = pltest.Listener(accept=False)
+    proxy = f"socks5h://127.0.0.1:{hole.port}"
+    for api in ("epoll", "poll", "select"):
+        r = run([ASYNC_PROBE, "error", api, WEB_NAME, "80"], dns, proxy, ["--timeout", "1"])
+        v = probe_values(r.stdout)
+        if v.get("so_error") != 110:
+            fail(f"{api}: expected SO_ERROR 110 (ETIMEDOUT)")
+        if not 900 <= v["after_ms"] <= 3000:
+            fail(f"{api}: reported after {v['after_ms']} ms, not at the 1 s timeout")
+    no_dns(dns)
+
+
+def async_timer_case():
+    """A 5 ms timer in the same epoll loop keeps firing while 20 handshakes run."""
+    slow = Slow()
+    r = run(probe_many("timer")(slow, 20), slow.dns, slow.proxy)
+    v = probe_values(r.stdout)
+    if r.returncode != 0 or v.get("fetched") != 20:
+        fail("not all 20 fetched")
+    if v["max_tick_gap_ms"] > 25:
+        fail(f"the timer stalled for {v['max_tick_gap_ms']} ms (a handshake takes 40)")
+    no_dns(slow.dns)
+
+
+def async_fork_case():
+    """fork() + exec while a handshake is pending: the parent's connect completes."""
+    slow = Slow()
+    r = run(["python3", "-c", FORK_DURING_HANDSHAKE, WEB_NAME, str(slow.web.port)], slow.dns,
+            slow.proxy)
+    if "connect_ex 115" not in r.stdout or "so_error 0" not in r.stdout:
+        fail("expected EINPROGRESS, then SO_ERROR 0")
+    if BODY.strip() not in r.stdout:
+        fail("the body did not arrive")
+    no_dns(slow.dns)
+
+
 CASES = {
     "curl": lambda: fetch_case(lambda url, port: ["curl", "-sS", url]),
     "wget": lambda: fetch_case(lambda url, port: ["wget", "-q", "-O", "-", url]),
@@ -382,6 +560,18 @@ CASES = {
     "python_gethostbyaddr": python_gethostbyaddr_case,
     "node_resolve4": node_resolve4_case,
     "dig_host": dig_host_case,
+    "async_node": lambda: concurrency_case(
+        lambda slow, n: ["node", "-e", NODE_MANY, WEB_NAME, str(slow.web.port), str(n)]),
+    "async_python": lambda: concurrency_case(
+        lambda slow, n: ["python3", "-c", ASYNCIO_MANY, WEB_NAME, str(slow.web.port), str(n)]),
+    "async_curl": lambda: concurrency_case(curl_many),
+    "async_epoll_et": lambda: concurrency_case(probe_many("epoll et after")),
+    "async_select": lambda: concurrency_case(probe_many("select")),
+    "async_readiness_modes": readiness_modes_case,
+    "async_refused": async_refused_case,
+    "async_timeout": async_timeout_case,
+    "async_timer": async_timer_case,
+    "async_fork": async_fork_case,
 }
 
 if __name__ == "__main__":

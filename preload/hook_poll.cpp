@@ -185,6 +185,12 @@ timespec to_timespec(int ms) noexcept {
 
 }  // namespace
 
+// glibc declares poll's and ppoll's array write-only (access attribute), so
+// GCC's unoptimised builds call our reading of the program's events
+// "uninitialized". The program did initialise them: that is the API.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
 LP_EXPORT int poll(pollfd* fds, nfds_t n, int ms) {
     if (!has_pending(fds, n)) return lp::real::fn().poll(fds, n, ms);
     timespec ts = to_timespec(ms);
@@ -202,6 +208,8 @@ LP_EXPORT int ppoll(pollfd* fds, nfds_t n, const timespec* t, const sigset_t* ma
     if (!has_pending(fds, n)) return lp::real::fn().ppoll(fds, n, t, mask);
     return masked_ppoll(fds, n, t, mask);
 }
+
+#pragma GCC diagnostic pop
 
 LP_EXPORT int select(int nfds, fd_set* r, fd_set* w, fd_set* x, timeval* tv) {
     if (!set_has_pending(nfds, r, w, x)) return lp::real::fn().select(nfds, r, w, x, tv);

@@ -1,216 +1,551 @@
 #!/usr/bin/env python3
-"""leakproof against its peers, side by side, in one run.
+"""leakproof against its peers, side by side, in one run (issue 7).
 
-Starts (on loopback, stopped at the end): an echo server, microsocks and
-dante-server that alone resolve `bench.only-proxy.test` (private /etc/hosts in
-a mount namespace), and relays that put each proxy 20 ms away (10 ms each
-direction). Every contender runs the same C program (bench/connect_loop.c):
-sequential connects by name, one echoed byte each. Contenders alternate
-round by round; each figure is the median over rounds of per-round medians.
+  bench/run.py [--build DIR] [--quick] [--markdown FILE]
 
-  bench/run.py [--build DIR] [--quick]
+Starts on loopback (tests/harness/lptest.py; all stopped at exit): an echo
+server, a bulk HTTP sender, dante-server and microsocks (which alone resolve
+web.only-proxy.test: private /etc/hosts in a mount namespace), the test
+proxy (tests/harness/fault_proxy.py) and bench/tor_proxy.py, a Tor stand-in
+that answers RESOLVE, plus relays (bench/delay_relay.py) that put a proxy
+20 ms away (10 ms each direction). Then:
 
-Exits non-zero only when it cannot run, never on a slow figure."""
+  1. latency   sequential connects by name + one echoed byte
+               (bench/connect_loop.c) through dante and through the Tor
+               stand-in, both 20 ms away; time to connected (the goals) and
+               to the echo; vs proxychains4 and torsocks
+  2. CPU       user+sys per connect through microsocks on loopback
+  3. start-up  `leakproof true` vs `true` (hyperfine), and the peers
+  4. async     bench/async_load: 10,000 concurrent async_connects to the
+               test proxy's sink.fault; connects/s, heap bytes per pending
+               connect
+  5. data path 200 MB through microsocks: curl's own SOCKS vs plain curl
+               under leakproof
+  6. event loop  Node, 20 concurrent net.connect by name vs 1, through the
+               Tor stand-in 20 ms away
+  7. core      instructions per handshake (bench/core_cost.sh, valgrind)
+
+Contenders alternate round by round; every figure is the median over rounds
+and is printed as a ratio to its comparator, with the goal beside it where
+there is one. A peer that is not installed is left out. --quick is a smoke
+run for CI (a few iterations, under two minutes).
+
+Exits non-zero only when it cannot run (missing build, a leakproof figure
+that could not be measured), never on a slow figure."""
 import argparse
-import contextlib
+import json
 import os
+import re
 import resource
+import shlex
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 
-NAME = "bench.only-proxy.test"
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "harness"))
+import lptest  # noqa: E402
+
+NAME = lptest.WEB_NAME
+KIB = 1024
+
+# Problems that mean the benchmark did not run (exit status 1); peers'
+# failures are only reported.
+FAILED = []
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def note(msg):
+    print(msg, file=sys.stderr, flush=True)
 
 
-def wait_port(port, seconds=10):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
+# ---------------------------------------------------------------- servers
+
+def start_on_free_port(kind, argv_for, attempts=3):
+    """A helper server (lptest.spawn: own process group, stopped at exit)."""
+    err = None
+    for _ in range(attempts):
+        port = lptest.free_port()
+        proc = lptest.spawn(argv_for(port), f"{kind}.log")
+        try:
+            lptest.wait_port(port, proc=proc)
+            return port
+        except RuntimeError as e:
+            err = e
+            proc.kill()
+    raise RuntimeError(f"{kind} did not start: {err}")
 
 
-class Services(contextlib.ExitStack):
-    """The servers every contender shares; all stopped on exit."""
-
-    def __init__(self, workdir):
-        super().__init__()
-        self.workdir = workdir
-        self.hosts = os.path.join(workdir, "hosts")
-        with open(self.hosts, "w") as f:
-            f.write(f"127.0.0.1 localhost\n127.0.0.1 {NAME}\n")
-
-    def spawn(self, argv, port):
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.callback(lambda: (proc.kill(), proc.wait()))
-        wait_port(port)
-        return port
-
-    def in_private_hosts(self, command):
-        return ["unshare", "-m", "sh", "-c", f"mount --bind {self.hosts} /etc/hosts && exec {command}"]
-
-    def echo(self):
-        port = free_port()
-        return self.spawn([sys.executable, os.path.join(HERE, "echo_server.py"), str(port)], port)
-
-    def microsocks(self):
-        port = free_port()
-        return self.spawn(self.in_private_hosts(f"microsocks -i 127.0.0.1 -p {port}"), port)
-
-    def dante(self):
-        port = free_port()
-        conf = os.path.join(self.workdir, f"danted-{port}.conf")
-        with open(conf, "w") as f:
-            f.write(f"""logoutput: /dev/null
-internal: 127.0.0.1 port = {port}
-external: 127.0.0.1
-socksmethod: none
-clientmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
-socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
-""")
-        return self.spawn(self.in_private_hosts(f"danted -f {conf} -N 2"), port)
-
-    def relay(self, target_port, delay_ms):
-        port = free_port()
-        script = os.path.join(HERE, "delay_relay.py")
-        return self.spawn([sys.executable, script, str(port), str(target_port), str(delay_ms)], port)
+def echo_server():
+    return start_on_free_port("echo", lambda p: [sys.executable, os.path.join(HERE, "echo_server.py"), str(p)])
 
 
-class Contender:
-    """A way to run connect_loop through a proxy at `port`."""
-
-    def __init__(self, name, argv_for, env_for=None):
-        self.name, self.argv_for, self.env_for = name, argv_for, env_for
-
-    def run(self, port, connects, echo_port, loop_binary):
-        argv = self.argv_for(port) + [loop_binary, str(connects), NAME, str(echo_port)]
-        env = dict(os.environ, **(self.env_for(port) if self.env_for else {}))
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if out.returncode != 0:
-            raise RuntimeError(f"{self.name}: {out.stderr.strip() or out.stdout.strip()}")
-        median_us = float(out.stdout.split()[-2])
-        cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        return median_us, cpu_s / connects
+def bulk_server():
+    return start_on_free_port("bulk", lambda p: [sys.executable, os.path.join(HERE, "bulk_server.py"), str(p)])
 
 
-def peers(workdir, build):
+def relay(target_port, delay_ms):
+    script = os.path.join(HERE, "delay_relay.py")
+    return start_on_free_port(f"relay-{target_port}",
+                              lambda p: [sys.executable, script, str(p), str(target_port), str(delay_ms)])
+
+
+def tor_stand_in(timeout=10.0):
+    """bench/tor_proxy.py (the fault proxy resolving to a non-loopback address)."""
+    ports_file = os.path.join(lptest.TMP, "tor-ports.json")
+    proc = lptest.spawn([sys.executable, os.path.join(HERE, "tor_proxy.py"), "--ports-file", ports_file],
+                        "tor_proxy.log")
+    end = time.time() + timeout
+    while not os.path.exists(ports_file):
+        if proc.poll() is not None or time.time() > end:
+            raise RuntimeError("bench/tor_proxy.py did not start")
+        time.sleep(0.02)
+    with open(ports_file) as f:
+        return int(json.load(f)["fault"].rsplit(":", 1)[1])
+
+
+# ---------------------------------------------------------------- contenders
+
+class Wrap:
+    """A way to run a command through a SOCKS proxy at a port: a prefix and
+    environment variables (empty prefix: the command does SOCKS itself)."""
+
+    def __init__(self, name, prefix_for, env_for=None, needs_resolve=False, ours=False):
+        self.name, self.prefix_for, self.env_for = name, prefix_for, env_for
+        self.needs_resolve = needs_resolve  # torsocks: the proxy must answer Tor's RESOLVE
+        self.ours = ours                    # a failure here means the bench did not run
+
+    def argv(self, port, command):
+        return self.prefix_for(port) + command
+
+    def env(self, port):
+        return dict(os.environ, **(self.env_for(port) if self.env_for else {}))
+
+
+def wrappers(workdir, build):
+    """leakproof and the installed peers."""
     def proxychains(port):
-        conf = os.path.join(workdir, f"proxychains-{port}.conf")
-        with open(conf, "w") as f:
-            f.write(f"strict_chain\nproxy_dns\nremote_dns_subnet 224\nquiet_mode\n"
-                    f"tcp_read_time_out 15000\ntcp_connect_time_out 8000\n"
-                    f"[ProxyList]\nsocks5 127.0.0.1 {port}\n")
+        conf = lptest.write(os.path.join(workdir, f"proxychains-{port}.conf"),
+                            f"strict_chain\nproxy_dns\nremote_dns_subnet 224\nquiet_mode\n"
+                            f"tcp_read_time_out 15000\ntcp_connect_time_out 8000\n"
+                            f"[ProxyList]\nsocks5 127.0.0.1 {port}\n")
         return ["proxychains4", "-q", "-f", conf]
 
     def socksify_env(port):
-        conf = os.path.join(workdir, f"socks-{port}.conf")
-        with open(conf, "w") as f:
-            f.write(f"resolveprotocol: fake\nroute {{\n from: 0.0.0.0/0 to: 0.0.0.0/0 "
-                    f"via: 127.0.0.1 port = {port}\n proxyprotocol: socks_v5\n method: none\n}}\n")
+        conf = lptest.write(os.path.join(workdir, f"socks-{port}.conf"),
+                            f"resolveprotocol: fake\nroute {{\n from: 0.0.0.0/0 to: 0.0.0.0/0 "
+                            f"via: 127.0.0.1 port = {port}\n proxyprotocol: socks_v5\n method: none\n}}\n")
         return {"SOCKS_CONF": conf}
 
+    def torsocks_env(port):
+        # The stand-in resolves to a non-loopback address, so torsocks's
+        # CONNECT goes through the proxy (AllowOutboundLocalhost not needed).
+        conf = lptest.write(os.path.join(workdir, f"torsocks-{port}.conf"),
+                            f"TorAddress 127.0.0.1\nTorPort {port}\n")
+        return {"TORSOCKS_CONF_FILE": conf}
+
     wrapper = os.path.join(build, "preload", "leakproof")
-    found = []
-    if os.access(wrapper, os.X_OK):
-        found.append(Contender("leakproof", lambda p: [wrapper, "-q", "-p", f"socks5h://127.0.0.1:{p}", "--"]))
-        found.append(Contender("leakproof --pipeline", lambda p: [
-            wrapper, "-q", "-p", f"socks5h://127.0.0.1:{p}?pipeline=1", "--"]))
-    if shutil.which("proxychains4"):
-        found.append(Contender("proxychains4", proxychains))
-    if shutil.which("socksify"):
-        found.append(Contender("socksify (dante-client)", lambda p: ["socksify"], socksify_env))
+    found = [
+        Wrap("leakproof", lambda p: [wrapper, "-q", "-p", f"socks5h://127.0.0.1:{p}", "--"], ours=True),
+        Wrap("leakproof pipelined", lambda p: [wrapper, "-q", "-p", f"socks5h://127.0.0.1:{p}?pipeline=1", "--"],
+             ours=True),
+    ]
+    for name, make in (("proxychains4", lambda: Wrap("proxychains4", proxychains)),
+                       ("socksify", lambda: Wrap("socksify", lambda p: ["socksify"], socksify_env)),
+                       ("torsocks", lambda: Wrap("torsocks", lambda p: ["torsocks"], torsocks_env,
+                                                 needs_resolve=True))):
+        if shutil.which(name):
+            found.append(make())
+        else:
+            note(f"bench: {name} is not installed; left out")
     return found
 
 
-def floor(build, pipeline=False):
-    binary = os.path.join(build, "bench", "floor_client")
-
-    class Floor(Contender):
-        def run(self, port, connects, echo_port, _loop):
-            argv = [binary, str(connects), str(port), NAME, str(echo_port)] + (["pipeline"] if pipeline else [])
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            out = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=True)
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            return float(out.stdout.split()[0]), cpu_s / connects
-
-    return Floor("floor: in-process SOCKS5" + (" pipelined" if pipeline else ""), None)
+def by_name(ws, *names):
+    return [w for w in ws if w.name in names]
 
 
-def measure(contenders, port, connects, rounds, echo_port, loop_binary):
-    """Median over rounds of (median latency, CPU per connect), contenders alternating."""
-    samples = {c.name: [] for c in contenders}
+# ---------------------------------------------------------------- measuring
+
+def run(argv, env=None, timeout=600):
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError((out.stderr.strip() or out.stdout.strip() or f"exit {out.returncode}")[-300:])
+    return out.stdout
+
+
+def alternate(entries, rounds, what):
+    """entries: [(name, fn, ours)]; fn() -> sample. Round-robin over rounds;
+    returns {name: [samples]}, leaving out what never succeeded."""
+    samples = {name: [] for name, _, _ in entries}
     for _ in range(rounds):
-        for c in contenders:
+        for name, fn, ours in entries:
             try:
-                samples[c.name].append(c.run(port, connects, echo_port, loop_binary))
-            except (RuntimeError, subprocess.SubprocessError) as e:
-                print(f"  {c.name}: failed: {str(e)[:200]}", file=sys.stderr)
-    return {name: (statistics.median(s[0] for s in got), statistics.median(s[1] for s in got))
-            for name, got in samples.items() if got}
+                samples[name].append(fn())
+            except (RuntimeError, OSError, ValueError, subprocess.SubprocessError) as e:
+                note(f"  {what}: {name}: failed: {str(e)[:300]}")
+                if ours:
+                    FAILED.append(f"{what}: {name}")
+    return {n: s for n, s in samples.items() if s}
 
 
-def print_table(title, results, comparators, unit):
+def med(xs):
+    return statistics.median(xs)
+
+
+class Loop:
+    """connect_loop (or the floor client) through a proxy:
+    (median µs per round, median µs up to connect() returning, CPU s per connect)."""
+
+    def __init__(self, build, echo_port):
+        self.loop = os.path.join(build, "bench", "connect_loop")
+        self.floor = os.path.join(build, "bench", "floor_client")
+        self.echo_port = echo_port
+
+    def _timed(self, argv, env, connects):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = run(argv, env)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return out, cpu / connects
+
+    def wrapped(self, w, port, connects):
+        def go():
+            out, cpu = self._timed(w.argv(port, [self.loop, str(connects), NAME, str(self.echo_port)]),
+                                   w.env(port), connects)
+            median, _p90, connect = map(float, out.split()[-3:])
+            return median, connect, cpu
+        return go
+
+    def floor_client(self, port, connects, pipeline):
+        def go():
+            argv = [self.floor, str(connects), str(port), NAME, str(self.echo_port)] + (["pipeline"] if pipeline else [])
+            out, cpu = self._timed(argv, None, connects)
+            median, _p90, connect = map(float, out.split()[-3:])
+            return median, connect, cpu
+        return go
+
+
+def table(title, header, rows):
     print(f"\n{title}")
-    names = [c for c in comparators if c in results]
-    header = f"  {'contender':32} {unit:>14}" + "".join(f"  {'vs ' + n:>20}" for n in names)
-    print(header)
-    for name, value in results.items():
-        row = f"  {name:32} {value:14.3f}"
-        for n in names:
-            row += f"  {value / results[n]:20.2f}" if results[n] else f"  {'-':>20}"
-        print(row)
+    widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
+    for r in [header] + rows:
+        print("  " + "  ".join(str(c).ljust(widths[0]) if i == 0 else str(c).rjust(widths[i])
+                               for i, c in enumerate(r)))
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}x" if a is not None and b else "-"
+
+
+def goal(value, limit, fmt="{:.2f}"):
+    if value is None:
+        return "not measured"
+    return (fmt.format(value)) + (" (met)" if value <= limit else " (NOT met)")
+
+
+# ---------------------------------------------------------------- figures
+
+def latency_and_cpu(args, build, ws, svc, summary):
+    loop = Loop(build, svc["echo"])
+    r, n_lat, n_cpu = args.rounds, args.latency_n, args.cpu_n
+    floors = [("floor: in-process SOCKS5", False), ("floor: in-process SOCKS5 pipelined", True)]
+
+    lat, lat_echo = {}, {}
+    for server, port, with_resolve in (("dante", svc["far_dante"], False), ("Tor stand-in", svc["far_tor"], True)):
+        entries = [(f, loop.floor_client(port, n_lat, p), False) for f, p in floors]
+        entries += [(w.name, loop.wrapped(w, port, n_lat), w.ours) for w in ws
+                    if with_resolve or not w.needs_resolve]
+        print(f"\nbench: latency, {n_lat} sequential connects by name x {r} rounds, "
+              f"{server} 20 ms away (relay, 10 ms each way)", flush=True)
+        got = alternate(entries, r, f"latency/{server}")
+        ms = {n: med([s[1] for s in v]) / 1000 for n, v in got.items()}
+        echo = {n: med([s[0] for s in v]) / 1000 for n, v in got.items()}
+        lat[server], lat_echo[server] = ms, echo
+        pc, ts = ms.get("proxychains4"), ms.get("torsocks")
+        epc, ets = echo.get("proxychains4"), echo.get("torsocks")
+        rows = [[n, f"{v:.1f}", ratio(v, pc), ratio(v, ts) if with_resolve else "",
+                 f"{echo[n]:.1f}", ratio(echo[n], epc), ratio(echo[n], ets) if with_resolve else ""]
+                for n, v in ms.items()]
+        vs_ts = "vs torsocks" if with_resolve else ""
+        table(f"1. latency through {server} 20 ms away: median time to connected (lookup + connect), "
+              f"and to the first echoed byte",
+              ["contender", "connect ms", "vs proxychains4", vs_ts, "+echo ms", "vs proxychains4", vs_ts], rows)
+    print("  goals apply to the connect time (with the echo's round trip added, even the pipelined\n"
+          "  floor is 2/3 of a two-round-trip handshake)")
+    for server, ms in lat.items():
+        pc, ts = ms.get("proxychains4"), ms.get("torsocks")
+        lp, lpp = ms.get("leakproof"), ms.get("leakproof pipelined")
+        print(f"  goals ({server}): pipelined/proxychains4 <= 0.65: "
+              f"{goal(lpp / pc if lpp and pc else None, 0.65)}; default/proxychains4 <= 1.00: "
+              f"{goal(lp / pc if lp and pc else None, 1.0)}"
+              + (f"; pipelined/torsocks <= 0.35: {goal(lpp / ts if lpp and ts else None, 0.35)}"
+                 if server == "Tor stand-in" else ""))
+    summary["latency"], summary["latency_echo"] = lat, lat_echo
+
+    print(f"\nbench: CPU, {n_cpu} sequential connects on loopback through microsocks x {r} rounds", flush=True)
+    entries = [(floors[0][0], loop.floor_client(svc["microsocks"], n_cpu, False), False)]
+    entries += [(w.name, loop.wrapped(w, svc["microsocks"], n_cpu), w.ours) for w in ws
+                if not w.needs_resolve and "pipelined" not in w.name]
+    got = alternate(entries, r, "cpu")
+    us = {n: med([s[2] for s in v]) * 1e6 for n, v in got.items()}
+    fl, pc = us.get(floors[0][0]), us.get("proxychains4")
+    table("2. CPU per connect, client process (µs user+sys)", ["contender", "µs", "vs floor", "vs proxychains4"],
+          [[n, f"{v:.1f}", ratio(v, fl), ratio(v, pc)] for n, v in us.items()])
+    summary["cpu"] = us
+
+
+def startup(args, build, ws, svc, summary):
+    if not shutil.which("hyperfine"):
+        note("bench: hyperfine is not installed; start-up left out")
+        return
+    true = shutil.which("true")
+    port = svc["microsocks"]
+    commands = [("true", [true], {})]
+    env = {}
+    for w in ws:
+        if w.name == "leakproof pipelined":
+            continue
+        prefix = [p for p in w.prefix_for(port) if p != "--"]
+        commands.append((f"{w.name} true", prefix + [true], {}))
+        if w.env_for:
+            env.update(w.env_for(port))
+    # Every peer's variable is set for every command; each is read only by
+    # its own tool.
+    hf_env = dict(os.environ, **env)
+    out_json = os.path.join(lptest.TMP, "hyperfine.json")
+    medians = {n: [] for n, _, _ in commands}
+    print(f"\nbench: start-up, hyperfine {args.hf_runs} runs x {args.hf_rounds} rounds", flush=True)
+    for _ in range(args.hf_rounds):
+        argv = ["hyperfine", "-N", "--style", "none", "--warmup", str(args.hf_warmup), "--runs",
+                str(args.hf_runs), "--export-json", out_json]
+        for name, cmd, _ in commands:
+            argv += ["-n", name, " ".join(shlex.quote(c) for c in cmd)]
+        try:
+            run(argv, hf_env)
+        except (RuntimeError, subprocess.SubprocessError) as e:
+            note(f"  start-up: hyperfine failed: {str(e)[:300]}")
+            FAILED.append("start-up")
+            return
+        with open(out_json) as f:
+            for res in json.load(f)["results"]:
+                medians[res["command"]].append(res["median"] * 1000)
+    ms = {n: med(v) for n, v in medians.items() if v}
+    base = ms["true"]
+    rows = [[n, f"{v:.2f}", f"{v - base:+.2f}", ratio(v, base)] for n, v in ms.items()]
+    table("3. start-up: median wall time (hyperfine -N)", ["command", "ms", "added ms", "vs true"], rows)
+    added = ms.get("leakproof true", base) - base if "leakproof true" in ms else None
+    print(f"  goal: leakproof adds <= 0.3 ms: {goal(added, 0.3, '{:.2f} ms')}")
+    summary["startup"] = {n: v - base for n, v in ms.items()}
+
+
+def async_api(args, build, svc, summary):
+    binary = os.path.join(build, "bench", "async_load")
+    url = f"socks5h://127.0.0.1:{svc['fault']}"
+    n = args.async_n
+    print(f"\nbench: async API, {n} concurrent async_connects to sink.fault x {args.async_rounds} rounds",
+          flush=True)
+
+    def go():
+        out = run([binary, url, "sink.fault", "80", str(n)])
+        rate = float(re.search(r"= (\d+) connects/s", out).group(1))
+        m = re.search(r"(\d+) heap bytes per pending connect \(leakproof state: (\d+) bytes\)", out)
+        return rate, int(m.group(1)), int(m.group(2))
+
+    got = alternate([("async_load", go, True)], args.async_rounds, "async").get("async_load")
+    if not got:
+        return
+    rate, per, state = med([g[0] for g in got]), med([g[1] for g in got]), got[0][2]
+    table(f"4. async API: {n} concurrent leakproof::async_connect, one io_context thread",
+          ["figure", "value", "vs goal"],
+          [["connects/s", f"{rate:.0f}", ""],
+           ["heap bytes per pending connect", f"{per:.0f}", f"{per / KIB:.2f}x of 1 KiB"],
+           ["sizeof(detail::socks_state)", f"{state}", f"{state / KIB:.2f}x of 1 KiB"]])
+    print(f"  goal: <= 1 KiB per pending connect: {goal(per / KIB, 1.0, '{:.2f} KiB')}")
+    summary["async"] = {"rate": rate, "per": per, "state": state}
+
+
+def data_path(args, build, ws, svc, summary):
+    if not shutil.which("curl"):
+        note("bench: curl is not installed; data path left out")
+        return
+    size = args.bulk_mb * 1000 * 1000
+    port = svc["microsocks"]
+    url = f"http://{NAME}:{svc['bulk']}/{size}"
+    curl = ["curl", "-s", "-S", "-o", "/dev/null", "-w", "%{size_download} %{time_total}"]
+
+    def download(argv, env):
+        def go():
+            got, seconds = run(argv, env).split()
+            if int(got) != size:
+                raise RuntimeError(f"downloaded {got} bytes of {size}")
+            return float(seconds)
+        return go
+
+    entries = [("curl --socks5-hostname (no wrapper)",
+                download(curl + ["--socks5-hostname", f"127.0.0.1:{port}", url], None), False)]
+    for w in ws:
+        if w.needs_resolve or "pipelined" in w.name:
+            continue
+        entries.append((f"{w.name} curl", download(w.argv(port, curl + [url]), w.env(port)), w.ours))
+    print(f"\nbench: data path, {args.bulk_mb} MB through microsocks x {args.rounds} rounds", flush=True)
+    got = alternate(entries, args.rounds, "data path")
+    secs = {n: med(v) for n, v in got.items()}
+    base = secs.get(entries[0][0])
+    table(f"5. data path: {args.bulk_mb} MB download through microsocks (curl's time_total)",
+          ["client", "MB/s", "time vs curl's own SOCKS"],
+          [[n, f"{args.bulk_mb / v:.0f}", ratio(v, base)] for n, v in secs.items()])
+    lp = secs.get("leakproof curl")
+    print(f"  goal: leakproof ~ 1.00x: {goal(lp / base if lp and base else None, 1.05)}")
+    summary["data"] = {n: v / base for n, v in secs.items()} if base else {}
+
+
+def event_loop(args, build, ws, svc, summary):
+    if not shutil.which("node"):
+        note("bench: node is not installed; event loops left out")
+        return
+    script = os.path.join(HERE, "node_connects.js")
+    port = svc["far_tor"]
+
+    def go(w, n):
+        return lambda: float(run(w.argv(port, ["node", script, str(n), NAME, str(svc["echo"])]), w.env(port)))
+
+    chosen = by_name(ws, "leakproof", "leakproof pipelined", "proxychains4", "torsocks")
+    entries = []
+    for w in chosen:
+        entries += [(f"{w.name}/1", go(w, 1), w.ours), (f"{w.name}/{args.node_n}", go(w, args.node_n), w.ours)]
+    print(f"\nbench: event loop, node {args.node_n} concurrent net.connect vs 1, Tor stand-in 20 ms away "
+          f"x {args.node_rounds} rounds", flush=True)
+    got = alternate(entries, args.node_rounds, "event loop")
+    rows, res = [], {}
+    for w in chosen:
+        one, many = got.get(f"{w.name}/1"), got.get(f"{w.name}/{args.node_n}")
+        if one and many:
+            res[w.name] = med(many) / med(one)
+            rows.append([w.name, f"{med(one):.0f}", f"{med(many):.0f}", ratio(med(many), med(one))])
+    table(f"6. event loop: Node, {args.node_n} concurrent connects by name vs 1 (1.0x = fully overlapped, "
+          f"{args.node_n}x = serialized)", ["wrapper", "1 (ms)", f"{args.node_n} (ms)", f"{args.node_n} vs 1"], rows)
+    summary["node"] = res
+
+
+def core(build, summary):
+    if not shutil.which("valgrind"):
+        note("bench: valgrind is not installed; core cost left out")
+        return
+    out = subprocess.run([os.path.join(HERE, "core_cost.sh"), build], capture_output=True, text=True)
+    line = out.stdout.strip() or out.stderr.strip()
+    print("\n7. " + line)
+    m = re.search(r"(\d+) instructions per SOCKS5 handshake.*allocations per handshake: (\d+)", line)
+    if m:
+        summary["core"] = (int(m.group(1)), int(m.group(2)))
+    else:
+        FAILED.append("core cost")
+
+
+# ---------------------------------------------------------------- summary
+
+def markdown(summary, args):
+    lines = ["| figure | leakproof | comparator | goal |", "|---|---|---|---|"]
+
+    def row(*c):
+        lines.append("| " + " | ".join(c) + " |")
+
+    for server in ("dante", "Tor stand-in"):
+        for key, what in (("latency", "connect"), ("latency_echo", "connect + 1-byte echo")):
+            ms = summary.get(key, {}).get(server, {})
+            pc, ts = ms.get("proxychains4"), ms.get("torsocks")
+            for n, g in (("leakproof", "<= 1.00x proxychains4"),
+                         ("leakproof pipelined", "<= 0.65x proxychains4" + (", <= 0.35x torsocks" if ts else ""))):
+                if n in ms:
+                    comp = f"{ratio(ms[n], pc)} proxychains4 ({pc:.1f} ms)" if pc else "-"
+                    if ts:
+                        comp += f", {ratio(ms[n], ts)} torsocks ({ts:.1f} ms)"
+                    row(f"{what}, {server} 20 ms away, {n}", f"{ms[n]:.1f} ms", comp,
+                        g if key == "latency" else "")
+    us = summary.get("cpu", {})
+    if "leakproof" in us:
+        fl, pc = us.get("floor: in-process SOCKS5"), us.get("proxychains4")
+        row("CPU per connect (microsocks, loopback)", f"{us['leakproof']:.0f} µs",
+            f"{ratio(us['leakproof'], fl)} floor, {ratio(us['leakproof'], pc)} proxychains4", "")
+    st = summary.get("startup", {})
+    if "leakproof true" in st:
+        peers = ", ".join(f"{n.replace(' true', '')} {v:+.2f} ms" for n, v in st.items()
+                          if n not in ("true", "leakproof true"))
+        row("start-up added to `true`", f"{st['leakproof true']:+.2f} ms", peers, "<= 0.3 ms")
+    a = summary.get("async")
+    if a:
+        row(f"async: {args.async_n} concurrent connects", f"{a['rate']:.0f} connects/s", "", "")
+        row("async: heap bytes per pending connect", f"{a['per']:.0f} B",
+            f"{a['per'] / KIB:.2f}x of 1 KiB (socks_state {a['state']} B)", "<= 1 KiB")
+    d = summary.get("data", {})
+    if "leakproof curl" in d:
+        peers = ", ".join(f"{n.replace(' curl', '')} {v:.2f}x" for n, v in d.items()
+                          if n.endswith(" curl") and n != "leakproof curl")
+        row(f"data path, {args.bulk_mb} MB via microsocks, time vs curl's own SOCKS",
+            f"{d['leakproof curl']:.2f}x", peers, "~1.00x")
+    nd = summary.get("node", {})
+    if nd:
+        row(f"Node, {args.node_n} concurrent connects vs 1 (20 ms away)",
+            ", ".join(f"{n} {v:.1f}x" for n, v in nd.items() if n.startswith("leakproof")),
+            ", ".join(f"{n} {v:.1f}x" for n, v in nd.items() if not n.startswith("leakproof")),
+            "1.0x = overlapped")
+    c = summary.get("core")
+    if c:
+        row("core: instructions per SOCKS5 handshake", f"{c[0]}", f"{c[1]} heap allocations", "<= 2000")
+    return "\n".join(lines)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
     ap.add_argument("--quick", action="store_true", help="a short smoke run (CI)")
+    ap.add_argument("--markdown", help="also write the summary table (markdown) here")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
-    loop_binary = os.path.join(build, "bench", "connect_loop")
-    if not os.access(loop_binary, os.X_OK):
-        sys.exit(f"bench: build first: {loop_binary} is missing")
-    rounds, latency_n, cpu_n = (2, 5, 50) if args.quick else (7, 20, 1000)
+    for need in ("bench/connect_loop", "bench/floor_client", "bench/async_load", "preload/leakproof"):
+        if not os.access(os.path.join(build, need), os.X_OK):
+            sys.exit(f"bench: build first: {os.path.join(build, need)} is missing")
+    if args.quick:
+        args.rounds, args.latency_n, args.cpu_n = 2, 5, 50
+        args.hf_rounds, args.hf_runs, args.hf_warmup = 1, 10, 2
+        args.async_n, args.async_rounds, args.bulk_mb = 2000, 1, 20
+        args.node_n, args.node_rounds = 20, 1
+    else:
+        args.rounds, args.latency_n, args.cpu_n = 7, 20, 1000
+        args.hf_rounds, args.hf_runs, args.hf_warmup = 5, 40, 5
+        args.async_n, args.async_rounds, args.bulk_mb = 10000, 3, 200
+        args.node_n, args.node_rounds = 20, 5
 
-    with tempfile.TemporaryDirectory() as workdir, Services(workdir) as svc:
-        echo_port = svc.echo()
-        dante = svc.dante()
-        far_dante = svc.relay(dante, 10)
-        micro = svc.microsocks()
-        everyone = [floor(build), floor(build, pipeline=True)] + peers(workdir, build)
+    started = time.monotonic()
+    workdir = lptest.TMP
+    try:
+        svc = {"echo": echo_server(), "bulk": bulk_server()}
+        svc["dante"] = lptest.dante().port
+        svc["microsocks"] = lptest.microsocks().port
+        svc["fault"] = lptest.fault_proxy().port
+        svc["tor"] = tor_stand_in()
+        svc["far_dante"] = relay(svc["dante"], 10)
+        svc["far_tor"] = relay(svc["tor"], 10)
+    except (lptest.Missing, RuntimeError, OSError) as e:
+        sys.exit(f"bench: cannot start the servers: {e}")
+    ws = wrappers(workdir, build)
+    summary = {}
+    latency_and_cpu(args, build, ws, svc, summary)
+    startup(args, build, ws, svc, summary)
+    async_api(args, build, svc, summary)
+    data_path(args, build, ws, svc, summary)
+    event_loop(args, build, ws, svc, summary)
+    core(build, summary)
 
-        print(f"bench: latency, {latency_n} sequential connects by name x {rounds} rounds, "
-              f"dante-server 20 ms away (relay, 10 ms each way)")
-        latency = measure(everyone, far_dante, latency_n, rounds, echo_port, loop_binary)
-        print_table("1. latency: median time per connect (ms)",
-                    {n: v[0] / 1000 for n, v in latency.items()}, ["proxychains4"], "ms")
-
-        print(f"\nbench: CPU, {cpu_n} sequential connects on loopback through microsocks x {rounds} rounds")
-        no_pipeline = [c for c in everyone if "pipeline" not in c.name]
-        cpu = measure(no_pipeline, micro, cpu_n, rounds, echo_port, loop_binary)
-        print_table("2. CPU per connect, client process (µs user+sys)",
-                    {n: v[1] * 1e6 for n, v in cpu.items()},
-                    ["floor: in-process SOCKS5", "proxychains4"], "µs")
-    core = subprocess.run([os.path.join(HERE, "core_cost.sh"), build], capture_output=True, text=True)
-    print("\n4. " + (core.stdout.strip() or core.stderr.strip()))
+    md = markdown(summary, args)
+    print(f"\nsummary ({'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f} s):\n\n{md}")
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(md + "\n")
+    if FAILED:
+        print(f"\nbench: could not measure: {', '.join(FAILED)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -7,7 +7,8 @@ address it got. The fault proxy answers RESOLVE for web.only-proxy.test with
 through the proxy (AllowOutboundLocalhost 1), or refuses it (the default):
 either way its CONNECT round trips would not be measured. So here the name
 resolves to STAND_IN (TEST-NET-1, never routed) and a CONNECT to STAND_IN
-goes to 127.0.0.1, same port: every contender pays for the proxy's CONNECT.
+(as an address or, as torsocks sends it, as a name) goes to 127.0.0.1, same
+port: every contender pays for the proxy's CONNECT.
 
 Same options as fault_proxy.py (--port, --ports-file, ...)."""
 import asyncio
@@ -27,6 +28,8 @@ async def open_dest(host, port):
 
 fault_proxy.NAMES = {name: STAND_IN if addr == "127.0.0.1" else addr
                      for name, addr in fault_proxy.NAMES.items()}
+# torsocks sends the address it resolved as a name (ATYP 3, "192.0.2.1").
+fault_proxy.NAMES[STAND_IN] = STAND_IN
 fault_proxy.open_dest = open_dest
 
 if __name__ == "__main__":
@@ -38,8 +41,9 @@ if __name__ == "__main__":
     ap.add_argument("--close-port", type=int, default=0)
     ap.add_argument("--ports-file")
     ap.add_argument("--count-file")
+    ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
-    fault_proxy.COUNT_FILE = a.count_file
+    fault_proxy.VERBOSE, fault_proxy.COUNT_FILE = a.verbose, a.count_file
     if a.count_file:
         fault_proxy.write_count()
     fault_proxy.raise_nofile()

@@ -308,6 +308,12 @@ void client_handshake::on_complete_message() noexcept {
 // ---------------------------------------------------------------- parsing
 
 void client_handshake::parse_method() noexcept {
+    // Pipelined credentials: Tor (seen with 0.4.9) answers greeting and
+    // RFC 1929 request, when they arrive together, with the RFC 1929 reply
+    // alone. Having offered username/password only, these two bytes can mean
+    // nothing else.
+    if (req_.options.pipeline && auth_method() == method_user_pass && buf_[0] == rfc1929_version)
+        return parse_auth();
     if (buf_[0] != socks5_version) return fail(make(error::bad_version));
     const std::uint8_t method = buf_[1];
     if (method == method_none_acceptable) return fail(make(error::no_acceptable_method));

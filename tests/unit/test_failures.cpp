@@ -102,6 +102,12 @@ TEST_CASE("SOCKS5 method negotiation failures") {
     pipelined.options.pipeline = true;
     // Pipelined credentials only make sense if the proxy picks username/password.
     CHECK(method_outcome(pipelined, {0x05, 0x00}) == error::unexpected_method);
+    // Tor's RFC 1929 reply without a method reply: a refusal is still a refusal.
+    CHECK(method_outcome(pipelined, {0x01, 0x01}) == error::auth_failed);
+    // Without pipelining a leading 0x01 is just not SOCKS5.
+    auto sequential = pipelined;
+    sequential.options.pipeline = false;
+    CHECK(method_outcome(sequential, {0x01, 0x00}) == error::bad_version);
 }
 
 TEST_CASE("RFC 1929 reply failures and the lenient switch") {

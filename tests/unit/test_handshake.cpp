@@ -89,6 +89,14 @@ std::vector<vector_case> all_vectors() {
                  address::kind::ipv4,
                  8080});
 
+    v.push_back({"SOCKS5 pipelined with credentials, Tor 0.4.9: no method reply, only RFC 1929's",
+                 pipelined,
+                 {{bytes{0x05, 0x01, 0x02} + bytes{0x01, 0x05} + text("alice") + bytes{0x06} +
+                       text("s3cret") + bytes{0x05, 0x01, 0x00, 0x01, 198, 51, 100, 7, 0x00, 0x16},
+                   bytes{0x01, 0x00} + ok_reply_ipv4}},
+                 address::kind::ipv4,
+                 8080});
+
     auto pipelined_noauth = connect_to(socks_version::v5, example_com, 443);
     pipelined_noauth.options.pipeline = true;
     v.push_back(

@@ -2,7 +2,9 @@
 
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 
@@ -86,9 +88,53 @@ void load_excludes() noexcept {
     if (!ok) cfg.error = "bad LEAKPROOF_EXCLUDE";
 }
 
+// LEAKPROOF_ISOLATE (config.hpp). The hops it applies to, and their base.
+bool isolated[max_chain];
+leakproof::short_string isolate_base;
+
+// "BASE-<pid>" for the isolated hops. Runs at load and in a forked child,
+// which is single-threaded then: nothing reads the settings meanwhile.
+void derive_isolated_users() noexcept {
+    char pid[16];
+    auto end = std::to_chars(pid, pid + sizeof pid, static_cast<long>(getpid())).ptr;
+    for (std::size_t i = 0; i < cfg.chain_len; ++i) {
+        if (!isolated[i]) continue;
+        auto& user = cfg.chain[i].user;
+        user.assign(isolate_base.view());
+        user.push_back('-');
+        for (const char* c = pid; c != end; ++c) user.push_back(*c);
+    }
+}
+
+void load_isolation() noexcept {
+    auto v = env("LEAKPROOF_ISOLATE");
+    if (v.empty() || cfg.error != nullptr) return;
+    std::string_view base = "leakproof";
+    if (v.starts_with("process:")) {
+        base = v.substr(8);
+    } else if (v != "process") {
+        cfg.error = "bad LEAKPROOF_ISOLATE (expected process[:BASE])";
+        return;
+    }
+    // Room for "-<pid>" after it: a user name holds 255 bytes.
+    if (base.empty() || base.size() > 200 || !isolate_base.assign(base)) {
+        cfg.error = "bad LEAKPROOF_ISOLATE base (1 to 200 bytes)";
+        return;
+    }
+    for (std::size_t i = 0; i < cfg.chain_len; ++i) {
+        auto& hop = cfg.chain[i];
+        isolated[i] = hop.version == leakproof::socks_version::v5 && hop.user.empty();
+        if (isolated[i]) hop.password.assign(base);
+    }
+    derive_isolated_users();
+    // The pid changes in a child of fork(); after exec() this runs anew.
+    pthread_atfork(nullptr, nullptr, derive_isolated_users);
+}
+
 void load() noexcept {
     load_chain();
     load_excludes();
+    load_isolation();
     int t = parse_int(env("LEAKPROOF_TIMEOUT_MS"), 120000);
     cfg.timeout_ms = t > 0 ? t : 120000;
     cfg.proxy_loopback = env("LEAKPROOF_PROXY_LOOPBACK") == "1";

@@ -11,6 +11,12 @@
 //   LEAKPROOF_LOG_LEVEL    0 quiet, 1 refusals/failures (default), 2 every connection
 //   LEAKPROOF_LOG_FILE     append log lines there instead of stderr
 //   LEAKPROOF_MAP          path of the shared placeholder map (see placeholder.hpp)
+//   LEAKPROOF_ISOLATE=process[:BASE]   per-process stream isolation: every
+//                          SOCKS5 hop without a user name authenticates as
+//                          "BASE-<pid>" (password BASE; BASE defaults to
+//                          "leakproof"), so Tor (IsolateSOCKSAuth) gives each
+//                          process its own circuits. Re-derived in a forked
+//                          child; empty or unset: off.
 #pragma once
 
 #include <netinet/in.h>

@@ -8,8 +8,9 @@
 // filtered. Giving the interest back with EPOLL_CTL_MOD makes the kernel
 // re-check readiness, which delivers a fresh edge and re-arms a one-shot.
 //
-// Records live under async::guard(). A record whose fd was closed behind
-// our back (fclose, a raw syscall) only makes a later MOD fail with ENOENT.
+// Records live under async::guard(). A record whose fd or epoll set was
+// closed behind our back (fclose, a raw syscall) only makes a later MOD fail
+// with ENOENT or EBADF.
 #pragma once
 
 namespace lp::epollreg {
@@ -17,7 +18,8 @@ namespace lp::epollreg {
 // Under async::guard(): strips or restores every recorded registration of fd.
 void mask(int fd) noexcept;
 void restore(int fd) noexcept;
-// close(): fd's registrations are gone with it.
+// close(): fd's registrations are gone with it, and so are those made in
+// fd when it is an epoll set (closing it drops them in the kernel too).
 void forget(int fd) noexcept;
 
 }  // namespace lp::epollreg

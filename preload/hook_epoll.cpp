@@ -22,8 +22,9 @@ struct reg {
 };
 
 using registry = std::unordered_map<int, std::vector<reg>>;
-registry* regs = nullptr;         // fd -> its registrations; under async::guard()
-std::atomic<bool> known[max_fd];  // fd may have records: close() takes the lock
+registry* regs = nullptr;             // fd -> its registrations; under async::guard()
+std::atomic<bool> known[max_fd];      // fd may have records: close() takes the lock
+std::atomic<bool> instances[max_fd];  // fd is an epoll set some record names: ditto
 
 // While pending only the mode bits stay: no readiness is reported, and
 // EPOLLERR/EPOLLHUP (always reported) only when the socket itself fails.
@@ -57,6 +58,7 @@ void record(int epfd, int op, int fd, const epoll_event& ev) noexcept {
     }
     if (op != EPOLL_CTL_DEL) list.push_back({epfd, ev});
     known[fd].store(true, std::memory_order_relaxed);
+    if (epfd >= 0 && epfd < max_fd) instances[epfd].store(true, std::memory_order_relaxed);
 }
 
 template <typename F>
@@ -82,10 +84,22 @@ void restore(int fd) noexcept {
 }
 
 void forget(int fd) noexcept {
-    if (fd < 0 || fd >= max_fd || !known[fd].load(std::memory_order_relaxed)) return;
+    if (fd < 0 || fd >= max_fd) return;
+    bool watched = known[fd].load(std::memory_order_relaxed);
+    bool instance = instances[fd].load(std::memory_order_relaxed);
+    if (!watched && !instance) return;
     auto lk = async::guard();
-    if (regs != nullptr) regs->erase(fd);
+    if (regs != nullptr) {
+        regs->erase(fd);
+        // A closed epoll set: the helper thread, which may be restoring a
+        // registration in it right now (we wait for the lock), must never
+        // use that number again; the kernel may hand it out anew.
+        if (instance)
+            for (auto& [watched_fd, list] : *regs)
+                std::erase_if(list, [fd](const reg& r) { return r.epfd == fd; });
+    }
     known[fd].store(false, std::memory_order_relaxed);
+    instances[fd].store(false, std::memory_order_relaxed);
 }
 
 }  // namespace lp::epollreg

@@ -61,7 +61,10 @@ void apply_file(options& o, const std::string& path, std::istream& in, bool take
         } else if (key == "exclude") {
             add_exclude(o, value);
         } else if (key == "isolate") {
-            o.isolate = o.isolate || truthy(value);
+            if (!o.isolate) {  // -i/--isolate[=...] on the command line wins
+                o.isolate = truthy(value) || value == "process";
+                o.isolate_process = value == "process";
+            }
         } else if (key == "proxy_loopback") {
             o.proxy_loopback = o.proxy_loopback || truthy(value);
         } else if (key == "log_file") {
@@ -83,6 +86,12 @@ std::string config_path() {
 
 void apply_defaults(options& o, double cli_timeout, bool timeout_given) {
     bool need_proxy = o.proxies.empty();
+    if (need_proxy && o.tor) {
+        // --tor means the Tor daemon on this machine, whatever the
+        // environment or the config file name as the usual proxy.
+        o.proxies.push_back(default_proxy);
+        need_proxy = false;
+    }
     if (need_proxy) {
         if (const char* p = std::getenv("LEAKPROOF_PROXY"); p && *p) {
             std::istringstream urls{p};
@@ -126,8 +135,10 @@ options parse(int argc, char** argv) {
             o.user = value_of(argc, argv, i, a), o.have_user = true;
         else if (a == "--pass" || a == "--password")
             o.password = value_of(argc, argv, i, a), o.have_password = true;
-        else if (a == "-i" || a == "--isolate")
+        else if (a == "-i" || a == "--isolate" || a == "--isolate=invocation")
             o.isolate = true;
+        else if (a == "--isolate=process")
+            o.isolate = o.isolate_process = true;
         else if (a == "-q" || a == "--quiet")
             o.verbosity = 0;
         else if (a == "-v" || a == "--verbose")
@@ -138,6 +149,8 @@ options parse(int argc, char** argv) {
             cli_timeout = parse_timeout(value_of(argc, argv, i, a)), timeout_given = true;
         else if (a == "--exclude")
             add_exclude(o, value_of(argc, argv, i, a));
+        else if (a == "--tor")
+            o.tor = true;
         else if (a == "--proxy-loopback")
             o.proxy_loopback = true;
         else if (a == "--log-file")
@@ -162,7 +175,7 @@ options parse(int argc, char** argv) {
 }
 
 const char* usage_text() noexcept {
-    return "usage: leakproof [-p URL]... [-u USER] [--pass PASS] [-i] [-q] [-v...]\n"
+    return "usage: leakproof [-p URL]... [--tor] [-u USER] [--pass PASS] [-i] [-q] [-v...]\n"
            "                 [--timeout S] [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
            "                 [--log-file FILE] [--] COMMAND [ARGS...]\n"
            "       leakproof [options] --shell | --env | --help | --version\n"
@@ -173,10 +186,14 @@ const char* usage_text() noexcept {
            "  -p, --proxy URL        socks4://, socks4a://, socks5://, socks5h:// proxy;\n"
            "                         repeat to chain (default: $LEAKPROOF_PROXY, the config\n"
            "                         file, then socks5h://127.0.0.1:9050)\n"
+           "      --tor              the first proxy is Tor: socks5h://127.0.0.1:9050 unless\n"
+           "                         -p is given, one-round-trip (pipelined) handshake.\n"
+           "                         Reverse lookups of real addresses ask Tor (RESOLVE_PTR)\n"
            "  -u, --user USER        SOCKS user for the first proxy\n"
            "      --pass PASS        SOCKS password for the first proxy\n"
            "  -i, --isolate          fresh random SOCKS5 credentials for this run (Tor\n"
            "                         stream isolation)\n"
+           "      --isolate=process  distinct ones for each process of the run\n"
            "  -q, --quiet            log nothing; -v logs every connection\n"
            "      --timeout S        connect + handshake timeout in seconds (default 120)\n"
            "      --exclude CIDR[:PORT]  connect to these networks directly\n"

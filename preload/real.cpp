@@ -61,6 +61,12 @@ void resolve() noexcept {
     load(table.poll_chk, "__poll_chk");
 }
 
+// At load time, see real.hpp. fn() still works before this runs (another
+// library's constructor may call a hooked function first).
+__attribute__((constructor)) void resolve_at_load() noexcept {
+    pthread_once(&once, resolve);
+}
+
 }  // namespace
 
 const functions& fn() noexcept {

@@ -2,8 +2,10 @@
 //
 // Only the functions this library *defines* need dlsym(RTLD_NEXT): calling
 // connect() from inside our connect() would recurse. Everything else (read,
-// write, poll…) is called directly. The table is filled once, on the
-// first hooked call (pthread_once), never at load time.
+// write, poll…) is called directly. The table is filled once (pthread_once),
+// at load time: a hook's first call may come from where dlsym() must not run
+// (a signal handler; ThreadSanitizer's report path, which calls fcntl() and
+// then hangs in dlsym's allocations — tests/preload/stress_test.py tsan_*).
 #pragma once
 
 #include <netdb.h>

@@ -94,7 +94,10 @@ std::vector<leakproof::proxy> build_chain(const options& o) {
             throw usage_error{"bad proxy URL '" + redact(o.proxies[i]) + "': " + ec.message()};
     }
     set_credentials(chain.front(), o);
-    if (o.isolate) {
+    // Tor reads a pipelined greeting + request (one round trip instead of
+    // two); other proxies of the chain keep what their URL says.
+    if (o.tor) chain.front().options.pipeline = true;
+    if (o.isolate && !o.isolate_process) {
         // A fresh identity per invocation: Tor (IsolateSOCKSAuth) puts
         // streams with different credentials on different circuits.
         std::string token = "leakproof-" + random_hex(8);
@@ -126,7 +129,13 @@ std::vector<std::pair<std::string, std::string>> interposer_env(
         {"LEAKPROOF_TIMEOUT_MS", std::to_string(static_cast<long>(o.timeout * 1000))},
         {"LEAKPROOF_EXCLUDE", excludes},
         {"LEAKPROOF_PROXY_LOOPBACK", o.proxy_loopback ? "1" : "0"},
+        // Tor answers reverse lookups (RESOLVE_PTR); other proxies cannot.
+        {"LEAKPROOF_TOR", o.tor ? "1" : "0"},
         {"LEAKPROOF_LOG_LEVEL", std::to_string(o.verbosity)},
+        // Per-process isolation: the interposer makes "<base>-<pid>" users
+        // for the SOCKS5 hops that have none (config.hpp). Always set, so
+        // that an outer run's value is not inherited.
+        {"LEAKPROOF_ISOLATE", o.isolate_process ? "process:leakproof-" + random_hex(8) : ""},
     };
     if (!o.log_file.empty()) env.emplace_back("LEAKPROOF_LOG_FILE", o.log_file);
     return env;

@@ -8,8 +8,12 @@ in it can reach any non-loopback address):
     127.0.0.10-12  three directory authorities (ORPort 5000, DirPort 7000)
     127.0.0.20-24  five exit relays            (ORPort 5000)
     (no address)   onion service tor: listens nowhere; HS port 80 -> web
-    127.0.0.40     test client: SocksPort 9050, ControlPort 9051 (cookie auth)
-    127.0.0.53     dnsmasq: the only resolver the exits use; knows the test names
+    127.0.0.40     test client: SocksPort 9050, ControlPort 9051 (cookie auth);
+                   also SocksPort 127.0.0.1:9050, where `leakproof --tor` looks
+    127.0.0.53     dnsmasq: the only resolver the exits use; knows the test
+                   names and one PTR record (PTR_ADDR -> PTR_NAME)
+    127.0.0.54     dnsmasq for programs run with run_program(): knows nothing,
+                   logs every query (proof that a program asked nobody)
     127.0.0.80:80  tiny HTTP server serving WEB_BODY
 
 Each node listens on its own address. Outgoing loopback connections and DNS
@@ -24,6 +28,10 @@ Usage:
     python3 tests/tor/tornet.py down  --dir DIR
 or, from Python:
     with TorNetwork(dir) as net: ...   # always torn down, even on Ctrl-C
+
+Bring-up is bounded by UP_TIMEOUT; each readiness step polls until it holds
+(a fresh network fails its first circuits now and then), so a slow machine
+only makes it slower, not flaky.
 
 Requires root (netns), Debian packages: tor, dnsmasq-base, curl, iproute2.
 """
@@ -47,14 +55,23 @@ AUTH_ADDRS = [f"127.0.0.{10 + i}" for i in range(3)]
 EXIT_ADDRS = [f"127.0.0.{20 + i}" for i in range(5)]
 CLIENT_ADDR = "127.0.0.40"
 DNS_ADDR = "127.0.0.53"
+PROGRAM_DNS_ADDR = "127.0.0.54"
 WEB_ADDR, WEB_PORT = "127.0.0.80", 80
 OR_PORT, DIR_PORT = 5000, 7000
 SOCKS_PORT, CONTROL_PORT = 9050, 9051
 WEB_NAME = "web.only-exit.test"
 TEST_NAMES = {WEB_NAME: WEB_ADDR}
+# A PTR record only the exits' DNS has. Not internal (RFC 5737 TEST-NET-1):
+# Tor refuses reverse lookups of private and loopback addresses.
+PTR_ADDR, PTR_NAME = "192.0.2.7", "ptr.only-exit.test"
 WEB_BODY = b"leakproof tornet: hello through tor\n"
 NS_PREFIX = "lp-tor-"
-UP_TIMEOUT = 150.0  # seconds; the whole `up`, including onion reachability
+# Seconds for the whole `up`, including onion reachability. 15-30 s on an
+# idle 2-core machine, ~50 s under a parallel ctest; generous on purpose.
+UP_TIMEOUT = 200.0
+# Seconds the onion service gets to upload its descriptor before it is
+# restarted, once (see _wait_onion_published).
+ONION_STALL = 45.0
 
 # Voting: Tor rejects V3AuthVoteDelay+V3AuthDistDelay >= V3AuthVotingInterval/2,
 # and its testing minimum delay is 2 s, so 10 s is the shortest steady-state
@@ -233,6 +250,12 @@ def common_torrc(node_dir, nick, dirauth_lines, owner_pid):
         "TestingDirAuthVoteGuard *",
         "TestingMinExitFlagThreshold 0",
         "DirAuthorityFallbackRate 1",
+        # Vanguards-lite picks an onion circuit's second hop from a set chosen
+        # out of the first consensus it sees; in a network this young that
+        # consensus may list a single relay, and then every onion circuit
+        # fails ("Could not find a node that matches the configured
+        # _HSLayer2Nodes set") until the set rotates, days later.
+        "VanguardsLiteEnabled 0",
     ]
     if owner_pid:
         # Safety net: tor exits by itself if the test process vanishes.
@@ -282,8 +305,11 @@ HiddenServicePort 80 {WEB_ADDR}:{WEB_PORT}
 
 
 def client_torrc():
+    # 127.0.0.1:9050 is the usual Tor address (`leakproof --tor`'s default);
+    # nothing else in the namespace can have taken it.
     return f"""\
 SocksPort {CLIENT_ADDR}:{SOCKS_PORT} ExtendedErrors IsolateSOCKSAuth
+SocksPort 127.0.0.1:{SOCKS_PORT} ExtendedErrors IsolateSOCKSAuth
 ControlPort {CLIENT_ADDR}:{CONTROL_PORT}
 CookieAuthentication 1
 """
@@ -317,6 +343,24 @@ def control_query(addr, port, cookie_file, command):
         return f.read().decode(errors="replace")
 
 
+def watch_events(addr, port, cookie_file, events, out_file):
+    """Subscribe to control-port events and append them to out_file until
+    killed; the first line written is SETEVENTS' own "250 OK"."""
+    import socket
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with socket.create_connection((addr, port), timeout=10) as s, \
+            open(out_file, "a", buffering=1) as out:
+        s.settimeout(None)
+        f = s.makefile("rwb")
+        cookie = Path(cookie_file).read_bytes().hex()
+        for line in (f"AUTHENTICATE {cookie}", f"SETEVENTS {events}"):
+            f.write(line.encode() + b"\r\n")
+        f.flush()
+        f.readline()  # AUTHENTICATE's 250 OK
+        for line in f:
+            out.write(line.decode(errors="replace").rstrip("\r\n") + "\n")
+
+
 # ---- the network ----------------------------------------------------------
 class TorNetwork:
     """Build, start, check and stop the test network rooted at ``dir``."""
@@ -331,6 +375,7 @@ class TorNetwork:
         self.owner_pid = owner_pid
         self.popens = []
         self.procs = {}  # name -> pid
+        self.programs = []  # start_program()'s, stopped with the namespace
         self.onion = None
 
     # -- context manager: always clean up ----------------------------------
@@ -373,6 +418,7 @@ class TorNetwork:
             self._save_state()
             dirauth_lines = self._make_authorities()
             self._start_dns()
+            self._start_program_dns()
             self._start_web()
             self._start_tors(dirauth_lines)
             self._wait_ready(timeout - (time.monotonic() - t0))
@@ -392,7 +438,7 @@ class TorNetwork:
             pids = list(self.procs.values())
         stop_pids(pids, popens=self.popens)
         self.ns.destroy()  # anything else that slipped into the namespace
-        for p in self.popens:
+        for p in self.popens + self.programs:
             p.poll()
         if self.state_file.exists():
             self.state_file.unlink()
@@ -406,10 +452,17 @@ class TorNetwork:
         shutil.rmtree(self.dir / "nodes", ignore_errors=True)
         (self.dir / "nodes").mkdir(mode=0o700)
         (self.dir / "web-body").write_bytes(WEB_BODY)
+        # dnsmasq answers PTR queries from its hosts files too.
         (self.dir / "hosts").write_text(
-            "".join(f"{a} {n}\n" for n, a in TEST_NAMES.items()))
+            "".join(f"{a} {n}\n" for n, a in [*TEST_NAMES.items(), (PTR_NAME, PTR_ADDR)]))
         (self.dir / "resolv.conf").write_text(f"nameserver {DNS_ADDR}\n")
         (self.dir / "dns.log").write_text("")
+        # What programs started by run_program() see as /etc/resolv.conf and
+        # /etc/hosts: one quick try at a resolver that knows nothing.
+        (self.dir / "program-resolv.conf").write_text(
+            f"nameserver {PROGRAM_DNS_ADDR}\noptions timeout:1 attempts:1\n")
+        (self.dir / "program-hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
+        (self.dir / "program-dns.log").write_text("")
 
     def _node_dir(self, nick):
         d = self.dir / "nodes" / nick
@@ -438,12 +491,24 @@ class TorNetwork:
         return p
 
     def _start_dns(self):
+        # --local=/#/: names not in the hosts file get NXDOMAIN. Without it
+        # dnsmasq (no upstream) answers REFUSED, which an exit's resolver
+        # (libevent evdns) takes for a broken server: it stops using it and
+        # probes it with "google.com" queries, failing later lookups.
         self._spawn("dnsmasq", [
             "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
-            "--no-resolv", "--no-hosts", f"--addn-hosts={self.dir}/hosts",
+            "--no-resolv", "--no-hosts", f"--addn-hosts={self.dir}/hosts", "--local=/#/",
             f"--listen-address={DNS_ADDR}", "--bind-interfaces",
             "--pid-file=", "--user=root", "--log-queries=extra",
             f"--log-facility={self.dir}/dns.log"])
+
+    def _start_program_dns(self):
+        # Nothing to serve: every query gets NXDOMAIN at once, and is logged.
+        self._spawn("program-dns", [
+            "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+            "--no-resolv", "--no-hosts", "--local=/#/", f"--listen-address={PROGRAM_DNS_ADDR}",
+            "--bind-interfaces", "--pid-file=", "--user=root", "--log-queries",
+            f"--log-facility={self.dir}/program-dns.log"])
 
     def _start_web(self):
         self._spawn("web", [sys.executable, Path(__file__).resolve(), "_serve",
@@ -453,14 +518,31 @@ class TorNetwork:
         nodes = [(f"auth{i}", authority_torrc(a)) for i, a in enumerate(AUTH_ADDRS)]
         nodes += [(f"exit{i}", exit_torrc(a, self.dir / "resolv.conf"))
                   for i, a in enumerate(EXIT_ADDRS)]
-        nodes += [("onion", None), ("client", client_torrc())]
+        nodes += [("client", client_torrc())]
         for nick, extra in nodes:
-            d = self._node_dir(nick)
-            if extra is None:
-                extra = onion_torrc(d)
-            torrc = d / "torrc"
-            torrc.write_text(common_torrc(d, nick, dirauth_lines, self.owner_pid) + extra)
-            self._spawn(nick, ["tor", "-f", torrc, "--RunAsDaemon", "0"], f"nodes/{nick}/tor")
+            self._start_tor(nick, extra, dirauth_lines)
+        self._dirauth_lines = dirauth_lines  # for the onion service, started later
+
+    def _start_tor(self, nick, extra, dirauth_lines):
+        d = self._node_dir(nick)
+        torrc = d / "torrc"
+        torrc.write_text(common_torrc(d, nick, dirauth_lines, self.owner_pid) + extra)
+        self._spawn(nick, ["tor", "-f", torrc, "--RunAsDaemon", "0"], f"nodes/{nick}/tor")
+
+    def _start_onion(self):
+        """The onion service starts once the client has a working exit path,
+        i.e. once the consensus lists the whole network: a service that
+        starts with a partial one fails its first introduction circuits and
+        then waits out Tor's 5-minute retry period."""
+        self._start_tor("onion", onion_torrc(self._node_dir("onion")), self._dirauth_lines)
+
+    def _restart_onion(self):
+        pid = self.procs.pop("onion")
+        old = [p for p in self.popens if p.pid == pid]
+        stop_pids([pid], popens=old)
+        self.popens = [p for p in self.popens if p.pid != pid]
+        (self.dir / "nodes" / "onion" / "hs.log").write_text("")  # count uploads afresh
+        self._start_onion()  # same HiddenServiceDir: same keys, same address
 
     # -- readiness -------------------------------------------------------------
     def _assert_running(self):
@@ -511,7 +593,6 @@ class TorNetwork:
         left = lambda: max(1.0, deadline - time.monotonic())
         wait_for(self._client_bootstrapped, left(), "client bootstrap 100%",
                  on_poll=self._assert_running)
-        self.onion = wait_for(self._onion_hostname, left(), "onion hostname file")
         phase = self.control("GETINFO status/bootstrap-phase")
         if "PROGRESS=100" not in phase:
             raise TorNetError(f"control port disagrees: {phase!r}")
@@ -519,11 +600,30 @@ class TorNetwork:
         wait_for(lambda: self.fetch(WEB_NAME, max_time=10)[0] == 0, left(),
                  f"{WEB_NAME} reachable through an exit", interval=1,
                  on_poll=self._assert_running)
-        self._first_upload_seen = None
-        wait_for(self._onion_published, left(), "onion descriptor upload",
-                 on_poll=self._assert_running)
+        self._start_onion()
+        self.onion = wait_for(self._onion_hostname, left(), "onion hostname file")
+        self._wait_onion_published(left)
         wait_for(self._fetch_onion_or_reset, left(), "onion service reachable",
                  interval=1, on_poll=self._assert_running)
+
+    def _wait_onion_published(self, left):
+        """Wait for the descriptor upload; if the service has not managed it
+        within ONION_STALL seconds, restart it once and wait again (bounded
+        by the rest of the budget). A stalled service is one whose first
+        introduction circuits all failed: it retries only after a 5-minute
+        period, a fresh process at once."""
+        for attempt in (1, 2):
+            self._first_upload_seen = None
+            budget = min(ONION_STALL, left()) if attempt == 1 else left()
+            try:
+                return wait_for(self._onion_published, budget, "onion descriptor upload",
+                                on_poll=self._assert_running)
+            except TorNetError:
+                if attempt == 2 or left() <= 1.0:
+                    raise
+                print(f"tornet: no onion descriptor upload after {ONION_STALL:.0f}s; "
+                      "restarting the onion service once", file=sys.stderr, flush=True)
+                self._restart_onion()
 
     # -- operations usable by tests --------------------------------------------
     def socks(self):
@@ -545,6 +645,51 @@ class TorNetwork:
         """RESOLVE through Tor (tor-resolve, SOCKS5 RESOLVE extension)."""
         r = self.ns.run(["tor-resolve", "-5", name, self.socks()], check=False)
         return r.returncode, r.stdout.strip(), r.stderr
+
+    def program_argv(self, argv):
+        """argv inside the namespace, in a private mount namespace whose
+        /etc/resolv.conf and /etc/hosts point at the logging program DNS
+        (see program_dns_queries): whatever the program looks up is seen."""
+        binds = {"/etc/resolv.conf": self.dir / "program-resolv.conf",
+                 "/etc/hosts": self.dir / "program-hosts"}
+        script = " && ".join(f"mount --bind '{src}' '{dst}'" for dst, src in binds.items())
+        return self.ns.argv(["unshare", "-m", "--propagation", "private",
+                             "sh", "-c", script + ' && exec "$@"', "sh", *argv])
+
+    def run_program(self, argv, *, env=None, input=None, timeout=60):
+        """Run argv as program_argv() does, bounded; returns CompletedProcess
+        (text) whatever its exit status. `env` is added to our environment."""
+        return subprocess.run(self.program_argv(argv), input=input, timeout=timeout,
+                              capture_output=True, text=True,
+                              env={**os.environ, **(env or {})})
+
+    def start_program(self, argv, *, env=None):
+        """Like run_program but in the background; returns the Popen. Its pid
+        is the program's (every step execs in place) and leads a new process
+        group, so os.killpg() stops the program with all its children.
+        Anything still running at teardown is stopped with the namespace."""
+        p = subprocess.Popen(self.program_argv(argv), stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
+                             env={**os.environ, **(env or {})}, start_new_session=True)
+        self.programs.append(p)
+        return p
+
+    def program_dns_queries(self):
+        """Every "query[TYPE] NAME" line the program DNS logged, as (type, name)."""
+        time.sleep(0.3)  # dnsmasq writes its log asynchronously
+        text = (self.dir / "program-dns.log").read_text(errors="replace")
+        return re.findall(r" query\[(\w+)\] (\S+) from ", text)
+
+    def watch_streams(self):
+        """Start logging the client's STREAM control events (one process,
+        stopped with the network); returns the log's path."""
+        out = self.dir / "stream-events.log"
+        cookie = self.dir / "nodes" / "client" / "control_auth_cookie"
+        self._spawn("stream-events", [sys.executable, Path(__file__).resolve(), "_events",
+                                      CLIENT_ADDR, CONTROL_PORT, cookie, "STREAM", out])
+        wait_for(lambda: out.exists() and "250 OK" in out.read_text(), 15,
+                 "SETEVENTS STREAM accepted")
+        return out
 
     def control(self, command):
         """One control-port command (cookie auth), run inside the namespace."""
@@ -643,6 +788,8 @@ def main(argv=None):
     if argv and argv[0] == "_control":
         print(control_query(argv[1], int(argv[2]), argv[3], argv[4]), end="")
         return 0
+    if argv and argv[0] == "_events":
+        return watch_events(argv[1], int(argv[2]), argv[3], argv[4], argv[5])
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("command", choices=["up", "check", "down"])
     ap.add_argument("--dir", required=True)

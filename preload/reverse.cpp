@@ -2,9 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <poll.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -21,8 +19,6 @@
 namespace lp::reverse {
 namespace {
 
-using leakproof::action_kind;
-
 std::error_code sys(int e) noexcept {
     return {e, std::generic_category()};
 }
@@ -38,86 +34,22 @@ bool tor_mode() noexcept {
     return on;
 }
 
-long now_ms() noexcept {
-    timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
-}
-
-// Waits for `events` until the absolute monotonic deadline `end_ms`.
-std::error_code wait_for(int fd, short events, long end_ms) noexcept {
-    for (;;) {
-        long left = end_ms - now_ms();
-        if (left <= 0) return sys(ETIMEDOUT);
-        pollfd p{fd, events, 0};
-        int rc = real::fn().poll(&p, 1, static_cast<int>(left));
-        if (rc > 0) return {};
-        if (rc < 0 && errno != EINTR) return sys(errno);
-    }
-}
-
-std::error_code connect_proxy(int fd, int family, long end_ms) noexcept {
-    sockaddr_storage ss;
-    socklen_t len = 0;
-    if (auto ec = tunnel::first_hop_address(family, ss, len)) return ec;
-    if (real::fn().connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return {};
-    if (errno != EINPROGRESS && errno != EINTR) return sys(errno);
-    if (auto ec = wait_for(fd, POLLOUT, end_ms)) return ec;
-    int err = 0;
-    socklen_t elen = sizeof err;
-    if (real::fn().getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) return sys(errno);
-    return err ? sys(err) : std::error_code{};
-}
-
-// The same loop as tunnel.cpp's CONNECT handshake, on our own private socket
-// (so, unlike there, reading past the reply could not hurt anyone).
-std::error_code drive(int fd, leakproof::client_handshake& hs, long end_ms) noexcept {
-    for (;;) {
-        auto act = hs.next();
-        if (act.kind == action_kind::done) return {};
-        if (act.kind == action_kind::failed) return act.error;
-        if (act.kind == action_kind::send) {
-            auto bytes = act.bytes;
-            while (!bytes.empty()) {
-                ssize_t n = real::fn().send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-                if (n > 0) {
-                    bytes = bytes.subspan(static_cast<std::size_t>(n));
-                } else if (errno == EAGAIN || errno == EINTR) {
-                    if (auto ec = wait_for(fd, POLLOUT, end_ms)) return ec;
-                } else {
-                    return sys(errno);
-                }
-            }
-            hs.sent();
-            continue;
-        }
-        ssize_t n = real::fn().recv(fd, act.space.data(), act.space.size(), 0);
-        if (n > 0) {
-            hs.received(static_cast<std::size_t>(n));
-        } else if (n == 0 || errno == ECONNRESET) {
-            hs.closed();
-        } else if (errno == EAGAIN || errno == EINTR) {
-            if (auto ec = wait_for(fd, POLLIN, end_ms)) return ec;
-        } else {
-            return sys(errno);
-        }
-    }
-}
-
 // Runs RESOLVE_PTR for `text` (the address as a literal) against the first
 // proxy; on success copies the name into `out`.
 std::error_code ask(std::string_view text, char (&out)[256], std::size_t& len) noexcept {
     const auto& cfg = config::get();
     if (cfg.error != nullptr || cfg.chain_len == 0) return sys(ENETUNREACH);
-    long end_ms = now_ms() + cfg.timeout_ms;
+    tunnel::deadline dl{cfg.timeout_ms};
     int family = cfg.first_hop_ep.addr.is_v4() ? AF_INET : AF_INET6;
     int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return sys(errno);
     auto req = cfg.chain[0].make_request(leakproof::address::parse(text), 0,
                                          leakproof::command::resolve_ptr);
     leakproof::client_handshake hs{req};
-    auto ec = connect_proxy(fd, family, end_ms);
-    if (!ec) ec = drive(fd, hs, end_ms);
+    // The same connect and handshake loop as a proxied connect, on a private
+    // socket of ours.
+    auto ec = tunnel::connect_first_hop(fd, family, dl);
+    if (!ec) ec = tunnel::drive(fd, hs, dl);
     real::fn().close(fd);
     if (ec) return ec;
     const auto& name = hs.result().bound;
@@ -129,13 +61,6 @@ std::error_code ask(std::string_view text, char (&out)[256], std::size_t& len) n
     out[name.name.size()] = '\0';
     len = name.name.size();
     return {};
-}
-
-const char* describe(std::error_code ec) noexcept {
-    if (ec.category() == leakproof::error_category())
-        return leakproof::message_of(static_cast<leakproof::error>(ec.value()));
-    const char* s = strerrordesc_np(ec.value());
-    return s ? s : "unknown error";
 }
 
 }  // namespace
@@ -163,7 +88,7 @@ bool resolve_ptr(const net::ip& a, char (&out)[256], std::size_t& len) noexcept 
         ln.proxy(config::get().chain[0]);
         ln << ": ";
         if (ec)
-            ln << describe(ec);
+            ln << tunnel::describe(ec);
         else
             ln << std::string_view{out, len};
         log::emit(lvl, ln);

@@ -23,28 +23,6 @@ std::error_code sys(int e) noexcept {
     return {e, std::generic_category()};
 }
 
-class deadline {
-public:
-    explicit deadline(int ms) noexcept {
-        clock_gettime(CLOCK_MONOTONIC, &end_);
-        end_.tv_sec += ms / 1000;
-        end_.tv_nsec += static_cast<long>(ms % 1000) * 1000000L;
-        if (end_.tv_nsec >= 1000000000L) {
-            end_.tv_sec += 1;
-            end_.tv_nsec -= 1000000000L;
-        }
-    }
-    int remaining_ms() const noexcept {
-        timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long ms = (end_.tv_sec - now.tv_sec) * 1000L + (end_.tv_nsec - now.tv_nsec) / 1000000L;
-        return ms < 0 ? 0 : static_cast<int>(ms);
-    }
-
-private:
-    timespec end_;
-};
-
 // Waits until fd is ready for `events`; ETIMEDOUT when the deadline passes.
 std::error_code wait_for(int fd, short events, const deadline& dl) noexcept {
     for (;;) {
@@ -54,19 +32,6 @@ std::error_code wait_for(int fd, short events, const deadline& dl) noexcept {
         if (rc == 0) return sys(ETIMEDOUT);
         if (errno != EINTR) return sys(errno);
     }
-}
-
-std::error_code connect_first_hop(int fd, int family, const deadline& dl) noexcept {
-    sockaddr_storage ss;
-    socklen_t len = 0;
-    if (auto ec = first_hop_address(family, ss, len)) return ec;
-    if (real::fn().connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return {};
-    if (errno != EINPROGRESS && errno != EINTR) return sys(errno);
-    if (auto ec = wait_for(fd, POLLOUT, dl)) return ec;
-    int err = 0;
-    socklen_t elen = sizeof err;
-    if (real::fn().getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) return sys(errno);
-    return err ? sys(err) : std::error_code{};
 }
 
 std::error_code send_all(int fd, std::span<const std::uint8_t> bytes, const deadline& dl) noexcept {
@@ -104,20 +69,7 @@ std::error_code receive(int fd, leakproof::client_handshake& hs, std::span<std::
 
 std::error_code handshake(int fd, const leakproof::request& req, const deadline& dl) noexcept {
     leakproof::client_handshake hs{req};
-    for (;;) {
-        auto act = hs.next();
-        switch (act.kind) {
-            case action_kind::send:
-                if (auto ec = send_all(fd, act.bytes, dl)) return ec;
-                hs.sent();
-                break;
-            case action_kind::receive:
-                if (auto ec = receive(fd, hs, act.space, dl)) return ec;
-                break;
-            case action_kind::done: return {};
-            case action_kind::failed: return act.error;
-        }
-    }
+    return drive(fd, hs, dl);
 }
 
 std::error_code run_chain(int fd, int family, const leakproof::address& target, std::uint16_t port,
@@ -137,14 +89,45 @@ void put_chain(log::line& ln) noexcept {
     }
 }
 
+}  // namespace
+
+std::error_code connect_first_hop(int fd, int family, const deadline& dl) noexcept {
+    sockaddr_storage ss;
+    socklen_t len = 0;
+    if (auto ec = first_hop_address(family, ss, len)) return ec;
+    if (real::fn().connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return {};
+    if (errno != EINPROGRESS && errno != EINTR) return sys(errno);
+    if (auto ec = wait_for(fd, POLLOUT, dl)) return ec;
+    int err = 0;
+    socklen_t elen = sizeof err;
+    if (real::fn().getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) return sys(errno);
+    return err ? sys(err) : std::error_code{};
+}
+
+// Does what the handshake asks until it is done or failed.
+std::error_code drive(int fd, leakproof::client_handshake& hs, const deadline& dl) noexcept {
+    for (;;) {
+        auto act = hs.next();
+        switch (act.kind) {
+            case action_kind::send:
+                if (auto ec = send_all(fd, act.bytes, dl)) return ec;
+                hs.sent();
+                break;
+            case action_kind::receive:
+                if (auto ec = receive(fd, hs, act.space, dl)) return ec;
+                break;
+            case action_kind::done: return {};
+            case action_kind::failed: return act.error;
+        }
+    }
+}
+
 const char* describe(std::error_code ec) noexcept {
     if (ec.category() == leakproof::error_category())
         return leakproof::message_of(static_cast<leakproof::error>(ec.value()));
     const char* s = strerrordesc_np(ec.value());
     return s ? s : "unknown error";
 }
-
-}  // namespace
 
 // The first proxy as an address this socket's family can reach.
 std::error_code first_hop_address(int family, sockaddr_storage& out, socklen_t& len) noexcept {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <time.h>
 
 #include <cstddef>
 #include <system_error>
@@ -22,7 +23,39 @@ namespace lp::tunnel {
 std::error_code establish(int fd, int family, const leakproof::address& target,
                           std::uint16_t port) noexcept;
 
-// The pieces the non-blocking path (async.hpp) shares with establish():
+// The pieces the non-blocking path (async.hpp), the reverse lookups
+// (reverse.hpp) and the supervisor share with establish():
+
+// One monotonic deadline for a whole operation.
+class deadline {
+public:
+    explicit deadline(int ms) noexcept {
+        clock_gettime(CLOCK_MONOTONIC, &end_);
+        end_.tv_sec += ms / 1000;
+        end_.tv_nsec += static_cast<long>(ms % 1000) * 1000000L;
+        if (end_.tv_nsec >= 1000000000L) {
+            end_.tv_sec += 1;
+            end_.tv_nsec -= 1000000000L;
+        }
+    }
+    int remaining_ms() const noexcept {
+        timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms = (end_.tv_sec - now.tv_sec) * 1000L + (end_.tv_nsec - now.tv_nsec) / 1000000L;
+        return ms < 0 ? 0 : static_cast<int>(ms);
+    }
+
+private:
+    timespec end_;
+};
+
+// Connects a non-blocking `fd` to the first proxy, waiting within `dl`.
+std::error_code connect_first_hop(int fd, int family, const deadline& dl) noexcept;
+// Runs `hs` to its end on a non-blocking `fd` connected to the proxy: reads
+// only what the core asks for, so bytes after the reply stay unread.
+std::error_code drive(int fd, leakproof::client_handshake& hs, const deadline& dl) noexcept;
+// A one-line description of a handshake or system error, without allocating.
+const char* describe(std::error_code ec) noexcept;
 
 // The first proxy as an address a socket of `family` can reach.
 std::error_code first_hop_address(int family, sockaddr_storage& out, socklen_t& len) noexcept;

@@ -17,6 +17,10 @@
 #endif
 
 namespace lp::wrapper {
+
+const char* const static_reason =
+    "is statically linked (LD_PRELOAD cannot reach it; it would connect unproxied)";
+
 namespace {
 
 std::string dirname_of(const std::string& p) {
@@ -50,7 +54,7 @@ std::string elf_reason(int fd) {
         if (::pread(fd, &ph, sizeof ph, off) != static_cast<ssize_t>(sizeof ph)) break;
         if (ph.p_type == PT_INTERP) return "";
     }
-    return "is statically linked (LD_PRELOAD cannot reach it; it would connect unproxied)";
+    return static_reason;
 }
 
 // "#!/usr/bin/env python3" → the interpreter that will really run.

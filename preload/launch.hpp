@@ -20,6 +20,11 @@ std::string resolve_command(const std::string& name);
 // by their interpreter.
 std::string refusal_reason(const std::string& path);
 
+// refusal_reason() of a static ELF program of our architecture (no
+// PT_INTERP: gcc -static, Go with CGO_ENABLED=0). LD_PRELOAD cannot reach
+// those; the wrapper runs them under the seccomp supervisor instead.
+extern const char* const static_reason;
+
 // A proxy as a URL again (credentials %-encoded), for the interposer's env.
 std::string to_url(const leakproof::proxy& p);
 

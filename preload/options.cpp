@@ -153,6 +153,8 @@ options parse(int argc, char** argv) {
             o.tor = true;
         else if (a == "--proxy-loopback")
             o.proxy_loopback = true;
+        else if (a == "--supervise")
+            o.supervise = true;
         else if (a == "--log-file")
             o.log_file = value_of(argc, argv, i, a);
         else if (a == "-h" || a == "--help")
@@ -177,7 +179,7 @@ options parse(int argc, char** argv) {
 const char* usage_text() noexcept {
     return "usage: leakproof [-p URL]... [--tor] [-u USER] [--pass PASS] [-i] [-q] [-v...]\n"
            "                 [--timeout S] [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
-           "                 [--log-file FILE] [--] COMMAND [ARGS...]\n"
+           "                 [--log-file FILE] [--supervise] [--] COMMAND [ARGS...]\n"
            "       leakproof [options] --shell | --env | --help | --version\n"
            "\n"
            "Runs COMMAND with every TCP connection sent through a SOCKS proxy and every\n"
@@ -199,6 +201,8 @@ const char* usage_text() noexcept {
            "      --exclude CIDR[:PORT]  connect to these networks directly\n"
            "      --proxy-loopback   send loopback destinations through the proxy too\n"
            "      --log-file FILE    log there instead of stderr ($LEAKPROOF_LOG_FILE)\n"
+           "      --supervise        also check every connect with a seccomp supervisor\n"
+           "                         (static programs always run under it)\n"
            "      --shell            run $SHELL under leakproof\n"
            "      --env              print export lines for eval\n"
            "\n"

@@ -24,6 +24,9 @@ struct options {
     // $LEAKPROOF_PROXY or the config file's proxies), pipelined handshake.
     bool tor = false;
     std::string log_file;
+    // --supervise: run under the seccomp supervisor (supervise.hpp) even if
+    // LD_PRELOAD would reach the program; static programs always are.
+    bool supervise = false;
     enum class mode { run, shell, env, help, version } what = mode::run;
     std::vector<std::string> command;
 };

@@ -21,6 +21,7 @@
 #include "net.hpp"
 #include "options.hpp"
 #include "placeholder.hpp"
+#include "supervise.hpp"
 
 namespace {
 
@@ -170,8 +171,16 @@ void forward(int sig) {
     if (child_pid > 0) kill(child_pid, sig);
 }
 
-// Runs the command and waits: the map is removed when it is done. Ctrl-C
-// reaches the whole foreground group, so the wrapper only ignores it.
+// Ctrl-C reaches the whole foreground group, so the wrapper only ignores
+// it; TERM and HUP are passed on to the command.
+void forward_signals() {
+    signal(SIGINT, SIG_IGN);
+    signal(SIGQUIT, SIG_IGN);
+    signal(SIGTERM, forward);
+    signal(SIGHUP, forward);
+}
+
+// Runs the command and waits: the map is removed when it is done.
 int run(const std::string& path, const std::vector<std::string>& args) {
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -183,15 +192,28 @@ int run(const std::string& path, const std::vector<std::string>& args) {
         std::fprintf(stderr, "leakproof: %s: %s\n", path.c_str(), std::strerror(errno));
         _exit(errno == ENOENT ? exit_not_found : exit_cannot_run);
     }
-    signal(SIGINT, SIG_IGN);
-    signal(SIGQUIT, SIG_IGN);
-    signal(SIGTERM, forward);
-    signal(SIGHUP, forward);
+    forward_signals();
     int status = 0;
     while (waitpid(child_pid, &status, 0) < 0 && errno == EINTR) {
     }
     if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
+}
+
+void set_child(pid_t pid) {
+    child_pid = pid;
+}
+
+// Under the seccomp supervisor (supervise.hpp): static programs, which
+// LD_PRELOAD cannot reach, and anything run with --supervise. Exit 126 when
+// the supervisor cannot be set up: the program never runs unchecked.
+int run_supervised(const std::string& path, const options& o) {
+    if (o.verbosity >= 2) std::cerr << "leakproof: " << path << ": supervised (seccomp)\n";
+    forward_signals();
+    std::string error;
+    int rc = lp::supervise::run(path, o.command, set_child, error);
+    if (rc < 0) std::cerr << "leakproof: refusing to run " << path << ": " << error << "\n";
+    return rc < 0 ? exit_cannot_run : rc;
 }
 
 int main_checked(int argc, char** argv) {
@@ -215,12 +237,15 @@ int main_checked(int argc, char** argv) {
     }
     std::string path = lp::wrapper::resolve_command(o.command[0]);
     if (path.empty()) die(exit_not_found, o.command[0] + ": command not found");
-    if (auto why = lp::wrapper::refusal_reason(path); !why.empty())
-        die(exit_cannot_run, "refusing to run " + path + ": it " + why);
+    // Static programs run supervised; setuid ones and the like stay refused.
+    auto why = lp::wrapper::refusal_reason(path);
+    bool is_static = why == lp::wrapper::static_reason;
+    if (!why.empty() && !is_static) die(exit_cannot_run, "refusing to run " + path + ": it " + why);
     std::string map = create_map();
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
     setenv("LEAKPROOF_MAP", map.c_str(), 1);
-    int rc = run(path, o.command);
+    // The supervisor reads the same LEAKPROOF_* settings as the interposer.
+    int rc = is_static || o.supervise ? run_supervised(path, o) : run(path, o.command);
     unlink(map.c_str());
     return rc;
 }

@@ -1,0 +1,18 @@
+// leakproof wrapper — answering one seccomp notification (supervise.hpp).
+#pragma once
+
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+
+namespace lp::supervise {
+
+struct context {
+    int listener = -1;  // the seccomp notification fd
+    sockaddr_in dns{};  // our DNS responder (supervise_dns.hpp), 127.0.0.1
+};
+
+// Decides and answers `n` (connect, sendto, sendmsg or sendmmsg). Runs on a
+// worker thread; may block for a whole proxy handshake.
+void handle(const context& ctx, const seccomp_notif& n) noexcept;
+
+}  // namespace lp::supervise

@@ -1,0 +1,209 @@
+"""Static programs under the seccomp supervisor (issue 8):
+python3 supervise_test.py CASE WRAPPER CACHE_DIR.
+
+A Go client built with CGO_ENABLED=0 (its own resolver, raw system calls)
+and a gcc -static C client run under the wrapper: everything goes through
+microsocks, the logging dnsmasq sees no query, and nothing connects
+directly. The same binaries without the wrapper do leak (the control).
+The built binaries are kept in CACHE_DIR, keyed by their source's hash, so
+the Go build (~10 s on two cores) runs once, not once per case.
+"""
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pltest
+from pltest import BODY, WEB_NAME
+
+WRAPPER = os.path.abspath(sys.argv[2])
+CACHE = os.path.abspath(sys.argv[3])
+HERE = os.path.dirname(os.path.abspath(__file__))
+SKIP = 77  # ctest SKIP_RETURN_CODE: the toolchain is missing
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    sys.exit(1)
+
+
+def cached_build(src, name, build):
+    """The binary built from src by build(out), reused while src is unchanged."""
+    os.makedirs(CACHE, exist_ok=True)
+    with open(src, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    out = os.path.join(CACHE, f"{name}-{digest}")
+    with open(os.path.join(CACHE, f"{name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel cases: one builds, the others wait
+        if not os.path.exists(out):
+            build(out + ".tmp")
+            os.rename(out + ".tmp", out)
+    return out
+
+
+def go_client():
+    if shutil.which("go") is None:
+        print("SKIP: no go toolchain (apt-get install golang-go)")
+        sys.exit(SKIP)
+
+    def build(out):
+        env = dict(os.environ, CGO_ENABLED="0", GOCACHE=os.path.join(CACHE, "gocache"),
+                   GOPATH=os.path.join(CACHE, "gopath"), GOFLAGS="", GO111MODULE="off")
+        subprocess.run(["go", "build", "-o", out, os.path.join(HERE, "static", "goclient.go")],
+                       check=True, env=env, timeout=300)
+    return cached_build(os.path.join(HERE, "static", "goclient.go"), "goclient", build)
+
+
+def raw_client():
+    def build(out):
+        subprocess.run(["cc", "-static", "-O2", "-o", out,
+                        os.path.join(HERE, "static", "rawclient.c")], check=True, timeout=120)
+    return cached_build(os.path.join(HERE, "static", "rawclient.c"), "rawclient", build)
+
+
+def run(argv, dns, proxy=None, extra=(), wrapped=True, timeout=80):
+    lp = ([WRAPPER] + (["-p", proxy] if proxy else []) + list(extra) + ["--"]
+          if wrapped else []) + list(argv)
+    t0 = time.time()
+    r = subprocess.run(dns.wrap(lp), capture_output=True, text=True, timeout=timeout,
+                       cwd=pltest.TMP)
+    print("$", " ".join(lp), f"-> rc={r.returncode} ({time.time() - t0:.1f}s)")
+    print("stdout:", r.stdout[-500:])
+    print("stderr:", r.stderr[-1500:])
+    return r
+
+
+def no_dns(dns):
+    q = dns.queries()
+    if q:
+        fail("DNS queries leaked:\n" + "".join(q))
+
+
+def expect_body(r, needles=("via socks5h://", "supervised")):
+    if r.returncode != 0 or BODY.strip() not in r.stdout:
+        fail("the body did not arrive")
+    for n in needles:
+        if n not in r.stderr:
+            fail(f"log line {n!r} missing")
+
+
+def go_fetch_case():
+    """By name: Go's own resolver gets a placeholder, the proxy the name."""
+    client = go_client()
+    dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
+    r = run([client, f"http://{WEB_NAME}:{web.port}/"], dns, proxy, ["-v"])
+    expect_body(r, ("supervised", f"connect {WEB_NAME}:{web.port} via socks5h://",
+                    "DNS answered by the supervisor"))
+    no_dns(dns)
+
+
+def go_bare_leaks_case():
+    """The control: the same binary without the wrapper asks dnsmasq."""
+    client = go_client()
+    dns, web = pltest.Dns(), pltest.HttpServer()
+    r = run([client, f"http://{WEB_NAME}:{web.port}/"], dns, wrapped=False)
+    if r.returncode == 0:
+        fail("the bare client fetched a name only the proxy knows")
+    if not dns.queries():
+        fail("the bare client sent no DNS query: the control proves nothing")
+
+
+def go_many_case():
+    """200 connections at once, each its own handshake on a worker."""
+    client = go_client()
+    dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
+    t0 = time.time()
+    r = run([client, f"http://{WEB_NAME}:{web.port}/", "200"], dns, proxy)
+    print(f"200 fetches in {time.time() - t0:.1f}s")
+    if r.returncode != 0 or "fetched 200" not in r.stdout:
+        fail("not all 200 fetches succeeded")
+    no_dns(dns)
+
+
+def go_proxy_down_case():
+    """A dead proxy: the fetch fails, nothing is connected directly."""
+    client = go_client()
+    dns, target = pltest.Dns(), pltest.Listener()
+    dead = f"socks5h://127.0.0.1:{pltest.free_port()}"
+    for url in (f"http://127.0.0.1:{target.port}/", f"http://{WEB_NAME}:{target.port}/"):
+        r = run([client, url], dns, dead, ["--proxy-loopback"])
+        if r.returncode == 0:
+            fail("the fetch succeeded without a proxy")
+        if f"via {dead}" not in r.stderr:
+            fail("no log line for the failed proxied connect")
+    if target.count != 0:
+        fail(f"the target saw {target.count} direct connection(s)")
+    no_dns(dns)
+
+
+def c_ip_case():
+    """gcc -static, connect() to an IP: through the proxy."""
+    client = raw_client()
+    dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
+    r = run([client, "ip", "127.0.0.1", str(web.port)], dns, proxy, ["-v", "--proxy-loopback"])
+    expect_body(r, ("supervised", f"connect 127.0.0.1:{web.port} via socks5h://"))
+    no_dns(dns)
+
+
+def c_dns_case(how):
+    """gcc -static doing its own DNS: UDP (connected or sendto) or TCP; A, then PTR."""
+    client = raw_client()
+    dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
+    r = run([client, "dns", how, WEB_NAME, str(web.port)], dns, proxy, ["-v"])
+    if "resolved 240." not in r.stdout:
+        fail("the query was not answered with a placeholder")
+    if f"ptr {WEB_NAME}" not in r.stdout:
+        fail("the placeholder's PTR query was not answered with its name")
+    expect_body(r, ("supervised", f"connect {WEB_NAME}:{web.port} via socks5h://"))
+    no_dns(dns)
+
+
+def c_bare_leaks_case():
+    client = raw_client()
+    dns = pltest.Dns()
+    run([client, "dns", "connect", WEB_NAME, "80"], dns, wrapped=False)
+    if not dns.queries():
+        fail("the bare client sent no DNS query: the control proves nothing")
+
+
+def nested_refused_case():
+    """No supervisor under a supervisor (the kernel allows one listener per
+    filter tree): the inner wrapper refuses the static program, exit 126."""
+    client = raw_client()
+    dns, target = pltest.Dns(), pltest.Listener()
+    r = run([WRAPPER, "-p", "socks5h://127.0.0.1:9", "--proxy-loopback", "--", client, "ip",
+             "127.0.0.1", str(target.port)], dns, "socks5h://127.0.0.1:9", ["--supervise"])
+    if r.returncode != 126 or "cannot install the seccomp supervisor" not in r.stderr:
+        fail("expected the inner wrapper to refuse with exit 126")
+    if target.count != 0:
+        fail("the static program connected")
+
+
+def supervise_flag_case():
+    """--supervise on a dynamic program: interposer and supervisor together."""
+    dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
+    r = run(["curl", "-sS", f"http://{WEB_NAME}:{web.port}/"], dns, proxy, ["-v", "--supervise"])
+    expect_body(r)
+    no_dns(dns)
+
+
+CASES = {
+    "go_fetch": go_fetch_case,
+    "go_bare_leaks": go_bare_leaks_case,
+    "go_many": go_many_case,
+    "go_proxy_down": go_proxy_down_case,
+    "c_ip": c_ip_case,
+    "c_dns_connect": lambda: c_dns_case("connect"),
+    "c_dns_sendto": lambda: c_dns_case("sendto"),
+    "c_dns_tcp": lambda: c_dns_case("tcp"),
+    "nested_refused": nested_refused_case,
+    "c_bare_leaks": c_bare_leaks_case,
+    "supervise_flag": supervise_flag_case,
+}
+
+if __name__ == "__main__":
+    CASES[sys.argv[1]]()
+    print("PASS")

@@ -24,6 +24,10 @@ that answers RESOLVE, plus relays (bench/delay_relay.py) that put a proxy
   6. event loop  Node, 20 concurrent net.connect by name vs 1, through the
                Tor stand-in 20 ms away
   7. core      instructions per handshake (bench/core_cost.sh, valgrind)
+  8. supervisor  the seccomp supervisor: a gcc -static connect_loop, the
+               default (interposer + supervisor) and --supervise against
+               the interposer alone, per connect on loopback; start-up of
+               a supervised static `true`
 
 Contenders alternate round by round; every figure is the median over rounds
 and is printed as a ratio to its comparator, with the goal beside it where
@@ -443,6 +447,97 @@ def core(build, summary):
         FAILED.append("core cost")
 
 
+def static_build(workdir, name, source=None, code=None):
+    """A gcc -static binary (None if the toolchain cannot make one)."""
+    out = os.path.join(workdir, name)
+    if code is not None:
+        source = lptest.write(out + ".c", code)
+    r = subprocess.run(["cc", "-static", "-O2", "-w", "-o", out, source], capture_output=True, text=True)
+    if r.returncode != 0:
+        note(f"bench: cc -static {os.path.basename(source)} failed: {r.stderr.strip()[-200:]}")
+        return None
+    return out
+
+
+def interposer_alone_env(build, port):
+    """The environment `leakproof --env` prints: the interposer without the
+    supervisor (the baseline the supervisor is measured against)."""
+    wrapper = os.path.join(build, "preload", "leakproof")
+    out = run([wrapper, "-q", "-p", f"socks5h://127.0.0.1:{port}", "--env"])
+    env = dict(os.environ)
+    for line in out.splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        env[key] = shlex.split(value)[0] if value else ""
+    return env
+
+
+def supervisor(args, build, svc, summary):
+    """8. The seccomp supervisor (issue 8): per-connect cost of a supervised
+    static program, of --supervise and of the default (interposer with the
+    supervisor below) against the interposer alone; start-up of a
+    supervised static `true`."""
+    workdir = lptest.TMP
+    wrapper = os.path.join(build, "preload", "leakproof")
+    port = svc["microsocks"]
+    loop = Loop(build, svc["echo"])
+    static_loop = static_build(workdir, "connect_loop_static", os.path.join(HERE, "connect_loop.c"))
+    alone = interposer_alone_env(build, port)
+    prefix = [wrapper, "-q", "-p", f"socks5h://127.0.0.1:{port}"]
+    n = args.cpu_n
+
+    def go(argv, env=None):
+        def sample():
+            out, cpu = loop._timed(argv, env or dict(os.environ), n)
+            median, _p90, connect = map(float, out.split()[-3:])
+            return median, connect, cpu
+        return sample
+
+    args_for = [str(n), NAME, str(svc["echo"])]
+    entries = [("interposer alone (--env)", go([loop.loop] + args_for, alone), True),
+               ("interposer + supervisor (default)", go(prefix + ["--", loop.loop] + args_for), True),
+               ("supervisor alone (--supervise)", go(prefix + ["--supervise", "--", loop.loop] + args_for), True)]
+    if static_loop:
+        entries.append(("static program, supervised", go(prefix + ["--", static_loop] + args_for), True))
+    print(f"\nbench: supervisor, {n} sequential connects by name on loopback through microsocks "
+          f"x {args.rounds} rounds", flush=True)
+    got = alternate(entries, args.rounds, "supervisor")
+    os.unlink(alone["LEAKPROOF_MAP"])  # --env leaves its map for the shell; we are done with it
+    fig = {name: (med([s[0] for s in v]), med([s[1] for s in v]), med([s[2] for s in v]) * 1e6)
+           for name, v in got.items()}
+    base = fig.get("interposer alone (--env)")
+    rows = [[name, f"{r:.0f}", f"{c:.0f}", f"{cpu:.0f}", ratio(r, base[0] if base else None),
+             ratio(cpu, base[2] if base else None)] for name, (r, c, cpu) in fig.items()]
+    table("8. supervisor: per connect (by name, + 1-byte echo), loopback",
+          ["contender", "round µs", "connect µs", "CPU µs", "round vs interposer", "CPU vs interposer"], rows)
+    st = fig.get("static program, supervised")
+    print(f"  goal: static supervised / interposer alone <= 1.5x (round): "
+          f"{goal(st[0] / base[0] if st and base else None, 1.5)}")
+    summary["supervisor"] = fig
+
+    static_true = static_build(workdir, "true_static", code="int main(void) { return 0; }\n")
+    if not shutil.which("hyperfine") or not static_true:
+        return
+    true = shutil.which("true")
+    commands = [("static true", [static_true]), ("leakproof static true (supervised)", prefix + ["--", static_true]),
+                ("leakproof true (default)", prefix + ["--", true])]
+    out_json = os.path.join(workdir, "hyperfine-supervisor.json")
+    hf = ["hyperfine", "-N", "--style", "none", "--warmup", str(args.hf_warmup), "--runs",
+          str(args.hf_runs * args.hf_rounds), "--export-json", out_json]
+    for name, cmd in commands:
+        hf += ["-n", name, " ".join(shlex.quote(c) for c in cmd)]
+    try:
+        run(hf)
+    except (RuntimeError, subprocess.SubprocessError) as e:
+        note(f"  supervisor start-up: hyperfine failed: {str(e)[:300]}")
+        FAILED.append("supervisor start-up")
+        return
+    with open(out_json) as f:
+        ms = {res["command"]: res["median"] * 1000 for res in json.load(f)["results"]}
+    table("8b. start-up of a supervised static `true`: median wall time (hyperfine -N)",
+          ["command", "ms", "added ms"], [[k, f"{v:.2f}", f"{v - ms['static true']:+.2f}"] for k, v in ms.items()])
+    summary["supervisor_startup"] = ms["leakproof static true (supervised)"] - ms["static true"]
+
+
 # ---------------------------------------------------------------- summary
 
 def markdown(summary, args):
@@ -490,6 +585,17 @@ def markdown(summary, args):
             ", ".join(f"{n} {v:.1f}x" for n, v in nd.items() if n.startswith("leakproof")),
             ", ".join(f"{n} {v:.1f}x" for n, v in nd.items() if not n.startswith("leakproof")),
             "1.0x = overlapped")
+    sv = summary.get("supervisor", {})
+    base, st = sv.get("interposer alone (--env)"), sv.get("static program, supervised")
+    if base and st:
+        row("supervisor: static program, per connect (loopback)", f"{st[0]:.0f} µs",
+            f"{ratio(st[0], base[0])} interposer alone ({base[0]:.0f} µs)", "<= 1.5x")
+    dflt = sv.get("interposer + supervisor (default)")
+    if base and dflt:
+        row("supervisor: dynamic program (default), per connect", f"{dflt[0]:.0f} µs",
+            f"{ratio(dflt[0], base[0])} interposer alone", "")
+    if "supervisor_startup" in summary:
+        row("supervisor: start-up added to a static `true`", f"{summary['supervisor_startup']:+.2f} ms", "", "")
     c = summary.get("core")
     if c:
         row("core: instructions per SOCKS5 handshake", f"{c[0]}", f"{c[1]} heap allocations", "<= 2000")
@@ -536,6 +642,7 @@ def main():
     async_api(args, build, svc, summary)
     data_path(args, build, ws, svc, summary)
     event_loop(args, build, ws, svc, summary)
+    supervisor(args, build, svc, summary)
     core(build, summary)
 
     md = markdown(summary, args)

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "config.hpp"
@@ -64,10 +66,49 @@ line& line::endpoint(const sockaddr* sa) noexcept {
     return *this << "family " << static_cast<int>(sa->sa_family);
 }
 
+namespace {
+
+thread_local long speaker = 0;
+
+// Up to `cap` - 1 bytes of /proc/<tid>/<what>, NUL-terminated ("" if gone).
+void read_proc(long tid, const char* what, char* out, std::size_t cap) noexcept {
+    line path;
+    path << "/proc/" << tid << "/" << what;
+    char name[64] = {};
+    std::memcpy(name, path.text().data(), std::min(path.text().size(), sizeof name - 1));
+    out[0] = '\0';
+    int fd = ::open(name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    ssize_t n = ::read(fd, out, cap - 1);
+    real::fn().close(fd);
+    out[n > 0 ? n : 0] = '\0';
+}
+
+// The process a thread belongs to: "Tgid:" in /proc/<tid>/status.
+long process_of(long tid) noexcept {
+    char status[512];
+    read_proc(tid, "status", status, sizeof status);
+    const char* at = std::strstr(status, "\nTgid:");
+    return at ? std::strtol(at + 6, nullptr, 10) : tid;
+}
+
+}  // namespace
+
+void speak_for(long tid) noexcept {
+    speaker = tid;
+}
+
 line start() noexcept {
     line ln;
-    ln << "leakproof: " << program_invocation_short_name << "[" << static_cast<long>(getpid())
-       << "]: ";
+    if (speaker == 0) {
+        ln << "leakproof: " << program_invocation_short_name << "[" << static_cast<long>(getpid())
+           << "]: ";
+        return ln;
+    }
+    char comm[32];
+    read_proc(speaker, "comm", comm, sizeof comm);
+    comm[std::strcspn(comm, "\n")] = '\0';
+    ln << "leakproof: " << comm << "[" << process_of(speaker) << "] (supervised): ";
     return ln;
 }
 

@@ -40,8 +40,13 @@ private:
     std::size_t len_ = 0;
 };
 
-// Starts a line with "leakproof: prog[pid]: ".
+// Starts a line with "leakproof: prog[pid]: ", or, on a thread that speaks
+// for a supervised process (speak_for), "leakproof: its-name[its-pid]
+// (supervised): " so that the log says which mode each process runs in.
 line start() noexcept;
+// The supervisor's workers: lines on this thread are about thread `tid` of
+// a supervised program (0: about this process again).
+void speak_for(long tid) noexcept;
 bool enabled(level l) noexcept;
 // Writes the line (plus '\n') if `l` is enabled. Keeps errno.
 void emit(level l, line& ln) noexcept;

@@ -24,8 +24,8 @@ struct options {
     // $LEAKPROOF_PROXY or the config file's proxies), pipelined handshake.
     bool tor = false;
     std::string log_file;
-    // --supervise: run under the seccomp supervisor (supervise.hpp) even if
-    // LD_PRELOAD would reach the program; static programs always are.
+    // --supervise: no interposer (LD_PRELOAD); the seccomp supervisor
+    // (supervise.hpp), which always watches the whole tree, does it all.
     bool supervise = false;
     enum class mode { run, shell, env, help, version } what = mode::run;
     std::vector<std::string> command;

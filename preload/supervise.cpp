@@ -220,7 +220,7 @@ void serve(const context& ctx) {
         if (::ioctl(ctx.listener, SECCOMP_IOCTL_NOTIF_RECV, buf.data()) != 0) continue;
         seccomp_notif n;
         std::memcpy(&n, buf.data(), sizeof n);
-        workers.submit(n);
+        if (!handle_quick(ctx, n)) workers.submit(n);
     }
     workers.drain();
 }
@@ -244,14 +244,11 @@ std::string setup_error(int err) {
 
 int run(const std::string& path, const std::vector<std::string>& args, void (*started)(pid_t),
         std::string& error) {
-    // Log lines (log.hpp) are "leakproof: NAME[pid]: ...": name the program
-    // we speak for, not the wrapper.
-    auto slash = path.rfind('/');
-    program_invocation_short_name = const_cast<char*>(path.c_str()) + slash + 1;
     context ctx;
     if (!dns::start(ctx.dns)) {
-        error = "cannot start the supervisor's DNS responder: " + std::string{std::strerror(errno)};
-        return -1;
+        int err = errno;
+        error = "cannot start the supervisor's DNS responder: " + std::string{std::strerror(err)};
+        return -err;
     }
     // Everything the child needs is built before fork: it may not allocate.
     std::vector<char*> argv;
@@ -261,15 +258,17 @@ int run(const std::string& path, const std::vector<std::string>& args, void (*st
     sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        error = setup_error(errno);
-        return -1;
+        int err = errno;
+        error = setup_error(err);
+        return -err;
     }
     pid_t pid = ::fork();
     if (pid < 0) {
-        error = std::string{"fork: "} + std::strerror(errno);
+        int err = errno;
+        error = std::string{"fork: "} + std::strerror(err);
         ::close(sv[0]);
         ::close(sv[1]);
-        return -1;
+        return -err;
     }
     if (pid == 0) child_main(sv[1], fprog, path.c_str(), argv.data());
     ::close(sv[1]);
@@ -279,7 +278,7 @@ int run(const std::string& path, const std::vector<std::string>& args, void (*st
         ::close(sv[0]);
         wait_child(pid);
         error = setup_error(-ctx.listener);
-        return -1;
+        return ctx.listener;
     }
     started(pid);
     char go = 1;

@@ -142,7 +142,7 @@ bool rdata_for(const question& q, std::string& rdata, std::uint8_t& rcode) {
 void log_query(const question& q, std::uint8_t rcode) {
     if (!log::enabled(log::level::verbose)) return;
     auto ln = log::start();
-    ln << "dns query ";
+    ln << "supervisor: dns query ";
     if (q.type == type_a)
         ln << "A";
     else if (q.type == type_aaaa)
@@ -152,7 +152,10 @@ void log_query(const question& q, std::uint8_t rcode) {
     else
         ln << "type " << q.type;
     ln << " " << q.name << ": ";
-    ln << (rcode == 0 ? "answered locally" : rcode == rcode_nxdomain ? "NXDOMAIN" : "REFUSED");
+    // A/AAAA get placeholders, PTR the name behind one: nothing is looked up.
+    ln << (rcode == 0                ? "answered from the placeholder map"
+           : rcode == rcode_nxdomain ? "NXDOMAIN"
+                                     : "REFUSED");
     log::emit(log::level::verbose, ln);
 }
 

@@ -35,6 +35,7 @@ struct answer {
     long val = 0;
     int err = 0;
     bool pass = false;
+    bool later = false;  // handle_quick: this one may wait, leave it to a worker
 };
 
 answer ok(long v) {
@@ -57,6 +58,7 @@ struct call {
     int fd;
     int domain;
     int type;
+    bool quick;  // handle_quick: nothing that can wait on the network
     std::uint64_t arg(int i) const { return n.data.args[i]; }
 };
 
@@ -171,6 +173,15 @@ answer proxied(const call& c, const policy::decision& d) noexcept {
     return ec ? fail(leakproof::to_errno(ec)) : ok(0);
 }
 
+// A connect that can wait on the network: through the proxy, or a TCP
+// connect on a blocking socket to anything but loopback.
+bool may_wait(const call& c, const policy::decision& d) noexcept {
+    if (d.what == policy::verdict::proxy) return true;
+    if (d.what != policy::verdict::direct || c.type != SOCK_STREAM) return false;
+    int flags = ::fcntl(c.fd, F_GETFL);
+    return flags >= 0 && !(flags & O_NONBLOCK) && !d.target.addr.is_loopback();
+}
+
 answer on_connect(const call& c) noexcept {
     sockaddr_storage ss{};
     std::uint64_t len = c.arg(2);
@@ -180,6 +191,7 @@ answer on_connect(const call& c) noexcept {
     if (!still_waiting(c)) return fail(EINTR);
     auto* sa = reinterpret_cast<const sockaddr*>(&ss);
     auto d = policy::decide(sa, static_cast<socklen_t>(len), c.type);
+    if (c.quick && may_wait(c, d)) return answer{.later = true};
     if (is_dns(d)) {
         log_redirect("connect", d);
         sockaddr_storage to;
@@ -338,11 +350,11 @@ bool local_family(int domain) noexcept {
     return domain == AF_UNIX || domain == AF_NETLINK || domain == AF_ALG;
 }
 
-answer dispatch(const context& ctx, const seccomp_notif& n) noexcept {
+answer dispatch(const context& ctx, const seccomp_notif& n, bool quick) noexcept {
     int fd = steal(static_cast<pid_t>(n.pid), static_cast<int>(n.data.args[0]));
     if (fd < 0) return fail(fd == -ESRCH ? EINTR : EBADF);
     fd_guard guard{fd};
-    call c{ctx, n, fd, sock_opt(fd, SO_DOMAIN), sock_opt(fd, SO_TYPE)};
+    call c{ctx, n, fd, sock_opt(fd, SO_DOMAIN), sock_opt(fd, SO_TYPE), quick};
     if (c.domain < 0 || c.type < 0) return fail(ENOTSOCK);
     if (local_family(c.domain)) return pass();
     if (c.domain != AF_INET && c.domain != AF_INET6) {
@@ -360,8 +372,9 @@ answer dispatch(const context& ctx, const seccomp_notif& n) noexcept {
 
 }  // namespace
 
-void handle(const context& ctx, const seccomp_notif& n) noexcept {
-    answer a = dispatch(ctx, n);
+namespace {
+
+void respond(const context& ctx, const seccomp_notif& n, const answer& a) noexcept {
     seccomp_notif_resp r{};
     r.id = n.id;
     if (a.pass) {
@@ -372,6 +385,27 @@ void handle(const context& ctx, const seccomp_notif& n) noexcept {
     }
     // ENOENT here means the caller is gone (killed): nobody to answer.
     (void)::ioctl(ctx.listener, SECCOMP_IOCTL_NOTIF_SEND, &r);
+}
+
+// The log speaks for the trapped process while `n` is answered.
+answer decide(const context& ctx, const seccomp_notif& n, bool quick) noexcept {
+    log::speak_for(static_cast<long>(n.pid));
+    answer a = dispatch(ctx, n, quick);
+    log::speak_for(0);
+    return a;
+}
+
+}  // namespace
+
+void handle(const context& ctx, const seccomp_notif& n) noexcept {
+    respond(ctx, n, decide(ctx, n, false));
+}
+
+bool handle_quick(const context& ctx, const seccomp_notif& n) noexcept {
+    answer a = decide(ctx, n, true);
+    if (a.later) return false;
+    respond(ctx, n, a);
+    return true;
 }
 
 }  // namespace lp::supervise

@@ -15,4 +15,11 @@ struct context {
 // worker thread; may block for a whole proxy handshake.
 void handle(const context& ctx, const seccomp_notif& n) noexcept;
 
+// Answers `n` at once if that cannot wait on the network (refusals, sends,
+// DNS redirects, direct connects to loopback or on non-blocking sockets:
+// the interposer's connect to a local proxy, most of all) and returns
+// true; false leaves `n` unanswered, for handle() on a worker. Saves the
+// hand-over to another thread on the common path.
+bool handle_quick(const context& ctx, const seccomp_notif& n) noexcept;
+
 }  // namespace lp::supervise

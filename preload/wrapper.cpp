@@ -125,7 +125,6 @@ std::vector<std::pair<std::string, std::string>> interposer_env(
     const char* old = std::getenv("LD_PRELOAD");
     std::string preload = lib + (old && *old ? ":" + std::string{old} : "");
     std::vector<std::pair<std::string, std::string>> env{
-        {"LD_PRELOAD", preload},
         {"LEAKPROOF_PROXIES", urls},
         {"LEAKPROOF_TIMEOUT_MS", std::to_string(static_cast<long>(o.timeout * 1000))},
         {"LEAKPROOF_EXCLUDE", excludes},
@@ -139,6 +138,8 @@ std::vector<std::pair<std::string, std::string>> interposer_env(
         {"LEAKPROOF_ISOLATE", o.isolate_process ? "process:leakproof-" + random_hex(8) : ""},
     };
     if (!o.log_file.empty()) env.emplace_back("LEAKPROOF_LOG_FILE", o.log_file);
+    // --supervise: the supervisor alone, for where LD_PRELOAD is unwelcome.
+    if (!o.supervise) env.emplace_back("LD_PRELOAD", preload);
     return env;
 }
 
@@ -204,16 +205,34 @@ void set_child(pid_t pid) {
     child_pid = pid;
 }
 
-// Under the seccomp supervisor (supervise.hpp): static programs, which
-// LD_PRELOAD cannot reach, and anything run with --supervise. Exit 126 when
-// the supervisor cannot be set up: the program never runs unchecked.
-int run_supervised(const std::string& path, const options& o) {
-    if (o.verbosity >= 2) std::cerr << "leakproof: " << path << ": supervised (seccomp)\n";
+// Which parts watch the command, for -v.
+const char* modes(bool is_static, const options& o) {
+    if (is_static)
+        return "supervised (seccomp) alone: statically linked, LD_PRELOAD cannot reach it";
+    if (o.supervise) return "supervised (seccomp) alone: --supervise";
+    return "interposer (LD_PRELOAD), supervised (seccomp) below";
+}
+
+// The whole tree runs under the seccomp supervisor (supervise.hpp), so a
+// static program started anywhere below is covered; the interposer does
+// the work in dynamic programs. Exit 126 when the supervisor cannot be set
+// up: the program never runs unchecked.
+int launch(const std::string& path, bool is_static, const options& o) {
+    if (o.verbosity >= 2) std::cerr << "leakproof: " << path << ": " << modes(is_static, o) << "\n";
     forward_signals();
     std::string error;
     int rc = lp::supervise::run(path, o.command, set_child, error);
-    if (rc < 0) std::cerr << "leakproof: refusing to run " << path << ": " << error << "\n";
-    return rc < 0 ? exit_cannot_run : rc;
+    // An outer leakproof's supervisor already watches this tree (the kernel
+    // allows one per tree) and keeps doing so below us: our interposer
+    // alone is enough for a dynamic program.
+    if (rc == -EBUSY && !is_static && !o.supervise) {
+        if (o.verbosity >= 2)
+            std::cerr << "leakproof: " << path << ": interposer alone, under an outer supervisor\n";
+        return run(path, o.command);
+    }
+    if (rc >= 0) return rc;
+    std::cerr << "leakproof: refusing to run " << path << ": " << error << "\n";
+    return exit_cannot_run;
 }
 
 int main_checked(int argc, char** argv) {
@@ -245,7 +264,7 @@ int main_checked(int argc, char** argv) {
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
     setenv("LEAKPROOF_MAP", map.c_str(), 1);
     // The supervisor reads the same LEAKPROOF_* settings as the interposer.
-    int rc = is_static || o.supervise ? run_supervised(path, o) : run(path, o.command);
+    int rc = launch(path, is_static, o);
     unlink(map.c_str());
     return rc;
 }

@@ -111,6 +111,24 @@ def go_bare_leaks_case():
         fail("the bare client sent no DNS query: the control proves nothing")
 
 
+def go_under_shell_case():
+    """A dynamic shell script that runs the static Go client: sh runs under
+    the interposer, the Go client below it under the supervisor, and the log
+    names each with its mode."""
+    client = go_client()
+    dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
+    script = os.path.join(pltest.TMP, "fetch.sh")
+    with open(script, "w") as f:
+        f.write(f"#!/bin/sh\necho starting >&2\nexec_it() {{ \"$@\"; }}\nexec_it {client} \"$1\"\n")
+    os.chmod(script, 0o755)
+    r = run([script, f"http://{WEB_NAME}:{web.port}/"], dns, proxy, ["-v"])
+    expect_body(r, ("interposer (LD_PRELOAD), supervised (seccomp) below",
+                    f"connect {WEB_NAME}:{web.port} via socks5h://"))
+    if "goclient" not in r.stderr or "(supervised): connect" not in r.stderr:
+        fail("the Go client's log lines do not say it runs supervised")
+    no_dns(dns)
+
+
 def go_many_case():
     """200 connections at once, each its own handshake on a worker."""
     client = go_client()
@@ -193,6 +211,7 @@ def supervise_flag_case():
 CASES = {
     "go_fetch": go_fetch_case,
     "go_bare_leaks": go_bare_leaks_case,
+    "go_under_shell": go_under_shell_case,
     "go_many": go_many_case,
     "go_proxy_down": go_proxy_down_case,
     "c_ip": c_ip_case,

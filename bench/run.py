@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """leakproof against its peers, side by side, in one run (issue 7).
 
-  bench/run.py [--build DIR] [--quick] [--markdown FILE]
+  bench/run.py [--build DIR] [--quick] [--markdown FILE] [--only SECTION]
 
 Starts on loopback (tests/harness/lptest.py; all stopped at exit): an echo
 server, a bulk HTTP sender, dante-server and microsocks (which alone resolve
@@ -459,11 +459,11 @@ def static_build(workdir, name, source=None, code=None):
     return out
 
 
-def interposer_alone_env(build, port):
+def interposer_alone_env(build, port, extra):
     """The environment `leakproof --env` prints: the interposer without the
     supervisor (the baseline the supervisor is measured against)."""
     wrapper = os.path.join(build, "preload", "leakproof")
-    out = run([wrapper, "-q", "-p", f"socks5h://127.0.0.1:{port}", "--env"])
+    out = run([wrapper, "-q", "-p", f"socks5h://127.0.0.1:{port}"] + extra + ["--env"])
     env = dict(os.environ)
     for line in out.splitlines():
         key, _, value = line.removeprefix("export ").partition("=")
@@ -481,7 +481,6 @@ def supervisor(args, build, svc, summary):
     port = svc["microsocks"]
     loop = Loop(build, svc["echo"])
     static_loop = static_build(workdir, "connect_loop_static", os.path.join(HERE, "connect_loop.c"))
-    alone = interposer_alone_env(build, port)
     prefix = [wrapper, "-q", "-p", f"socks5h://127.0.0.1:{port}"]
     n = args.cpu_n
 
@@ -492,27 +491,36 @@ def supervisor(args, build, svc, summary):
             return median, connect, cpu
         return sample
 
-    args_for = [str(n), NAME, str(svc["echo"])]
-    entries = [("interposer alone (--env)", go([loop.loop] + args_for, alone), True),
-               ("interposer + supervisor (default)", go(prefix + ["--", loop.loop] + args_for), True),
-               ("supervisor alone (--supervise)", go(prefix + ["--supervise", "--", loop.loop] + args_for), True)]
-    if static_loop:
-        entries.append(("static program, supervised", go(prefix + ["--", static_loop] + args_for), True))
-    print(f"\nbench: supervisor, {n} sequential connects by name on loopback through microsocks "
-          f"x {args.rounds} rounds", flush=True)
-    got = alternate(entries, args.rounds, "supervisor")
-    os.unlink(alone["LEAKPROOF_MAP"])  # --env leaves its map for the shell; we are done with it
-    fig = {name: (med([s[0] for s in v]), med([s[1] for s in v]), med([s[2] for s in v]) * 1e6)
-           for name, v in got.items()}
-    base = fig.get("interposer alone (--env)")
-    rows = [[name, f"{r:.0f}", f"{c:.0f}", f"{cpu:.0f}", ratio(r, base[0] if base else None),
-             ratio(cpu, base[2] if base else None)] for name, (r, c, cpu) in fig.items()]
-    table("8. supervisor: per connect (by name, + 1-byte echo), loopback",
-          ["contender", "round µs", "connect µs", "CPU µs", "round vs interposer", "CPU vs interposer"], rows)
-    st = fig.get("static program, supervised")
-    print(f"  goal: static supervised / interposer alone <= 1.5x (round): "
-          f"{goal(st[0] / base[0] if st and base else None, 1.5)}")
-    summary["supervisor"] = fig
+    summary["supervisor"] = {}
+    # By IP: the connect alone (through the proxy: --proxy-loopback). By
+    # name: plus the lookup, which a static libc makes as DNS traffic (to
+    # the supervisor's responder) where the interposer answers in-process.
+    for what, host, extra in (("by IP", "127.0.0.1", ["--proxy-loopback"]), ("by name", NAME, [])):
+        args_for = [str(n), host, str(svc["echo"])]
+        env = interposer_alone_env(build, port, extra)
+        entries = [("interposer alone (--env)", go([loop.loop] + args_for, env), True),
+                   ("interposer + supervisor (default)", go(prefix + extra + ["--", loop.loop] + args_for), True),
+                   ("supervisor alone (--supervise)",
+                    go(prefix + extra + ["--supervise", "--", loop.loop] + args_for), True)]
+        if static_loop:
+            entries.append(("static program, supervised",
+                            go(prefix + extra + ["--", static_loop] + args_for), True))
+        print(f"\nbench: supervisor, {n} sequential connects {what} on loopback through microsocks "
+              f"x {args.rounds} rounds", flush=True)
+        got = alternate(entries, args.rounds, f"supervisor {what}")
+        os.unlink(env["LEAKPROOF_MAP"])  # --env leaves its map for the shell; we are done with it
+        fig = {name: (med([s[0] for s in v]), med([s[1] for s in v]), med([s[2] for s in v]) * 1e6)
+               for name, v in got.items()}
+        base = fig.get("interposer alone (--env)")
+        rows = [[name, f"{r:.0f}", f"{c:.0f}", f"{cpu:.0f}", ratio(r, base[0] if base else None),
+                 ratio(cpu, base[2] if base else None)] for name, (r, c, cpu) in fig.items()]
+        table(f"8. supervisor: per connect {what} (+ 1-byte echo), loopback",
+              ["contender", "round µs", "connect µs", "CPU µs", "round vs interposer", "CPU vs interposer"],
+              rows)
+        st = fig.get("static program, supervised")
+        print(f"  goal: static supervised / interposer alone <= 1.5x (round, {what}): "
+              f"{goal(st[0] / base[0] if st and base else None, 1.5)}")
+        summary["supervisor"][what] = fig
 
     static_true = static_build(workdir, "true_static", code="int main(void) { return 0; }\n")
     if not shutil.which("hyperfine") or not static_true:
@@ -585,15 +593,15 @@ def markdown(summary, args):
             ", ".join(f"{n} {v:.1f}x" for n, v in nd.items() if n.startswith("leakproof")),
             ", ".join(f"{n} {v:.1f}x" for n, v in nd.items() if not n.startswith("leakproof")),
             "1.0x = overlapped")
-    sv = summary.get("supervisor", {})
-    base, st = sv.get("interposer alone (--env)"), sv.get("static program, supervised")
-    if base and st:
-        row("supervisor: static program, per connect (loopback)", f"{st[0]:.0f} µs",
-            f"{ratio(st[0], base[0])} interposer alone ({base[0]:.0f} µs)", "<= 1.5x")
-    dflt = sv.get("interposer + supervisor (default)")
-    if base and dflt:
-        row("supervisor: dynamic program (default), per connect", f"{dflt[0]:.0f} µs",
-            f"{ratio(dflt[0], base[0])} interposer alone", "")
+    for what, sv in summary.get("supervisor", {}).items():
+        base, st = sv.get("interposer alone (--env)"), sv.get("static program, supervised")
+        if base and st:
+            row(f"supervisor: static program, per connect {what} (loopback)", f"{st[0]:.0f} µs",
+                f"{ratio(st[0], base[0])} interposer alone ({base[0]:.0f} µs)", "<= 1.5x")
+        dflt = sv.get("interposer + supervisor (default)")
+        if base and dflt:
+            row(f"supervisor: dynamic program (default), per connect {what}", f"{dflt[0]:.0f} µs",
+                f"{ratio(dflt[0], base[0])} interposer alone", "")
     if "supervisor_startup" in summary:
         row("supervisor: start-up added to a static `true`", f"{summary['supervisor_startup']:+.2f} ms", "", "")
     c = summary.get("core")
@@ -607,6 +615,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
     ap.add_argument("--quick", action="store_true", help="a short smoke run (CI)")
     ap.add_argument("--markdown", help="also write the summary table (markdown) here")
+    ap.add_argument("--only", help="run one section: latency, startup, async, data, event-loop, supervisor, core")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     for need in ("bench/connect_loop", "bench/floor_client", "bench/async_load", "preload/leakproof"):
@@ -637,13 +646,18 @@ def main():
         sys.exit(f"bench: cannot start the servers: {e}")
     ws = wrappers(workdir, build)
     summary = {}
-    latency_and_cpu(args, build, ws, svc, summary)
-    startup(args, build, ws, svc, summary)
-    async_api(args, build, svc, summary)
-    data_path(args, build, ws, svc, summary)
-    event_loop(args, build, ws, svc, summary)
-    supervisor(args, build, svc, summary)
-    core(build, summary)
+    sections = {"latency": lambda: latency_and_cpu(args, build, ws, svc, summary),
+                "startup": lambda: startup(args, build, ws, svc, summary),
+                "async": lambda: async_api(args, build, svc, summary),
+                "data": lambda: data_path(args, build, ws, svc, summary),
+                "event-loop": lambda: event_loop(args, build, ws, svc, summary),
+                "supervisor": lambda: supervisor(args, build, svc, summary),
+                "core": lambda: core(build, summary)}
+    if args.only and args.only not in sections:
+        sys.exit(f"bench: --only: no section {args.only!r} ({', '.join(sections)})")
+    for name, section in sections.items():
+        if not args.only or name == args.only:
+            section()
 
     md = markdown(summary, args)
     print(f"\nsummary ({'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f} s):\n\n{md}")

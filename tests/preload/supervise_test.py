@@ -187,6 +187,20 @@ def c_bare_leaks_case():
         fail("the bare client sent no DNS query: the control proves nothing")
 
 
+def c_packet_case():
+    """Packet sockets (root only) would send frames past every address check:
+    the filter refuses to create them; without the wrapper they open (the
+    control: these tests run as root)."""
+    client = raw_client()
+    dns = pltest.Dns()
+    bare = run([client, "packet"], dns, wrapped=False)
+    if bare.stdout.count("packet: opened") != 2:
+        fail("the control could not open packet sockets: the test proves nothing")
+    r = run([client, "packet"], dns, "socks5h://127.0.0.1:9")
+    if r.stdout.count("packet: EPERM") != 2:
+        fail("a packet socket was opened under the supervisor")
+
+
 def nested_refused_case():
     """No supervisor under a supervisor (the kernel allows one listener per
     filter tree): the inner wrapper refuses the static program, exit 126."""
@@ -218,6 +232,7 @@ CASES = {
     "c_dns_connect": lambda: c_dns_case("connect"),
     "c_dns_sendto": lambda: c_dns_case("sendto"),
     "c_dns_tcp": lambda: c_dns_case("tcp"),
+    "c_packet": c_packet_case,
     "nested_refused": nested_refused_case,
     "c_bare_leaks": c_bare_leaks_case,
     "supervise_flag": supervise_flag_case,

@@ -8,8 +8,11 @@
  *       recvfrom, or TCP), prints "resolved A.B.C.D", asks for that
  *       address's PTR record and prints "ptr NAME", then GETs NAME:PORT from
  *       that address.
+ *   rawclient packet                     opens packet sockets (AF_PACKET,
+ *       and AF_INET's old SOCK_PACKET); prints "packet: ERRNO-NAME" for each
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,7 +131,19 @@ static int reverse(const char* how, const char* ip, char* out) {
     return 0;
 }
 
+/* Packet sockets send frames past every address check. */
+static int packet(void) {
+    int domains[2] = {AF_PACKET, AF_INET}, types[2] = {SOCK_RAW, SOCK_PACKET};
+    for (int i = 0; i < 2; ++i) {
+        int s = socket(domains[i], types[i] | SOCK_CLOEXEC, htons(0x0003));
+        printf("packet: %s\n", s >= 0 ? "opened" : errno == EPERM ? "EPERM" : strerror(errno));
+        if (s >= 0) close(s);
+    }
+    return 0;
+}
+
 int main(int argc, char** argv) {
+    if (argc == 2 && strcmp(argv[1], "packet") == 0) return packet();
     if (argc == 4 && strcmp(argv[1], "ip") == 0) return fetch(argv[2], atoi(argv[3]), argv[2]);
     if (argc != 5 || strcmp(argv[1], "dns") != 0) {
         fprintf(stderr, "usage: rawclient ip IP PORT | dns connect|sendto|tcp NAME PORT\n");

@@ -2,11 +2,15 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -186,6 +190,26 @@ std::string respond(std::span<const std::uint8_t> query) {
     return out + rdata;
 }
 
+// When each local port was admitted (monotonic seconds + 1; 0: never).
+std::array<std::atomic<std::uint32_t>, 65536> admitted{};
+constexpr std::uint32_t admit_seconds = 600;
+
+std::uint32_t now_seconds() noexcept {
+    timespec t{};
+    ::clock_gettime(CLOCK_MONOTONIC, &t);
+    return static_cast<std::uint32_t>(t.tv_sec) + 1;
+}
+
+bool is_admitted(const sockaddr_storage& from) noexcept {
+    std::uint16_t port = 0;
+    if (from.ss_family == AF_INET)
+        port = reinterpret_cast<const sockaddr_in&>(from).sin_port;
+    else if (from.ss_family == AF_INET6)
+        port = reinterpret_cast<const sockaddr_in6&>(from).sin6_port;
+    std::uint32_t since = admitted[ntohs(port)].load(std::memory_order_relaxed);
+    return since != 0 && now_seconds() - since < admit_seconds;
+}
+
 void serve_udp(int fd) {
     std::uint8_t buf[4096], out[4096];
     for (;;) {
@@ -196,6 +220,7 @@ void serve_udp(int fd) {
             if (errno == EINTR) continue;
             return;
         }
+        if (!is_admitted(from)) continue;
         auto size = answer({buf, static_cast<std::size_t>(n)}, out);
         if (size > 0) ::sendto(fd, out, size, 0, reinterpret_cast<sockaddr*>(&from), len);
     }
@@ -231,10 +256,16 @@ void serve_tcp_conn(int fd) {
 
 void serve_tcp(int listener) {
     for (;;) {
-        int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        sockaddr_storage from{};
+        socklen_t len = sizeof from;
+        int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&from), &len, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE) continue;
             return;
+        }
+        if (!is_admitted(from)) {
+            ::close(fd);
+            continue;
         }
         std::thread{serve_tcp_conn, fd}.detach();
     }
@@ -267,6 +298,10 @@ std::size_t answer(std::span<const std::uint8_t> query, std::span<std::uint8_t> 
     } catch (...) {
         return 0;  // out of memory: the client times out, nothing leaks
     }
+}
+
+void admit(std::uint16_t port) noexcept {
+    admitted[port].store(now_seconds(), std::memory_order_relaxed);
 }
 
 bool start(sockaddr_in& where) noexcept {

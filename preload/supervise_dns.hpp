@@ -20,6 +20,12 @@ namespace lp::supervise::dns {
 // lives as long as the process). False, with errno, when it cannot.
 bool start(sockaddr_in& where) noexcept;
 
+// The responder answers only queries from the local ports of sockets the
+// supervisor sent to it (for ten minutes after): it listens on 127.0.0.1,
+// where any local user could otherwise ask it which names the program
+// looked up (PTR of each placeholder) or fill the map.
+void admit(std::uint16_t port) noexcept;
+
 // The response to one DNS message, written to `out`; its length, or 0 when
 // the message deserves no answer (too short, or itself a response).
 std::size_t answer(std::span<const std::uint8_t> query, std::span<std::uint8_t> out) noexcept;

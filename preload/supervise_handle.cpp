@@ -19,6 +19,7 @@
 #include "placeholder.hpp"
 #include "policy.hpp"
 #include "refuse.hpp"
+#include "supervise_dns.hpp"
 #include "tunnel.hpp"
 
 namespace lp::supervise {
@@ -134,6 +135,32 @@ socklen_t responder_for(const call& c, sockaddr_storage& out) noexcept {
     return sizeof *in6;
 }
 
+std::uint16_t local_port(int fd) noexcept {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+    if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in&>(ss).sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6&>(ss).sin6_port);
+    return 0;
+}
+
+// Before the program's socket reaches the responder: binds it if it is not
+// yet (its connect or send would pick a port anyway) and admits that port
+// (supervise_dns.hpp). 0 or the errno.
+int admit_to_responder(const call& c) noexcept {
+    std::uint16_t port = local_port(c.fd);
+    if (port == 0) {
+        sockaddr_storage any{};
+        any.ss_family = static_cast<sa_family_t>(c.domain);
+        socklen_t len = c.domain == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+        if (::bind(c.fd, reinterpret_cast<sockaddr*>(&any), len) != 0) return errno;
+        port = local_port(c.fd);
+    }
+    if (port == 0) return EADDRNOTAVAIL;
+    dns::admit(port);
+    return 0;
+}
+
 void log_redirect(const char* what, const policy::decision& d) noexcept {
     if (!log::enabled(log::level::verbose)) return;
     auto ln = log::start();
@@ -194,6 +221,7 @@ answer on_connect(const call& c) noexcept {
     if (c.quick && may_wait(c, d)) return answer{.later = true};
     if (is_dns(d)) {
         log_redirect("connect", d);
+        if (int err = admit_to_responder(c)) return fail(err);
         sockaddr_storage to;
         socklen_t to_len = responder_for(c, to);
         return from_sys(::connect(c.fd, reinterpret_cast<sockaddr*>(&to), to_len));
@@ -262,6 +290,7 @@ answer send_datagram(const call& c, datagram& m, int flags, const char* what) no
         auto d = policy::decide(sa, m.name_len, c.type);
         if (is_dns(d)) {
             log_redirect(what, d);
+            if (int err = admit_to_responder(c)) return fail(err);
             m.name_len = responder_for(c, m.name);
         } else if (d.what == policy::verdict::refuse) {
             return refused(what, d);

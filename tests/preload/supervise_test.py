@@ -201,6 +201,64 @@ def c_packet_case():
         fail("a packet socket was opened under the supervisor")
 
 
+def responder_private_case():
+    """The supervisor's DNS responder listens on 127.0.0.1: it must not tell
+    another local process which names the program looked up (PTR of a
+    placeholder), nor hand out placeholders to it."""
+    import re
+    import socket
+    import struct
+    client = raw_client()
+    dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
+    # A supervised lookup fills the map (web.only-proxy.test -> 240.0.0.1),
+    # then the program idles while we probe the responder from outside.
+    script = os.path.join(pltest.TMP, "lookup-then-wait.sh")
+    with open(script, "w") as f:
+        f.write(f"#!/bin/sh\n{client} dns connect {WEB_NAME} {web.port} >/dev/null\nsleep 4\n")
+    os.chmod(script, 0o755)
+    argv = dns.wrap([WRAPPER, "-p", proxy, "--", script])
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        port = None
+        for _ in range(40):
+            time.sleep(0.1)
+            ss = subprocess.run(["ss", "-lunpH"], capture_output=True, text=True).stdout
+            for line in ss.splitlines():
+                if f"pid={p.pid}," in line:
+                    port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+            if port:
+                break
+        if not port:
+            fail("could not find the supervisor's responder with ss")
+        time.sleep(1)  # the lookup is done
+        ptr = (struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
+               + b"\x011\x010\x010\x03240\x07in-addr\x04arpa\x00" + struct.pack(">HH", 12, 1))
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.settimeout(1.0)
+            u.sendto(ptr, ("127.0.0.1", port))
+            try:
+                data = u.recv(4096)
+                fail(f"the responder answered an outside query ({len(data)} bytes, "
+                     f"{WEB_NAME.encode() in data and 'with the name' or 'without the name'})")
+            except socket.timeout:
+                print("UDP: no answer to an outside PTR query")
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as t:
+            t.sendall(struct.pack(">H", len(ptr)) + ptr)
+            t.settimeout(2.0)
+            try:
+                if t.recv(4096):
+                    fail("the responder answered an outside TCP query")
+            except (socket.timeout, ConnectionResetError):
+                pass
+            print("TCP: closed without an answer")
+    finally:
+        out, err = p.communicate(timeout=30)
+    print("stderr:", err[-800:])
+    if p.returncode != 0:
+        fail(f"the supervised script failed (exit {p.returncode})")
+    no_dns(dns)
+
+
 def nested_refused_case():
     """No supervisor under a supervisor (the kernel allows one listener per
     filter tree): the inner wrapper refuses the static program, exit 126."""
@@ -233,6 +291,7 @@ CASES = {
     "c_dns_sendto": lambda: c_dns_case("sendto"),
     "c_dns_tcp": lambda: c_dns_case("tcp"),
     "c_packet": c_packet_case,
+    "responder_private": responder_private_case,
     "nested_refused": nested_refused_case,
     "c_bare_leaks": c_bare_leaks_case,
     "supervise_flag": supervise_flag_case,

@@ -119,8 +119,10 @@ int errno_of(std::error_code ec) noexcept {
 }
 
 // Ends a handshake: the state the program will see is in place before its
-// epoll registrations come back and its poll/select waiters wake.
+// epoll registrations come back and its poll/select waiters wake. The log
+// line comes first: a program may exit the moment it sees the outcome.
 void finish(entry* e, std::error_code ec) noexcept {
+    tunnel::report(e->d, ec);
     entries->erase(e->fd);
     pending_count.fetch_sub(1, std::memory_order_relaxed);
     bool ours = same_socket(*e);
@@ -138,7 +140,6 @@ void finish(entry* e, std::error_code ec) noexcept {
         table[e->fd].store(idle, std::memory_order_release);
     }
     wake_waiters();
-    tunnel::report(e->d, ec);
     delete e;
 }
 

@@ -279,19 +279,31 @@ std::size_t notif_size() noexcept {
                                                        : sizeof(seccomp_notif);
 }
 
+int wait_child(pid_t pid) noexcept {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
 // Serves notifications until every process under the filter has exited
-// (the listener then reports POLLHUP).
-void serve(const context& ctx) {
+// (the listener then reports POLLHUP), and reaps the child on the way: a
+// zombie still holds the filter, so waiting for POLLHUP first would hang.
+// Returns the child's exit code.
+int serve(const context& ctx, pid_t child, int child_fd) {
     pool workers{ctx};
     std::vector<unsigned char> buf(notif_size());
+    int rc = -1;
     for (;;) {
-        pollfd p{ctx.listener, POLLIN, 0};
-        if (::poll(&p, 1, -1) < 0) {
-            if (errno == EINTR) continue;
+        pollfd p[2] = {{ctx.listener, POLLIN, 0}, {rc < 0 ? child_fd : -1, POLLIN, 0}};
+        if (::poll(p, 2, -1) < 0) {
+            if (errno == EINTR) continue;  // a signal we forward to the child
             break;
         }
-        if (!(p.revents & POLLIN)) {
-            if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) break;
+        if (p[1].revents & POLLIN) rc = wait_child(child);
+        if (!(p[0].revents & POLLIN)) {
+            if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) break;
             continue;
         }
         std::memset(buf.data(), 0, buf.size());
@@ -302,14 +314,7 @@ void serve(const context& ctx) {
         if (!handle_quick(ctx, n)) workers.submit(n);
     }
     workers.drain();
-}
-
-int wait_child(pid_t pid) noexcept {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
+    return rc < 0 ? wait_child(child) : rc;
 }
 
 std::string setup_error(int err) {
@@ -359,13 +364,22 @@ int run(const std::string& path, const std::vector<std::string>& args, void (*st
         error = setup_error(-ctx.listener);
         return ctx.listener;
     }
+    // Readable once the child has exited (our child: its pid cannot be reused
+    // before we reap it).
+    int child_fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+    if (child_fd < 0) {
+        int err = errno;
+        ::close(sv[0]);  // the child has not exec'd: it exits
+        wait_child(pid);
+        error = setup_error(err);
+        return -err;
+    }
     started(pid);
     char go = 1;
     (void)!::write(sv[0], &go, 1);
     ::close(sv[0]);
-    std::thread server{serve, std::cref(ctx)};
-    int rc = wait_child(pid);
-    server.join();
+    int rc = serve(ctx, pid, child_fd);
+    ::close(child_fd);
     ::close(ctx.listener);
     return rc;
 }

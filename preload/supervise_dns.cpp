@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -300,8 +301,26 @@ std::size_t answer(std::span<const std::uint8_t> query, std::span<std::uint8_t> 
     }
 }
 
+namespace {
+
+// The sockets start() bound; their threads start with the first admit():
+// most programs (every dynamic one) never send us a query.
+int udp_socket = -1, tcp_socket = -1;
+std::once_flag threads_started;
+
+}  // namespace
+
 void admit(std::uint16_t port) noexcept {
     admitted[port].store(now_seconds(), std::memory_order_relaxed);
+    try {
+        std::call_once(threads_started, [] {
+            std::thread{serve_udp, udp_socket}.detach();
+            std::thread{serve_tcp, tcp_socket}.detach();
+        });
+    } catch (...) {
+        // No thread: queries go unanswered and the program's lookup times
+        // out; nothing is sent anywhere else.
+    }
 }
 
 bool start(sockaddr_in& where) noexcept {
@@ -318,13 +337,8 @@ bool start(sockaddr_in& where) noexcept {
             ::close(udp);
             continue;
         }
-        try {
-            std::thread{serve_udp, udp}.detach();
-            std::thread{serve_tcp, tcp}.detach();
-        } catch (...) {
-            errno = EAGAIN;
-            return false;
-        }
+        udp_socket = udp;
+        tcp_socket = tcp;
         return true;
     }
     errno = EADDRINUSE;

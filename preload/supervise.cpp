@@ -27,9 +27,6 @@
 namespace lp::supervise {
 namespace {
 
-constexpr int exit_not_found = 127;
-constexpr int exit_cannot_run = 126;
-
 #if defined(__x86_64__)
 constexpr std::uint32_t our_arch = AUDIT_ARCH_X86_64;
 constexpr std::uint32_t x32_bit = 0x40000000;  // __X32_SYSCALL_BIT
@@ -170,49 +167,33 @@ int install_filter(sock_fprog&) noexcept {
 }
 #endif
 
-// What the child tells the parent before exec: the listener's number in
-// its own table (the parent takes a copy with pidfd_getfd), or -errno. Not
-// sent with SCM_RIGHTS: the child's sendmsg() would already stop in the
-// filter and wait for a supervisor that does not have the listener yet.
-struct hello {
-    int listener;
-};
-
-// The child, between fork and exec: async-signal-safe calls only (the
-// parent may have threads). `sock` is its end of a socketpair.
-[[noreturn]] void child_main(int sock, sock_fprog& prog, const char* path, char** argv) {
-    hello h{install_filter(prog)};
-    if (::write(sock, &h, sizeof h) != sizeof h || h.listener < 0) _exit(exit_cannot_run);
-    char go = 0;
-    // Waits until the parent holds its copy: the listener is O_CLOEXEC and
-    // closes at exec, and with it the only way to answer the filter.
-    if (::read(sock, &go, 1) != 1) _exit(exit_cannot_run);
-    ::close(sock);
-    ::execv(path, argv);
-    int err = errno;
-    const char* what = std::strerror(err);
-    (void)!::write(2, "leakproof: ", 11);
-    (void)!::write(2, path, std::strlen(path));
-    (void)!::write(2, ": ", 2);
-    (void)!::write(2, what, std::strlen(what));
-    (void)!::write(2, "\n", 1);
-    _exit(err == ENOENT ? exit_not_found : exit_cannot_run);
+// The wrapper and its supervisor, over a socketpair, in this order:
+//   supervisor → wrapper   its pid (the wrapper lets it ptrace it: Yama)
+//   wrapper → supervisor   the listener's number in the wrapper's table,
+//                          or -errno if the filter could not be installed
+//   supervisor → wrapper   0 once it holds its own copy (pidfd_getfd), or
+//                          -errno; the wrapper then execs the program.
+// Not sent with SCM_RIGHTS: the wrapper's sendmsg() would stop in its own
+// filter, waiting for a supervisor that does not have the listener yet.
+bool send_int(int sock, int v) noexcept {
+    return ::write(sock, &v, sizeof v) == static_cast<ssize_t>(sizeof v);
 }
 
-// The parent's copy of the child's listener, or -errno.
-int take_listener(pid_t child, int sock) noexcept {
-    hello h{};
+bool receive_int(int sock, int& v) noexcept {
     ssize_t n;
-    while ((n = ::read(sock, &h, sizeof h)) < 0 && errno == EINTR) {
+    while ((n = ::read(sock, &v, sizeof v)) < 0 && errno == EINTR) {
     }
-    if (n != sizeof h) return -EIO;
-    if (h.listener < 0) return h.listener;
-    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, child, 0));
+    return n == static_cast<ssize_t>(sizeof v);
+}
+
+// A copy of descriptor `fd` of process `pid`, or -errno.
+int copy_fd(pid_t pid, int fd) noexcept {
+    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
     if (pidfd < 0) return -errno;
-    int fd = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, h.listener, 0));
+    int copy = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
     int err = errno;
     ::close(pidfd);
-    return fd < 0 ? -err : fd;
+    return copy < 0 ? -err : copy;
 }
 
 // Workers for the notifications: one slow proxy handshake must not hold
@@ -288,22 +269,18 @@ int wait_child(pid_t pid) noexcept {
 }
 
 // Serves notifications until every process under the filter has exited
-// (the listener then reports POLLHUP), and reaps the child on the way: a
-// zombie still holds the filter, so waiting for POLLHUP first would hang.
-// Returns the child's exit code.
-int serve(const context& ctx, pid_t child, int child_fd) {
+// (the listener then reports POLLHUP).
+void serve(const context& ctx) {
     pool workers{ctx};
     std::vector<unsigned char> buf(notif_size());
-    int rc = -1;
     for (;;) {
-        pollfd p[2] = {{ctx.listener, POLLIN, 0}, {rc < 0 ? child_fd : -1, POLLIN, 0}};
-        if (::poll(p, 2, -1) < 0) {
-            if (errno == EINTR) continue;  // a signal we forward to the child
+        pollfd p{ctx.listener, POLLIN, 0};
+        if (::poll(&p, 1, -1) < 0) {
+            if (errno == EINTR) continue;
             break;
         }
-        if (p[1].revents & POLLIN) rc = wait_child(child);
-        if (!(p[0].revents & POLLIN)) {
-            if (p[0].revents & (POLLHUP | POLLERR | POLLNVAL)) break;
+        if (!(p.revents & POLLIN)) {
+            if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) break;
             continue;
         }
         std::memset(buf.data(), 0, buf.size());
@@ -314,7 +291,69 @@ int serve(const context& ctx, pid_t child, int child_fd) {
         if (!handle_quick(ctx, n)) workers.submit(n);
     }
     workers.drain();
-    return rc < 0 ? wait_child(child) : rc;
+}
+
+// The supervisor's own descriptors: only its end of the socketpair and
+// stderr (for log lines). Anything else it inherited — the caller's
+// pipes above all — would otherwise stay open until the whole tree exits.
+void keep_only(int sock) noexcept {
+    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        ::dup2(null, 0);
+        ::dup2(null, 1);
+        ::close(null);
+    }
+    for (int fd = 3; fd < sock; ++fd) ::close(fd);
+    ::close_range(static_cast<unsigned>(sock) + 1, ~0U, 0);
+}
+
+// The supervisor: a grandchild of the wrapper in a session of its own
+// (no terminal signals, nobody's child to wait for). Takes the wrapper's
+// listener, serves the tree, removes the placeholder map when it is gone.
+[[noreturn]] void supervisor_main(int sock, pid_t wrapper, const std::string& map) {
+    if (!send_int(sock, static_cast<int>(::getpid()))) _exit(0);
+    // While the wrapper installs its filter:
+    ::setsid();
+    keep_only(sock);
+    context ctx;
+    int dns_error = dns::start(ctx.dns) ? 0 : -errno;
+    int listener = -1;
+    if (!receive_int(sock, listener) || listener < 0)
+        _exit(0);  // the wrapper could not install the filter: it says why
+    ctx.listener = copy_fd(wrapper, listener);
+    int ready = ctx.listener < 0 ? ctx.listener : dns_error;
+    send_int(sock, ready);
+    ::close(sock);
+    if (ready == 0) serve(ctx);
+    if (!map.empty()) ::unlink(map.c_str());
+    _exit(0);
+}
+
+// Starts the supervisor (fork twice; the middle process exits at once).
+// Returns our end of the socketpair, or -errno.
+int start_supervisor(const std::string& map) noexcept {
+    int sv[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -errno;
+    pid_t wrapper = ::getpid();
+    pid_t middle = ::fork();
+    if (middle < 0) {
+        int err = errno;
+        ::close(sv[0]);
+        ::close(sv[1]);
+        return -err;
+    }
+    if (middle == 0) {
+        ::close(sv[0]);
+        pid_t grandchild = ::fork();
+        if (grandchild == 0) supervisor_main(sv[1], wrapper, map);
+        _exit(grandchild < 0 ? 1 : 0);
+    }
+    ::close(sv[1]);
+    if (wait_child(middle) != 0) {
+        ::close(sv[0]);
+        return -EAGAIN;
+    }
+    return sv[0];
 }
 
 std::string setup_error(int err) {
@@ -326,62 +365,28 @@ std::string setup_error(int err) {
 
 }  // namespace
 
-int run(const std::string& path, const std::vector<std::string>& args, void (*started)(pid_t),
-        std::string& error) {
-    context ctx;
-    if (!dns::start(ctx.dns)) {
-        int err = errno;
-        error = "cannot start the supervisor's DNS responder: " + std::string{std::strerror(err)};
-        return -err;
-    }
-    // Everything the child needs is built before fork: it may not allocate.
-    std::vector<char*> argv;
-    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
+int hand_over(const std::string& map, std::string& error) {
     auto prog = filter_program();
     sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
-    int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-        int err = errno;
-        error = setup_error(err);
+    int sock = start_supervisor(map);
+    int supervisor = 0;
+    if (sock < 0 || !receive_int(sock, supervisor)) {
+        int err = sock < 0 ? -sock : EIO;
+        if (sock >= 0) ::close(sock);
+        error = "cannot start the supervisor: " + std::string{std::strerror(err)};
         return -err;
     }
-    pid_t pid = ::fork();
-    if (pid < 0) {
-        int err = errno;
-        error = std::string{"fork: "} + std::strerror(err);
-        ::close(sv[0]);
-        ::close(sv[1]);
-        return -err;
-    }
-    if (pid == 0) child_main(sv[1], fprog, path.c_str(), argv.data());
-    ::close(sv[1]);
-    ctx.listener = take_listener(pid, sv[0]);
-    if (ctx.listener < 0) {
-        // The child has not exec'd: closing our end makes it exit.
-        ::close(sv[0]);
-        wait_child(pid);
-        error = setup_error(-ctx.listener);
-        return ctx.listener;
-    }
-    // Readable once the child has exited (our child: its pid cannot be reused
-    // before we reap it).
-    int child_fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    if (child_fd < 0) {
-        int err = errno;
-        ::close(sv[0]);  // the child has not exec'd: it exits
-        wait_child(pid);
-        error = setup_error(err);
-        return -err;
-    }
-    started(pid);
-    char go = 1;
-    (void)!::write(sv[0], &go, 1);
-    ::close(sv[0]);
-    int rc = serve(ctx, pid, child_fd);
-    ::close(child_fd);
-    ::close(ctx.listener);
-    return rc;
+    // Yama (ptrace_scope 1) lets only ancestors take our descriptors, and
+    // the supervisor is a descendant: name it as the one exception.
+    ::prctl(PR_SET_PTRACER, supervisor, 0, 0, 0);
+    int listener = install_filter(fprog);
+    int ready = listener;
+    if (!send_int(sock, listener) || (listener >= 0 && !receive_int(sock, ready))) ready = -EIO;
+    ::close(sock);
+    ::prctl(PR_SET_PTRACER, 0, 0, 0, 0);
+    if (listener >= 0) ::close(listener);  // the supervisor's copy is the one that serves
+    if (ready < 0) error = setup_error(-ready);
+    return ready < 0 ? ready : 0;
 }
 
 }  // namespace lp::supervise

@@ -24,20 +24,18 @@
 // io_uring_setup fails with ENOSYS: its submissions would bypass the filter.
 #pragma once
 
-#include <sys/types.h>
-
 #include <string>
-#include <vector>
 
 namespace lp::supervise {
 
-// Runs `path` with `args` under the supervisor and waits for it and every
-// process it starts. `started` is called with the child's pid once it runs
-// (the wrapper forwards signals to it). Returns the exit code like a shell
-// (128 + signal), or -errno with `error` set when the filter could not be
-// installed: the program has then not run at all. -EBUSY: this process
-// tree is already under a supervisor (an outer leakproof).
-int run(const std::string& path, const std::vector<std::string>& args, void (*started)(pid_t),
-        std::string& error);
+// Puts this process — and so everything it execs and starts — under the
+// filter, served by a new supervisor process (a detached grandchild) that
+// removes the placeholder file `map` once the whole tree has exited. The
+// caller then execs the program in place: it keeps the wrapper's pid, and
+// nothing waits in between. Returns 0, or -errno with `error` set: with
+// -EBUSY this tree already has a supervisor (an outer leakproof) and
+// nothing changed; after any other failure the caller must not run the
+// program (the filter may be installed, with nobody to answer it).
+int hand_over(const std::string& map, std::string& error);
 
 }  // namespace lp::supervise

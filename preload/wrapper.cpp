@@ -1,7 +1,8 @@
 // leakproof — the wrapper: validates the proxy chain, prepares the
 // environment for libleakproof.so (LD_PRELOAD prepended, LEAKPROOF_*), creates
-// the shared placeholder map, refuses programs the interposer cannot reach,
-// then runs COMMAND and waits for it (to remove the map afterwards).
+// the shared placeholder map, refuses programs nothing could watch (setuid,
+// file capabilities), starts the seccomp supervisor, then execs COMMAND in
+// its place.
 #include <netdb.h>
 #include <signal.h>
 #include <sys/random.h>
@@ -181,7 +182,8 @@ void forward_signals() {
     signal(SIGHUP, forward);
 }
 
-// Runs the command and waits: the map is removed when it is done.
+// Under an outer leakproof only: runs the command and waits, to remove
+// the map when it is done (elsewhere our supervisor does that).
 int run(const std::string& path, const std::vector<std::string>& args) {
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -201,10 +203,6 @@ int run(const std::string& path, const std::vector<std::string>& args) {
     return WEXITSTATUS(status);
 }
 
-void set_child(pid_t pid) {
-    child_pid = pid;
-}
-
 // Which parts watch the command, for -v.
 const char* modes(bool is_static, const options& o) {
     if (is_static)
@@ -213,26 +211,40 @@ const char* modes(bool is_static, const options& o) {
     return "interposer (LD_PRELOAD), supervised (seccomp) below";
 }
 
+[[noreturn]] void exec_command(const std::string& path, const std::vector<std::string>& args) {
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(path.c_str(), argv.data());
+    int err = errno;
+    std::fprintf(stderr, "leakproof: %s: %s\n", path.c_str(), std::strerror(err));
+    std::exit(err == ENOENT ? exit_not_found : exit_cannot_run);
+}
+
 // The whole tree runs under the seccomp supervisor (supervise.hpp), so a
 // static program started anywhere below is covered; the interposer does
-// the work in dynamic programs. Exit 126 when the supervisor cannot be set
-// up: the program never runs unchecked.
-int launch(const std::string& path, bool is_static, const options& o) {
+// the work in dynamic programs. The command replaces the wrapper (same
+// pid, no waiting); the supervisor removes the map when the tree is gone.
+// Exit 126 when the supervisor cannot be set up: the program never runs
+// unchecked.
+int launch(const std::string& path, bool is_static, const options& o, const std::string& map) {
     if (o.verbosity >= 2) std::cerr << "leakproof: " << path << ": " << modes(is_static, o) << "\n";
-    forward_signals();
     std::string error;
-    int rc = lp::supervise::run(path, o.command, set_child, error);
+    int rc = lp::supervise::hand_over(map, error);
+    if (rc == 0) exec_command(path, o.command);
     // An outer leakproof's supervisor already watches this tree (the kernel
     // allows one per tree) and keeps doing so below us: our interposer
     // alone is enough for a dynamic program.
     if (rc == -EBUSY && !is_static && !o.supervise) {
         if (o.verbosity >= 2)
             std::cerr << "leakproof: " << path << ": interposer alone, under an outer supervisor\n";
-        return run(path, o.command);
+        rc = run(path, o.command);
+    } else {
+        std::cerr << "leakproof: refusing to run " << path << ": " << error << "\n";
+        rc = exit_cannot_run;
     }
-    if (rc >= 0) return rc;
-    std::cerr << "leakproof: refusing to run " << path << ": " << error << "\n";
-    return exit_cannot_run;
+    unlink(map.c_str());
+    return rc;
 }
 
 int main_checked(int argc, char** argv) {
@@ -264,9 +276,7 @@ int main_checked(int argc, char** argv) {
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
     setenv("LEAKPROOF_MAP", map.c_str(), 1);
     // The supervisor reads the same LEAKPROOF_* settings as the interposer.
-    int rc = launch(path, is_static, o);
-    unlink(map.c_str());
-    return rc;
+    return launch(path, is_static, o, map);
 }
 
 }  // namespace

@@ -217,15 +217,32 @@ def responder_private_case():
         f.write(f"#!/bin/sh\n{client} dns connect {WEB_NAME} {web.port} >/dev/null\nsleep 4\n")
     os.chmod(script, 0o755)
     argv = dns.wrap([WRAPPER, "-p", proxy, "--", script])
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The supervisor is a detached process of its own: found by a mark in
+    # the environment it inherits.
+    mark = f"LP_TEST_MARK={os.getpid()}-{time.time()}"
+    env = dict(os.environ, LP_TEST_MARK=mark.split("=", 1)[1])
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+    def supervisor_pids():
+        pids = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/environ", "rb") as f:
+                    if mark.encode() + b"\0" in f.read() and int(pid) != p.pid:
+                        pids.append(pid)
+            except OSError:
+                pass
+        return pids
+
     try:
         port = None
         for _ in range(40):
             time.sleep(0.1)
             ss = subprocess.run(["ss", "-lunpH"], capture_output=True, text=True).stdout
-            for line in ss.splitlines():
-                if f"pid={p.pid}," in line:
-                    port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+            for pid in supervisor_pids():
+                for line in ss.splitlines():
+                    if f"pid={pid}," in line:
+                        port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
             if port:
                 break
         if not port:

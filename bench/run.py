@@ -37,6 +37,7 @@ run for CI (a few iterations, under two minutes).
 Exits non-zero only when it cannot run (missing build, a leakproof figure
 that could not be measured), never on a slow figure."""
 import argparse
+import ctypes
 import json
 import os
 import re
@@ -172,6 +173,40 @@ def by_name(ws, *names):
 
 # ---------------------------------------------------------------- measuring
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper():
+    """leakproof's supervisor is a detached grandchild of the command: as the
+    subreaper we adopt it, wait for it and so count its CPU too."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        note("bench: cannot become a subreaper: the supervisor's CPU is not counted")
+
+
+def our_children():
+    me, kids = str(os.getpid()), set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = f.read().rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):
+            continue
+        if ppid == me:
+            kids.add(int(pid))
+    return kids
+
+
+def reap_adopted(known):
+    """Waits for the processes adopted since `known` (e.g. a supervisor
+    finishing after its command), adding their CPU to RUSAGE_CHILDREN."""
+    for pid in our_children() - known:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+
+
 def run(argv, env=None, timeout=600):
     out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
     if out.returncode != 0:
@@ -208,8 +243,10 @@ class Loop:
         self.echo_port = echo_port
 
     def _timed(self, argv, env, connects):
+        known = our_children()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         out = run(argv, env)
+        reap_adopted(known)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         return out, cpu / connects
@@ -633,6 +670,7 @@ def main():
         args.node_n, args.node_rounds = 20, 5
 
     started = time.monotonic()
+    become_subreaper()
     workdir = lptest.TMP
     try:
         svc = {"echo": echo_server(), "bulk": bulk_server()}
@@ -655,9 +693,11 @@ def main():
                 "core": lambda: core(build, summary)}
     if args.only and args.only not in sections:
         sys.exit(f"bench: --only: no section {args.only!r} ({', '.join(sections)})")
+    servers = our_children()
     for name, section in sections.items():
         if not args.only or name == args.only:
             section()
+            reap_adopted(servers)  # supervisors of the runs hyperfine and others made
 
     md = markdown(summary, args)
     print(f"\nsummary ({'quick' if args.quick else 'full'} run, {time.monotonic() - started:.0f} s):\n\n{md}")

@@ -329,13 +329,14 @@ void keep_only(int sock) noexcept {
     _exit(0);
 }
 
-// Starts the supervisor (fork twice; the middle process exits at once).
-// Returns our end of the socketpair, or -errno.
-int start_supervisor(const std::string& map) noexcept {
+// Starts the supervisor (fork twice; the middle process exits at once, and
+// is reaped later: no need to wait for its exit now). Returns our end of
+// the socketpair, or -errno; `middle` is the process to reap.
+int start_supervisor(const std::string& map, pid_t& middle) noexcept {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -errno;
     pid_t wrapper = ::getpid();
-    pid_t middle = ::fork();
+    middle = ::fork();
     if (middle < 0) {
         int err = errno;
         ::close(sv[0]);
@@ -349,10 +350,6 @@ int start_supervisor(const std::string& map) noexcept {
         _exit(grandchild < 0 ? 1 : 0);
     }
     ::close(sv[1]);
-    if (wait_child(middle) != 0) {
-        ::close(sv[0]);
-        return -EAGAIN;
-    }
     return sv[0];
 }
 
@@ -368,11 +365,13 @@ std::string setup_error(int err) {
 int hand_over(const std::string& map, std::string& error) {
     auto prog = filter_program();
     sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
-    int sock = start_supervisor(map);
+    pid_t middle = -1;
+    int sock = start_supervisor(map, middle);
     int supervisor = 0;
     if (sock < 0 || !receive_int(sock, supervisor)) {
         int err = sock < 0 ? -sock : EIO;
         if (sock >= 0) ::close(sock);
+        if (middle > 0) wait_child(middle);
         error = "cannot start the supervisor: " + std::string{std::strerror(err)};
         return -err;
     }
@@ -385,6 +384,7 @@ int hand_over(const std::string& map, std::string& error) {
     ::close(sock);
     ::prctl(PR_SET_PTRACER, 0, 0, 0, 0);
     if (listener >= 0) ::close(listener);  // the supervisor's copy is the one that serves
+    wait_child(middle);                    // long gone by now: the program must not inherit it
     if (ready < 0) error = setup_error(-ready);
     return ready < 0 ? ready : 0;
 }

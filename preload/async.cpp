@@ -43,25 +43,6 @@ bool in_range(int fd) noexcept {
     return fd >= 0 && fd < max_fd;
 }
 
-timespec deadline_after(int ms) noexcept {
-    timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += ms / 1000;
-    t.tv_nsec += static_cast<long>(ms % 1000) * 1000000L;
-    if (t.tv_nsec >= 1000000000L) {
-        t.tv_sec += 1;
-        t.tv_nsec -= 1000000000L;
-    }
-    return t;
-}
-
-long ms_until(const timespec& t) noexcept {
-    timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    long ms = (t.tv_sec - now.tv_sec) * 1000L + (t.tv_nsec - now.tv_nsec + 999999L) / 1000000L;
-    return ms < 0 ? 0 : ms;
-}
-
 // One handshake under way. Heap-allocated and never moved: the handshake
 // and its request hold views into `d` (the target name).
 struct entry {
@@ -76,7 +57,7 @@ struct entry {
     bool connecting = true;  // waiting for the TCP connect to the first proxy
     std::size_t sent = 0;    // bytes of the current send action already written
     std::optional<leakproof::client_handshake> hs;
-    timespec deadline{};
+    tunnel::deadline deadline{0};
 };
 
 // The helper thread's epoll set and its wake-up eventfd (new entries change
@@ -243,7 +224,7 @@ void step(entry* e) noexcept {
 int next_timeout_ms() noexcept {
     long best = -1;
     for (auto& [fd, e] : *entries) {
-        long ms = ms_until(e->deadline);
+        long ms = e->deadline.remaining_ms();
         if (best < 0 || ms < best) best = ms;
     }
     return best > 1000000 ? 1000000 : static_cast<int>(best);
@@ -253,7 +234,7 @@ void expire() noexcept {
     for (auto it = entries->begin(); it != entries->end();) {
         entry* e = it->second;
         ++it;  // finish() erases e
-        if (ms_until(e->deadline) == 0) fail(e, ETIMEDOUT);
+        if (e->deadline.remaining_ms() == 0) fail(e, ETIMEDOUT);
     }
 }
 
@@ -375,7 +356,7 @@ entry* make_entry(int fd, const sockaddr* sa, socklen_t len, const policy::decis
     e->d = d;
     memcpy(&e->peer, sa, len);
     e->peer_len = len;
-    e->deadline = deadline_after(config::get().timeout_ms);
+    e->deadline = tunnel::deadline{config::get().timeout_ms};
     return e;
 }
 

@@ -38,10 +38,13 @@ public:
             end_.tv_nsec -= 1000000000L;
         }
     }
+    // Rounded up: 0 only once the deadline has passed, so that a poll()
+    // given this never spins on a zero timeout before it.
     int remaining_ms() const noexcept {
         timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        long ms = (end_.tv_sec - now.tv_sec) * 1000L + (end_.tv_nsec - now.tv_nsec) / 1000000L;
+        long ms =
+            (end_.tv_sec - now.tv_sec) * 1000L + (end_.tv_nsec - now.tv_nsec + 999999L) / 1000000L;
         return ms < 0 ? 0 : static_cast<int>(ms);
     }
 

@@ -13,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -36,6 +37,31 @@ def _cleanup():
 
 
 atexit.register(_cleanup)
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    sys.exit(1)
+
+
+def no_dns(dns):
+    q = dns.queries()
+    if q:
+        fail("DNS queries leaked:\n" + "".join(q))
+
+
+def run_wrapped(wrapper, argv, dns, proxy=None, extra=(), input=None, timeout=60, wrapped=True):
+    """`wrapper [-p proxy] extra -- argv` (or argv alone) in dns's namespace;
+    prints the command line, exit status and the tails of its output."""
+    lp = ([wrapper] + (["-p", proxy] if proxy else []) + list(extra) + ["--"]
+          if wrapped else []) + list(argv)
+    t0 = time.time()
+    r = subprocess.run(dns.wrap(lp), capture_output=True, text=True, input=input,
+                       timeout=timeout, cwd=TMP)
+    print("$", " ".join(lp), f"-> rc={r.returncode} ({time.time() - t0:.1f}s)")
+    print("stdout:", r.stdout[-500:])
+    print("stderr:", r.stderr[-1500:])
+    return r
 
 
 def free_port():

@@ -20,26 +20,11 @@ ASYNC_PROBE = os.path.abspath(sys.argv[5]) if len(sys.argv) > 5 else None
 TIMEOUT = 60
 
 
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
+fail, no_dns = pltest.fail, pltest.no_dns
 
 
 def run(argv, dns, proxy=None, extra=(), input=None, timeout=TIMEOUT):
-    lp = [WRAPPER] + (["-p", proxy] if proxy else []) + list(extra) + ["--"] + list(argv)
-    t0 = time.time()
-    r = subprocess.run(dns.wrap(lp), capture_output=True, text=True, input=input,
-                       timeout=timeout, cwd=pltest.TMP)
-    print("$", " ".join(lp), f"-> rc={r.returncode} ({time.time() - t0:.1f}s)")
-    print("stdout:", r.stdout[-500:])
-    print("stderr:", r.stderr[-1500:])
-    return r
-
-
-def no_dns(dns):
-    q = dns.queries()
-    if q:
-        fail("DNS queries leaked:\n" + "".join(q))
+    return pltest.run_wrapped(WRAPPER, argv, dns, proxy, extra, input, timeout)
 
 
 def fetch_case(argv_of, proxy_kind="microsocks", input_of=None):

@@ -27,9 +27,7 @@ PROBE = os.path.abspath(sys.argv[3])
 TSAN_REPORT = "WARNING: ThreadSanitizer"
 
 
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
+fail = pltest.fail
 
 
 def run(argv, proxy, extra=(), dns=None, env=None, timeout=240):
@@ -62,10 +60,7 @@ def values(stdout):
     return vals
 
 
-def no_dns(dns):
-    q = dns.queries()
-    if q:
-        fail("DNS queries leaked:\n" + "".join(q))
+no_dns = pltest.no_dns
 
 
 # ---- threads and fork -------------------------------------------------------

@@ -25,9 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SKIP = 77  # ctest SKIP_RETURN_CODE: the toolchain is missing
 
 
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
+fail, no_dns = pltest.fail, pltest.no_dns
 
 
 def cached_build(src, name, build):
@@ -65,21 +63,7 @@ def raw_client():
 
 
 def run(argv, dns, proxy=None, extra=(), wrapped=True, timeout=80):
-    lp = ([WRAPPER] + (["-p", proxy] if proxy else []) + list(extra) + ["--"]
-          if wrapped else []) + list(argv)
-    t0 = time.time()
-    r = subprocess.run(dns.wrap(lp), capture_output=True, text=True, timeout=timeout,
-                       cwd=pltest.TMP)
-    print("$", " ".join(lp), f"-> rc={r.returncode} ({time.time() - t0:.1f}s)")
-    print("stdout:", r.stdout[-500:])
-    print("stderr:", r.stderr[-1500:])
-    return r
-
-
-def no_dns(dns):
-    q = dns.queries()
-    if q:
-        fail("DNS queries leaked:\n" + "".join(q))
+    return pltest.run_wrapped(WRAPPER, argv, dns, proxy, extra, timeout=timeout, wrapped=wrapped)
 
 
 def expect_body(r, needles=("via socks5h://", "supervised")):

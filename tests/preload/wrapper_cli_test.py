@@ -14,9 +14,7 @@ from pltest import BODY, WEB_NAME
 WRAPPER = os.path.abspath(sys.argv[2])
 
 
-def fail(msg):
-    print("FAIL:", msg)
-    sys.exit(1)
+fail = pltest.fail
 
 
 def run(argv, env_extra=None, input=None):

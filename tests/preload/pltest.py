@@ -1,16 +1,16 @@
 """Servers for the preload tests, all on loopback, all stopped at exit.
 
-Until tests/harness/lptest.py exists this module starts its own: an HTTP
-server (in-process thread, counts requests), microsocks and dante inside
-`unshare -m` with a private /etc/hosts that alone knows web.only-proxy.test,
-a dnsmasq that logs every query, and a counting TCP listener.
+The proxies (microsocks, dante), free ports, files and mount namespaces come
+from tests/harness/lptest.py; this module adds what only the preload tests
+need: an HTTP server (in-process thread, counts requests), a dnsmasq that
+logs every query, a counting TCP listener, a delayed proxy, and the way
+these tests run a command under the wrapper.
 """
 import atexit
 import http.server
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,25 +18,17 @@ import tempfile
 import threading
 import time
 
-WEB_NAME = "web.only-proxy.test"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+import lptest  # noqa: E402
+
+WEB_NAME = lptest.WEB_NAME
 BODY = "leakproof-known-body-7f3a\n"
 
-_procs = []
 TMP = tempfile.mkdtemp(prefix="lp-preload-")
+atexit.register(shutil.rmtree, TMP, ignore_errors=True)
 
-
-def _cleanup():
-    for p in _procs:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                p.kill()
-    shutil.rmtree(TMP, ignore_errors=True)
-
-
-atexit.register(_cleanup)
+free_port, wait_port, write, in_mount_ns = (lptest.free_port, lptest.wait_port, lptest.write,
+                                            lptest.in_mount_ns)
 
 
 def fail(msg):
@@ -62,42 +54,6 @@ def run_wrapped(wrapper, argv, dns, proxy=None, extra=(), input=None, timeout=60
     print("stdout:", r.stdout[-500:])
     print("stderr:", r.stderr[-1500:])
     return r
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, host="127.0.0.1", timeout=5.0):
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {host}:{port}")
-
-
-def write(path, text, mode=0o644):
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, mode)
-    return path
-
-
-def spawn(argv, **kw):
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
-    _procs.append(p)
-    return p
-
-
-def in_mount_ns(binds, argv):
-    """argv inside a private mount namespace with files bind-mounted: {target: source}."""
-    script = " && ".join(f"mount --bind '{src}' '{dst}'" for dst, src in binds.items())
-    return ["unshare", "-m", "sh", "-c", script + ' && exec "$@"', "sh"] + list(argv)
 
 
 class HttpServer:
@@ -147,36 +103,12 @@ class Listener:
             c.close()
 
 
-def proxy_hosts():
-    return write(os.path.join(TMP, "proxy-hosts"),
-                 f"127.0.0.1 localhost\n127.0.0.1 {WEB_NAME}\n")
-
-
 def microsocks():
-    port = free_port()
-    spawn(in_mount_ns({"/etc/hosts": proxy_hosts()},
-                      ["microsocks", "-i", "127.0.0.1", "-p", str(port)]))
-    wait_port(port)
-    return f"socks5h://127.0.0.1:{port}"
+    return f"socks5h://127.0.0.1:{lptest.microsocks().port}"
 
 
 def dante():
-    port = free_port()
-    conf = write(os.path.join(TMP, f"sockd-{port}.conf"), f"""
-logoutput: stderr
-internal: 127.0.0.1 port = {port}
-external: 127.0.0.1
-clientmethod: none
-socksmethod: none
-user.privileged: root
-user.unprivileged: nobody
-client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
-socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
-""")
-    sockd = shutil.which("sockd") or shutil.which("danted") or "/usr/sbin/danted"
-    spawn(in_mount_ns({"/etc/hosts": proxy_hosts()}, [sockd, "-f", conf, "-N", "1"]))
-    wait_port(port)
-    return f"socks5h://127.0.0.1:{port}"
+    return f"socks5h://127.0.0.1:{lptest.dante().port}"
 
 
 def delayed(proxy_url, delay_ms=10):
@@ -186,7 +118,7 @@ def delayed(proxy_url, delay_ms=10):
                          "delay_relay.py")
     port = free_port()
     target = proxy_url.rsplit(":", 1)[1]
-    spawn(["python3", relay, str(port), target, str(delay_ms)])
+    lptest.spawn(["python3", relay, str(port), target, str(delay_ms)], f"delay-relay-{port}.log")
     wait_port(port)
     return f"socks5h://127.0.0.1:{port}"
 
@@ -198,10 +130,10 @@ class Dns:
         self.addr = f"127.53.{random.randint(1, 254)}.{random.randint(1, 254)}"
         self.log = os.path.join(TMP, f"dnsmasq-{self.addr}.log")
         write(self.log, "")
-        spawn(["dnsmasq", "--keep-in-foreground", "--no-daemon", "--log-queries",
+        lptest.spawn(["dnsmasq", "--keep-in-foreground", "--no-daemon", "--log-queries",
                f"--log-facility={self.log}", "--no-resolv", "--no-hosts",
                f"--listen-address={self.addr}", "--bind-interfaces", "--port=53",
-               "--pid-file=", "--user=root"])
+               "--pid-file=", "--user=root"], f"dnsmasq-{self.addr}.out")
         self.resolv = write(os.path.join(TMP, "resolv.conf"),
                             f"nameserver {self.addr}\noptions timeout:1 attempts:1\n")
         self.hosts = write(os.path.join(TMP, "client-hosts"),

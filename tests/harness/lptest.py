@@ -305,12 +305,13 @@ def private_accounts(user, password):
 
 # ---------------------------------------------------------------- SOCKS probe
 
-def _recv_exact(s, n):
+def recv_exact(s, n):
+    """Exactly n bytes from socket s; OSError if the peer closes first."""
     buf = b""
     while len(buf) < n:
         chunk = s.recv(n - len(buf))
         if not chunk:
-            raise OSError("proxy closed the connection")
+            raise OSError("the peer closed the connection")
         buf += chunk
     return buf
 
@@ -320,21 +321,21 @@ def socks5_connect(proxy_port, host, port, user=None, password=None, timeout=5.0
     s = socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout)
     try:
         s.sendall(b"\x05\x01" + (b"\x02" if user else b"\x00"))
-        ver, method = _recv_exact(s, 2)
+        ver, method = recv_exact(s, 2)
         if method == 2:
             u, p = user.encode(), password.encode()
             s.sendall(bytes([1, len(u)]) + u + bytes([len(p)]) + p)
-            if _recv_exact(s, 2)[1] != 0:
+            if recv_exact(s, 2)[1] != 0:
                 raise OSError("authentication refused")
         elif method != 0:
             raise OSError(f"no acceptable method ({method})")
         h = host.encode()
         s.sendall(b"\x05\x01\x00\x03" + bytes([len(h)]) + h + struct.pack(">H", port))
-        ver, rep, _, atyp = _recv_exact(s, 4)
+        ver, rep, _, atyp = recv_exact(s, 4)
         if rep != 0:
             raise OSError(f"SOCKS5 reply {rep}")
-        _recv_exact(s, {1: 4, 4: 16}.get(atyp) or _recv_exact(s, 1)[0])
-        _recv_exact(s, 2)
+        recv_exact(s, {1: 4, 4: 16}.get(atyp) or recv_exact(s, 1)[0])
+        recv_exact(s, 2)
         return s
     except BaseException:
         s.close()

@@ -185,33 +185,23 @@ class Recorder:
             c, _ = self.sock.accept()
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
-    @staticmethod
-    def _exact(c, n):
-        data = b""
-        while len(data) < n:
-            chunk = c.recv(n - len(data))
-            if not chunk:
-                raise ConnectionError("EOF")
-            data += chunk
-        return data
-
     def _serve(self, c):
         with c:
             try:
-                _ver, n = self._exact(c, 2)
-                methods = self._exact(c, n)
+                _ver, n = lptest.recv_exact(c, 2)
+                methods = lptest.recv_exact(c, n)
                 user = None
                 if 2 in methods:
                     c.sendall(b"\x05\x02")
-                    _v, ulen = self._exact(c, 2)
-                    user = self._exact(c, ulen).decode()
-                    self._exact(c, self._exact(c, 1)[0])  # the password
+                    _v, ulen = lptest.recv_exact(c, 2)
+                    user = lptest.recv_exact(c, ulen).decode()
+                    lptest.recv_exact(c, lptest.recv_exact(c, 1)[0])  # the password
                     c.sendall(b"\x01\x00")
                 else:
                     c.sendall(b"\x05\x00")
-                _v, _cmd, _rsv, atyp = self._exact(c, 4)
-                self._exact(c, {1: 4, 4: 16}.get(atyp) or self._exact(c, 1)[0])
-                self._exact(c, 2)  # port
+                _v, _cmd, _rsv, atyp = lptest.recv_exact(c, 4)
+                lptest.recv_exact(c, {1: 4, 4: 16}.get(atyp) or lptest.recv_exact(c, 1)[0])
+                lptest.recv_exact(c, 2)  # port
                 with self.lock:
                     self.users.append(user)
                 c.sendall(b"\x05\x00\x00\x01" + bytes(6))

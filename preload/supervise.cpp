@@ -19,6 +19,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "supervise_dns.hpp"
@@ -186,16 +187,6 @@ bool receive_int(int sock, int& v) noexcept {
     return n == static_cast<ssize_t>(sizeof v);
 }
 
-// A copy of descriptor `fd` of process `pid`, or -errno.
-int copy_fd(pid_t pid, int fd) noexcept {
-    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd < 0) return -errno;
-    int copy = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, fd, 0));
-    int err = errno;
-    ::close(pidfd);
-    return copy < 0 ? -err : copy;
-}
-
 // Workers for the notifications: one slow proxy handshake must not hold
 // up the other connects, so a notification waits for an idle worker or
 // gets a new one (up to max_workers; past that they queue).
@@ -203,9 +194,10 @@ class pool {
 public:
     explicit pool(const context& ctx) : ctx_{ctx} {}
 
-    void submit(const seccomp_notif& n) {
+    // `copy`: the program's socket, as handle_quick() left it.
+    void submit(const seccomp_notif& n, int copy) {
         std::lock_guard lk{m_};
-        queue_.push_back(n);
+        queue_.push_back({n, copy});
         if (queue_.size() > idle_ && workers_ < max_workers) {
             ++workers_;
             std::thread{&pool::work, this}.detach();
@@ -232,10 +224,10 @@ private:
             wake_.wait(lk, [this] { return !queue_.empty() || stopping_; });
             --idle_;
             if (queue_.empty()) break;
-            seccomp_notif n = queue_.front();
+            auto [n, copy] = queue_.front();
             queue_.pop_front();
             lk.unlock();
-            handle(ctx_, n);
+            handle(ctx_, n, copy);
             lk.lock();
         }
         --workers_;
@@ -245,7 +237,7 @@ private:
     const context& ctx_;
     std::mutex m_;
     std::condition_variable wake_, done_;
-    std::deque<seccomp_notif> queue_;
+    std::deque<std::pair<seccomp_notif, int>> queue_;
     std::size_t idle_ = 0;
     std::size_t workers_ = 0;
     bool stopping_ = false;
@@ -260,12 +252,9 @@ std::size_t notif_size() noexcept {
                                                        : sizeof(seccomp_notif);
 }
 
-int wait_child(pid_t pid) noexcept {
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+void reap(pid_t pid) noexcept {
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
     }
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
 }
 
 // Serves notifications until every process under the filter has exited
@@ -288,7 +277,7 @@ void serve(const context& ctx) {
         if (::ioctl(ctx.listener, SECCOMP_IOCTL_NOTIF_RECV, buf.data()) != 0) continue;
         seccomp_notif n;
         std::memcpy(&n, buf.data(), sizeof n);
-        if (!handle_quick(ctx, n)) workers.submit(n);
+        if (int copy; !handle_quick(ctx, n, copy)) workers.submit(n, copy);
     }
     workers.drain();
 }
@@ -371,7 +360,7 @@ int hand_over(const std::string& map, std::string& error) {
     if (sock < 0 || !receive_int(sock, supervisor)) {
         int err = sock < 0 ? -sock : EIO;
         if (sock >= 0) ::close(sock);
-        if (middle > 0) wait_child(middle);
+        if (middle > 0) reap(middle);
         error = "cannot start the supervisor: " + std::string{std::strerror(err)};
         return -err;
     }
@@ -384,7 +373,7 @@ int hand_over(const std::string& map, std::string& error) {
     ::close(sock);
     ::prctl(PR_SET_PTRACER, 0, 0, 0, 0);
     if (listener >= 0) ::close(listener);  // the supervisor's copy is the one that serves
-    wait_child(middle);                    // long gone by now: the program must not inherit it
+    reap(middle);                          // long gone by now: the program must not inherit it
     if (ready < 0) error = setup_error(-ready);
     return ready < 0 ? ready : 0;
 }

@@ -63,30 +63,6 @@ struct call {
     std::uint64_t arg(int i) const { return n.data.args[i]; }
 };
 
-class fd_guard {
-public:
-    explicit fd_guard(int fd) : fd_{fd} {}
-    ~fd_guard() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    fd_guard(const fd_guard&) = delete;
-    fd_guard& operator=(const fd_guard&) = delete;
-
-private:
-    int fd_;
-};
-
-// A copy of descriptor `fd` of thread `tid`, or -errno.
-int steal(pid_t tid, int fd) noexcept {
-    long pidfd = syscall(SYS_pidfd_open, tid, pidfd_thread);
-    if (pidfd < 0 && errno == EINVAL) pidfd = syscall(SYS_pidfd_open, tid, 0);  // older kernel
-    if (pidfd < 0) return -errno;
-    long dup = syscall(SYS_pidfd_getfd, static_cast<int>(pidfd), fd, 0);
-    int err = errno;
-    ::close(static_cast<int>(pidfd));
-    return dup < 0 ? -err : static_cast<int>(dup);
-}
-
 bool read_mem(pid_t pid, std::uint64_t addr, void* buf, std::size_t len) noexcept {
     if (len == 0) return true;
     iovec local{buf, len};
@@ -379,10 +355,7 @@ bool local_family(int domain) noexcept {
     return domain == AF_UNIX || domain == AF_NETLINK || domain == AF_ALG;
 }
 
-answer dispatch(const context& ctx, const seccomp_notif& n, bool quick) noexcept {
-    int fd = steal(static_cast<pid_t>(n.pid), static_cast<int>(n.data.args[0]));
-    if (fd < 0) return fail(fd == -ESRCH ? EINTR : EBADF);
-    fd_guard guard{fd};
+answer dispatch(const context& ctx, const seccomp_notif& n, int fd, bool quick) noexcept {
     call c{ctx, n, fd, sock_opt(fd, SO_DOMAIN), sock_opt(fd, SO_TYPE), quick};
     if (c.domain < 0 || c.type < 0) return fail(ENOTSOCK);
     if (local_family(c.domain)) return pass();
@@ -399,10 +372,6 @@ answer dispatch(const context& ctx, const seccomp_notif& n, bool quick) noexcept
     return fail(ENOSYS);
 }
 
-}  // namespace
-
-namespace {
-
 void respond(const context& ctx, const seccomp_notif& n, const answer& a) noexcept {
     seccomp_notif_resp r{};
     r.id = n.id;
@@ -417,24 +386,42 @@ void respond(const context& ctx, const seccomp_notif& n, const answer& a) noexce
 }
 
 // The log speaks for the trapped process while `n` is answered.
-answer decide(const context& ctx, const seccomp_notif& n, bool quick) noexcept {
+answer decide(const context& ctx, const seccomp_notif& n, int copy, bool quick) noexcept {
     log::speak_for(static_cast<long>(n.pid));
-    answer a = dispatch(ctx, n, quick);
+    answer a = dispatch(ctx, n, copy, quick);
     log::speak_for(0);
     return a;
 }
 
 }  // namespace
 
-void handle(const context& ctx, const seccomp_notif& n) noexcept {
-    respond(ctx, n, decide(ctx, n, false));
+int copy_fd(pid_t tid, int fd) noexcept {
+    long pidfd = syscall(SYS_pidfd_open, tid, pidfd_thread);
+    if (pidfd < 0 && errno == EINVAL) pidfd = syscall(SYS_pidfd_open, tid, 0);  // older kernel
+    if (pidfd < 0) return -errno;
+    long dup = syscall(SYS_pidfd_getfd, static_cast<int>(pidfd), fd, 0);
+    int err = errno;
+    ::close(static_cast<int>(pidfd));
+    return dup < 0 ? -err : static_cast<int>(dup);
 }
 
-bool handle_quick(const context& ctx, const seccomp_notif& n) noexcept {
-    answer a = decide(ctx, n, true);
-    if (a.later) return false;
+bool handle_quick(const context& ctx, const seccomp_notif& n, int& copy) noexcept {
+    copy = copy_fd(static_cast<pid_t>(n.pid), static_cast<int>(n.data.args[0]));
+    if (copy < 0) {
+        respond(ctx, n, fail(copy == -ESRCH ? EINTR : EBADF));
+        return true;
+    }
+    answer a = decide(ctx, n, copy, true);
+    if (a.later) return false;  // the copy goes to the worker
+    ::close(copy);
     respond(ctx, n, a);
     return true;
+}
+
+void handle(const context& ctx, const seccomp_notif& n, int copy) noexcept {
+    answer a = decide(ctx, n, copy, false);
+    ::close(copy);
+    respond(ctx, n, a);
 }
 
 }  // namespace lp::supervise

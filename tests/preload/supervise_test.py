@@ -101,10 +101,9 @@ def go_under_shell_case():
     names each with its mode."""
     client = go_client()
     dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
-    script = os.path.join(pltest.TMP, "fetch.sh")
-    with open(script, "w") as f:
-        f.write(f"#!/bin/sh\necho starting >&2\nexec_it() {{ \"$@\"; }}\nexec_it {client} \"$1\"\n")
-    os.chmod(script, 0o755)
+    script = pltest.write(os.path.join(pltest.TMP, "fetch.sh"),
+                          f"#!/bin/sh\necho starting >&2\nexec_it() {{ \"$@\"; }}\n"
+                          f"exec_it {client} \"$1\"\n", 0o755)
     r = run([script, f"http://{WEB_NAME}:{web.port}/"], dns, proxy, ["-v"])
     expect_body(r, ("interposer (LD_PRELOAD), supervised (seccomp) below",
                     f"connect {WEB_NAME}:{web.port} via socks5h://"))
@@ -196,10 +195,9 @@ def responder_private_case():
     dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
     # A supervised lookup fills the map (web.only-proxy.test -> 240.0.0.1),
     # then the program idles while we probe the responder from outside.
-    script = os.path.join(pltest.TMP, "lookup-then-wait.sh")
-    with open(script, "w") as f:
-        f.write(f"#!/bin/sh\n{client} dns connect {WEB_NAME} {web.port} >/dev/null\nsleep 4\n")
-    os.chmod(script, 0o755)
+    script = pltest.write(os.path.join(pltest.TMP, "lookup-then-wait.sh"),
+                          f"#!/bin/sh\n{client} dns connect {WEB_NAME} {web.port} >/dev/null\n"
+                          "sleep 4\n", 0o755)
     argv = dns.wrap([WRAPPER, "-p", proxy, "--", script])
     # The supervisor is a detached process of its own: found by a mark in
     # the environment it inherits.

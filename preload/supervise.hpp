@@ -3,8 +3,9 @@
 // LD_PRELOAD cannot reach a static program (or a Go CGO_ENABLED=0 one): it
 // makes its system calls itself, and may be started anywhere below the
 // command (a script running a Go tool). So the wrapper runs the whole
-// process tree under a seccomp filter too: connect, sendto (with an address),
-// sendmsg and sendmmsg stop in the kernel and wait for this process, which
+// process tree under a seccomp filter too: connect, sendto (with an address
+// of 16 bytes or more), sendmsg and sendmmsg stop in the kernel and wait for
+// the supervisor — a detached process the wrapper leaves behind — which
 // decides with the interposer's policy (policy.hpp) and does the work on a
 // duplicate of the program's socket (pidfd_getfd):
 //   proxy   → connect the duplicate to the first proxy, run the handshake
@@ -21,7 +22,8 @@
 // reaches the filter is its connect to the first proxy (rule 2: direct) or
 // a destination the policy sends direct; the supervisor makes that connect
 // on its copy, so the cost is one notification per connect.
-// io_uring_setup fails with ENOSYS: its submissions would bypass the filter.
+// io_uring_setup fails with ENOSYS: its submissions would bypass the filter;
+// packet sockets fail with EPERM: their frames carry no address to check.
 #pragma once
 
 #include <string>

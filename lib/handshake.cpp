@@ -115,10 +115,36 @@ std::error_code validate(const request& req) noexcept {
 
 // ---------------------------------------------------------------- encoding
 
-client_handshake::client_handshake(const request& req) noexcept : req_(req) {
+// Each send's size, and the largest reply kept whole: a SOCKS5 reply with an
+// IPv6 address, or with a full-length name for RESOLVE_PTR, whose answer is
+// that name. A CONNECT's reply names are dropped instead (see skip_reply_name).
+std::size_t handshake_machine::buffer_size(const request& req) noexcept {
+    if (validate(req)) return 0;
+    const std::size_t user = req.user.size(), name = req.target.name.size();
+    if (req.version != socks_version::v5)
+        return std::max(socks4_reply_size, 8 + user + 1 + (name ? name + 1 : 0));
+    const std::size_t greeting = req.user.empty() || req.options.pipeline ? 3 : 4;
+    const std::size_t auth = req.user.empty() ? 0 : 3 + user + req.password.size();
+    std::size_t target = 4;
+    if (req.target.type == address::kind::ipv6) target = 16;
+    if (req.target.type == address::kind::name) target = 1 + name;
+    const std::size_t request = 4 + target + 2;
+    const std::size_t sends =
+        req.options.pipeline ? greeting + auth + request : std::max({greeting, auth, request});
+    const std::size_t reply = req.cmd == command::resolve_ptr ? 4 + 1 + max_field + 2 : 4 + 16 + 2;
+    return std::max(sends, reply);
+}
+
+handshake_machine::handshake_machine(const request& req, std::span<std::uint8_t> buffer) noexcept
+    : req_(req), buf_(buffer) {
     if (auto ec = validate(req_)) {
         state_ = state::failed;
         error_ = ec;
+        return;
+    }
+    if (buf_.size() < buffer_size(req_)) {
+        state_ = state::failed;
+        error_ = std::make_error_code(std::errc::no_buffer_space);
         return;
     }
     if (req_.version != socks_version::v5) {
@@ -135,14 +161,14 @@ client_handshake::client_handshake(const request& req) noexcept : req_(req) {
     out_len_ = static_cast<std::uint16_t>(len);
 }
 
-std::uint8_t client_handshake::auth_method() const noexcept {
+std::uint8_t handshake_machine::auth_method() const noexcept {
     return req_.user.empty() ? method_no_auth : method_user_pass;
 }
 
 // Without credentials we offer no-auth only. With credentials we offer both,
 // as curl does, except when pipelining: the auth bytes that follow the
 // greeting only make sense if the proxy is bound to pick username/password.
-std::size_t client_handshake::encode_greeting(std::size_t at) noexcept {
+std::size_t handshake_machine::encode_greeting(std::size_t at) noexcept {
     std::uint8_t* p = buf_.data() + at;
     *p++ = socks5_version;
     if (auth_method() == method_no_auth) {
@@ -159,7 +185,7 @@ std::size_t client_handshake::encode_greeting(std::size_t at) noexcept {
     return static_cast<std::size_t>(p - buf_.data());
 }
 
-std::size_t client_handshake::encode_auth(std::size_t at) noexcept {
+std::size_t handshake_machine::encode_auth(std::size_t at) noexcept {
     std::uint8_t* p = buf_.data() + at;
     *p++ = rfc1929_version;
     *p++ = static_cast<std::uint8_t>(req_.user.size());
@@ -169,7 +195,7 @@ std::size_t client_handshake::encode_auth(std::size_t at) noexcept {
     return static_cast<std::size_t>(p - buf_.data());
 }
 
-std::size_t client_handshake::encode_socks5_request(std::size_t at) noexcept {
+std::size_t handshake_machine::encode_socks5_request(std::size_t at) noexcept {
     std::uint8_t* p = buf_.data() + at;
     *p++ = socks5_version;
     *p++ = static_cast<std::uint8_t>(req_.cmd);
@@ -195,7 +221,7 @@ std::size_t client_handshake::encode_socks5_request(std::size_t at) noexcept {
 }
 
 // SOCKS4a marks "the name follows" with DSTIP 0.0.0.x, x != 0.
-std::size_t client_handshake::encode_socks4_request() noexcept {
+std::size_t handshake_machine::encode_socks4_request() noexcept {
     std::uint8_t* p = buf_.data();
     *p++ = socks4_version;
     *p++ = static_cast<std::uint8_t>(req_.cmd);
@@ -218,31 +244,35 @@ std::size_t client_handshake::encode_socks4_request() noexcept {
 
 // ---------------------------------------------------------------- driving
 
-action client_handshake::next() noexcept {
+action handshake_machine::next() noexcept {
     switch (state_) {
         case state::send_greeting:
         case state::send_auth:
         case state::send_request: return {action_kind::send, {buf_.data(), out_len_}, {}, {}};
         case state::done: return {action_kind::done, {}, {}, {}};
         case state::failed: return {action_kind::failed, {}, {}, error_};
+        case state::skip_reply_name: {  // every piece lands at the start, then is dropped
+            const std::size_t n = std::min<std::size_t>(need_ - have_, buf_.size());
+            return {action_kind::receive, {}, {buf_.data(), n}, {}};
+        }
         default:
             return {
                 action_kind::receive, {}, {buf_.data() + have_, std::size_t(need_ - have_)}, {}};
     }
 }
 
-void client_handshake::expect(state s, std::size_t n) noexcept {
+void handshake_machine::expect(state s, std::size_t n) noexcept {
     state_ = s;
     need_ = static_cast<std::uint16_t>(n);
     have_ = 0;
 }
 
-void client_handshake::fail(std::error_code ec) noexcept {
+void handshake_machine::fail(std::error_code ec) noexcept {
     state_ = state::failed;
     error_ = ec;
 }
 
-void client_handshake::sent() noexcept {
+void handshake_machine::sent() noexcept {
     switch (state_) {
         case state::send_greeting: expect(state::recv_method, 2); break;
         case state::send_auth: expect(state::recv_auth, 2); break;
@@ -256,18 +286,18 @@ void client_handshake::sent() noexcept {
     }
 }
 
-void client_handshake::received(std::size_t n) noexcept {
+void handshake_machine::received(std::size_t n) noexcept {
     if (next().kind != action_kind::receive) return;
     have_ = static_cast<std::uint16_t>(have_ + std::min<std::size_t>(n, need_ - have_));
     if (check_early_failure()) return;
     if (have_ == need_) on_complete_message();
 }
 
-void client_handshake::closed() noexcept {
+void handshake_machine::closed() noexcept {
     if (next().kind == action_kind::receive) fail(make(error::proxy_closed));
 }
 
-std::size_t client_handshake::feed(std::span<const std::uint8_t> in) noexcept {
+std::size_t handshake_machine::feed(std::span<const std::uint8_t> in) noexcept {
     const action act = next();
     if (act.kind != action_kind::receive || in.empty()) return 0;
     const std::size_t n = std::min(in.size(), act.space.size());
@@ -278,7 +308,7 @@ std::size_t client_handshake::feed(std::span<const std::uint8_t> in) noexcept {
 
 // A refusal is acted on as soon as its byte arrives: many servers send
 // `05 04` and close without the rest of the reply.
-bool client_handshake::check_early_failure() noexcept {
+bool handshake_machine::check_early_failure() noexcept {
     const bool socks5_reply = state_ == state::recv_reply_head;
     const bool socks4_reply = state_ == state::recv_socks4_reply;
     if (!(socks5_reply || socks4_reply) || have_ == 0) return false;
@@ -294,12 +324,14 @@ bool client_handshake::check_early_failure() noexcept {
     return failed();
 }
 
-void client_handshake::on_complete_message() noexcept {
+void handshake_machine::on_complete_message() noexcept {
     switch (state_) {
         case state::recv_method: parse_method(); break;
         case state::recv_auth: parse_auth(); break;
         case state::recv_reply_head: parse_reply_head(); break;
         case state::recv_reply_tail: parse_reply_tail(); break;
+        case state::skip_reply_name: expect(state::recv_reply_port, 2); break;
+        case state::recv_reply_port: parse_reply_port(); break;
         case state::recv_socks4_reply: parse_socks4_reply(); break;
         default: break;
     }
@@ -307,7 +339,7 @@ void client_handshake::on_complete_message() noexcept {
 
 // ---------------------------------------------------------------- parsing
 
-void client_handshake::parse_method() noexcept {
+void handshake_machine::parse_method() noexcept {
     // Pipelined credentials: Tor (seen with 0.4.9) answers greeting and
     // RFC 1929 request, when they arrive together, with the RFC 1929 reply
     // alone. Having offered username/password only, these two bytes can mean
@@ -331,7 +363,7 @@ void client_handshake::parse_method() noexcept {
     out_len_ = static_cast<std::uint16_t>(encode_socks5_request(0));
 }
 
-void client_handshake::parse_auth() noexcept {
+void handshake_machine::parse_auth() noexcept {
     const bool version_ok = buf_[0] == rfc1929_version ||
                             (req_.options.lenient_auth_reply_version && buf_[0] == socks5_version);
     if (!version_ok) return fail(make(error::bad_auth_version));
@@ -343,7 +375,7 @@ void client_handshake::parse_auth() noexcept {
 
 // The head holds the first byte of BND.ADDR, which for a name is its length:
 // that is how a domain reply is framed without reading past its end.
-void client_handshake::parse_reply_head() noexcept {
+void handshake_machine::parse_reply_head() noexcept {
     std::size_t rest = 0;
     switch (buf_[3]) {
         case atyp_ipv4: rest = 4 - 1 + 2; break;
@@ -351,11 +383,12 @@ void client_handshake::parse_reply_head() noexcept {
         case atyp_name: rest = std::size_t{buf_[4]} + 2; break;
         default: return fail(make(error::bad_address_type));
     }
+    if (socks5_reply_head + rest > buf_.size()) return expect(state::skip_reply_name, buf_[4]);
     state_ = state::recv_reply_tail;
     need_ = static_cast<std::uint16_t>(socks5_reply_head + rest);
 }
 
-void client_handshake::parse_reply_tail() noexcept {
+void handshake_machine::parse_reply_tail() noexcept {
     const std::uint8_t* addr = buf_.data() + 4;
     switch (buf_[3]) {
         case atyp_ipv4: reply_.bound = address::ipv4({addr[0], addr[1], addr[2], addr[3]}); break;
@@ -373,7 +406,13 @@ void client_handshake::parse_reply_tail() noexcept {
     state_ = state::done;
 }
 
-void client_handshake::parse_socks4_reply() noexcept {
+void handshake_machine::parse_reply_port() noexcept {
+    reply_.bound = address::host_name({});
+    reply_.port = get_port(buf_.data());
+    state_ = state::done;
+}
+
+void handshake_machine::parse_socks4_reply() noexcept {
     reply_.port = get_port(buf_.data() + 2);
     reply_.bound = address::ipv4({buf_[4], buf_[5], buf_[6], buf_[7]});
     state_ = state::done;

@@ -116,9 +116,12 @@ inline asio::ip::address to_asio(const address& a) {
 // The chain and the destination, copied for the operation's lifetime (the
 // caller's may be gone before it ends) in one allocation of their text: a
 // proxy keeps 765 bytes of inline strings, a pending connect should not.
+// Beside it, the handshakes' buffer, as big as the largest hop needs.
 class route {
 public:
-    route(std::span<const proxy> hops, std::string_view destination) {
+    route(std::span<const proxy> hops, std::string_view destination, std::uint16_t port,
+          command cmd)
+        : port_(port), cmd_(cmd) {
         std::size_t bytes = destination.size();
         for (const proxy& p : hops)
             bytes += p.host.view().size() + p.user.view().size() + p.password.view().size();
@@ -128,6 +131,10 @@ public:
         for (const proxy& p : hops)
             hops_.push_back({p.version, p.port, p.options, add(p.host.view()), add(p.user.view()),
                              add(p.password.view())});
+        for (std::size_t i = 0; i < hops_.size(); ++i)
+            scratch_size_ =
+                std::max(scratch_size_, handshake_machine::buffer_size(make_request(i)));
+        scratch_ = std::make_unique<std::uint8_t[]>(scratch_size_);
     }
 
     std::size_t size() const noexcept { return hops_.size(); }
@@ -135,8 +142,13 @@ public:
     std::uint16_t port(std::size_t i) const noexcept { return hops_[i].port; }
     std::string_view destination() const noexcept { return view(destination_); }
 
-    // What hop i sends: a CONNECT to the next proxy, or `cmd` to the destination.
-    request make_request(std::size_t i, std::uint16_t port, command cmd) const noexcept {
+    std::uint16_t destination_port() const noexcept { return port_; }
+    command destination_command() const noexcept { return cmd_; }
+    // Where hop i's handshake works.
+    std::span<std::uint8_t> scratch() const noexcept { return {scratch_.get(), scratch_size_}; }
+
+    // What hop i sends: a CONNECT to the next proxy, or the command to the destination.
+    request make_request(std::size_t i) const noexcept {
         const hop& h = hops_[i];
         request r;
         r.version = h.version;
@@ -147,9 +159,9 @@ public:
             r.target = address::parse(host(i + 1));
             r.port = hops_[i + 1].port;
         } else {
-            r.cmd = cmd;
+            r.cmd = cmd_;
             r.target = address::parse(destination());
-            r.port = port;
+            r.port = port_;
         }
         return r;
     }
@@ -176,6 +188,10 @@ private:
     std::vector<hop> hops_;
     std::string text_;
     piece destination_{};
+    std::uint16_t port_;
+    command cmd_;
+    std::size_t scratch_size_ = 0;
+    std::unique_ptr<std::uint8_t[]> scratch_;
 };
 
 // Everything an operation keeps while it runs. The composed operation and
@@ -190,24 +206,20 @@ struct socks_state {
                 std::uint16_t p, command k, const connect_options& o)
         : owned(external ? nullptr : std::make_unique<Socket>(ex)),
           socket(external ? *external : *owned),
-          path(c.hops(), h),
-          port(p),
-          cmd(k),
+          path(c.hops(), h, p, k),
           options(o),
           timer(ex) {}
 
     std::unique_ptr<Socket> owned;
     Socket& socket;
     route path;
-    std::uint16_t port;
-    command cmd;
     connect_options options;
     asio::steady_timer timer;
     std::unique_ptr<asio::ip::tcp::resolver> resolver;  // only for a first proxy given by name
     std::vector<asio::ip::tcp::endpoint> endpoints;     // of the first proxy
     std::size_t next_endpoint = 0;
     std::size_t hop = 0;
-    std::optional<client_handshake> handshake;
+    std::optional<handshake_machine> handshake;  // works in path.scratch()
     std::error_code early_error;  // found before any I/O, reported from a posted call
     bool reading = false;         // the pending I/O is a read (else a write)
     bool timed_out = false;
@@ -219,7 +231,7 @@ template <typename Socket>
 std::error_code check_requests(const socks_state<Socket>& st) noexcept {
     if (st.path.size() == 0) return make_error_code(error::no_proxy);
     for (std::size_t i = 0; i < st.path.size(); ++i)
-        if (std::error_code ec = validate(st.path.make_request(i, st.port, st.cmd))) return ec;
+        if (std::error_code ec = validate(st.path.make_request(i))) return ec;
     return {};
 }
 
@@ -273,7 +285,7 @@ public:
     // A handshake read or write ended.
     template <typename Self>
     void operator()(Self& self, std::error_code ec, std::size_t n) {
-        client_handshake& hs = *st_->handshake;
+        handshake_machine& hs = *st_->handshake;
         if (hung_up(ec) && !stopped(self))
             return finish(self, make_error_code(error::proxy_closed));
         if (ec)
@@ -320,7 +332,7 @@ private:
 
     template <typename Self>
     void start_hop(Self& self) {
-        st_->handshake.emplace(st_->path.make_request(st_->hop, st_->port, st_->cmd));
+        st_->handshake.emplace(st_->path.make_request(st_->hop), st_->path.scratch());
         step(self);
     }
 

@@ -101,11 +101,29 @@ struct action {
 // handshake's first next() gives.
 std::error_code validate(const request& req) noexcept;
 
-class client_handshake {
+// The largest message a handshake ever sends or receives at once: greeting
+// (one method when pipelined) + RFC 1929 + request with a 255-byte name and
+// credentials, pipelined.
+inline constexpr std::size_t max_handshake_buffer = 3 + 513 + 262;
+
+// The handshake itself, working in a buffer the caller provides. It needs
+// buffer_size(req) bytes, which is what this request sends at once (a few
+// dozen bytes for most) and at least a SOCKS5 reply with an IPv6 address; a
+// RESOLVE_PTR keeps a 255-byte name and needs room for it. A reply that names
+// its bound address with a name that does not fit is read and dropped
+// (result().bound is then a name with no text): a CONNECT has no use for it.
+// This is what lets an asynchronous connect stay small while it waits.
+class handshake_machine {
 public:
     // Views in `req` (name, user, password) must stay valid until the last
-    // send action has been taken.
-    explicit client_handshake(const request& req) noexcept;
+    // send action has been taken; `buffer` until the handshake ends, and for
+    // as long as result() is used.
+    handshake_machine(const request& req, std::span<std::uint8_t> buffer) noexcept;
+    handshake_machine(const handshake_machine&) = delete;  // would share the buffer
+    handshake_machine& operator=(const handshake_machine&) = delete;
+
+    // The buffer `req` needs; max_handshake_buffer at most.
+    static std::size_t buffer_size(const request& req) noexcept;
 
     // The next thing to do. Calling it again without sent()/received()/closed()
     // in between returns the same action.
@@ -123,12 +141,8 @@ public:
     bool finished() const noexcept { return state_ == state::done; }
     bool failed() const noexcept { return state_ == state::failed; }
     std::error_code error() const noexcept { return error_; }
-    // Valid when finished(); a name in it points into this object.
+    // Valid when finished(); a name in it points into the buffer.
     const reply& result() const noexcept { return reply_; }
-
-    // The largest message this handshake ever sends or receives at once:
-    // greeting + RFC 1929 + request with a 255-byte name and credentials.
-    static constexpr std::size_t buffer_size = 4 + 513 + 262;
 
 private:
     enum class state : std::uint8_t {
@@ -139,6 +153,8 @@ private:
         send_request,
         recv_reply_head,  // SOCKS5: VER REP RSV ATYP + first address byte
         recv_reply_tail,  // SOCKS5: rest of BND.ADDR and BND.PORT
+        skip_reply_name,  // SOCKS5: a BND.ADDR name too long to keep, read and dropped
+        recv_reply_port,  // SOCKS5: BND.PORT after a dropped name
         recv_socks4_reply,
         done,
         failed,
@@ -152,8 +168,8 @@ private:
     void parse_auth() noexcept;
     void parse_reply_head() noexcept;
     void parse_reply_tail() noexcept;
+    void parse_reply_port() noexcept;
     void parse_socks4_reply() noexcept;
-    void after_send() noexcept;
     std::size_t encode_greeting(std::size_t at) noexcept;
     std::size_t encode_auth(std::size_t at) noexcept;
     std::size_t encode_socks5_request(std::size_t at) noexcept;
@@ -169,7 +185,23 @@ private:
     std::uint16_t have_ = 0;     // bytes of it received so far
     // One buffer serves every message: a send is always complete before the
     // next receive starts, and a reply's name stays here for result().
-    std::array<std::uint8_t, buffer_size> buf_;
+    std::span<std::uint8_t> buf_;
+};
+
+namespace detail {
+// A base, so that the buffer exists before the machine that writes into it.
+struct handshake_storage {
+    std::array<std::uint8_t, max_handshake_buffer> bytes;
+};
+}  // namespace detail
+
+// A handshake with a buffer of its own, big enough for any request: the
+// simple choice on a stack.
+class client_handshake : private detail::handshake_storage, public handshake_machine {
+public:
+    explicit client_handshake(const request& req) noexcept : handshake_machine(req, bytes) {}
+
+    static constexpr std::size_t buffer_size = max_handshake_buffer;
 };
 
 }  // namespace leakproof

@@ -1,5 +1,5 @@
 // Test helpers: byte vectors and a driver that plays a scripted proxy against
-// a client_handshake, checking every byte the client sends.
+// a handshake, checking every byte the client sends.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -44,7 +44,7 @@ struct round {
 
 // Plays the rounds, feeding each answer `chunk` bytes at a time. Returns the
 // number of answer bytes the handshake consumed in total.
-inline std::size_t play(leakproof::client_handshake& hs, const std::vector<round>& rounds,
+inline std::size_t play(leakproof::handshake_machine& hs, const std::vector<round>& rounds,
                         std::size_t chunk = SIZE_MAX) {
     std::size_t consumed = 0;
     for (const auto& r : rounds) {

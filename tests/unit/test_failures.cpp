@@ -115,17 +115,21 @@ TEST_CASE("RFC 1929 reply failures and the lenient switch") {
     req.user = "u";
     req.password = "p";
     const bytes auth = {0x01, 0x01, 'u', 0x01, 'p'};
-    auto outcome = [&](const request& r, const bytes& auth_reply) {
-        client_handshake hs{r};
+    auto play_auth = [&](client_handshake& hs, const bytes& auth_reply) {
         play(hs, {{{0x05, 0x02, 0x00, 0x02}, {0x05, 0x02}}, {auth, auth_reply}});
-        return hs;
     };
-    CHECK(outcome(req, {0x01, 0x01}).error() == error::auth_failed);
-    CHECK(outcome(req, {0x01, 0xFF}).error() == error::auth_failed);
-    CHECK(outcome(req, {0x05, 0x00}).error() == error::bad_auth_version);
+    auto outcome = [&](const bytes& auth_reply) {
+        client_handshake hs{req};
+        play_auth(hs, auth_reply);
+        return hs.error();
+    };
+    CHECK(outcome({0x01, 0x01}) == error::auth_failed);
+    CHECK(outcome({0x01, 0xFF}) == error::auth_failed);
+    CHECK(outcome({0x05, 0x00}) == error::bad_auth_version);
     auto lenient = req;
     lenient.options.lenient_auth_reply_version = true;
-    auto hs = outcome(lenient, {0x05, 0x00});
+    client_handshake hs{lenient};
+    play_auth(hs, {0x05, 0x00});
     CHECK_FALSE(hs.failed());
     CHECK(hs.next().kind == action_kind::send);
 }
@@ -166,16 +170,16 @@ TEST_CASE("SOCKS4 reply codes and version") {
         req.options.lenient_socks4_reply_version = lenient;
         client_handshake hs{req};
         play(hs, {{{0x04, 0x01, 0x01, 0xBB, 192, 0, 2, 15, 0x00}, reply}});
-        return hs;
+        return hs.finished() ? std::error_code{} : hs.error();
     };
-    CHECK(outcome({0x00, 91, 0, 0, 0, 0, 0, 0}).error() == error::socks4_rejected);
-    CHECK(outcome({0x00, 92, 0, 0, 0, 0, 0, 0}).error() == error::socks4_no_identd);
-    CHECK(outcome({0x00, 93, 0, 0, 0, 0, 0, 0}).error() == error::socks4_identd_mismatch);
-    CHECK(outcome({0x00, 0x00, 0, 0, 0, 0, 0, 0}).error() == error::socks4_unassigned_reply);
-    CHECK(outcome({0x04, 90, 0, 0, 0, 0, 0, 0}).error() == error::bad_version);
-    CHECK(outcome({0x05, 90, 0, 0, 0, 0, 0, 0}).error() == error::bad_version);
-    CHECK(outcome({0x04, 90, 0, 0, 0, 0, 0, 0}, true).finished());
-    CHECK(outcome({0x00, 91}).error() == error::socks4_rejected);  // acted on early
+    CHECK(outcome({0x00, 91, 0, 0, 0, 0, 0, 0}) == error::socks4_rejected);
+    CHECK(outcome({0x00, 92, 0, 0, 0, 0, 0, 0}) == error::socks4_no_identd);
+    CHECK(outcome({0x00, 93, 0, 0, 0, 0, 0, 0}) == error::socks4_identd_mismatch);
+    CHECK(outcome({0x00, 0x00, 0, 0, 0, 0, 0, 0}) == error::socks4_unassigned_reply);
+    CHECK(outcome({0x04, 90, 0, 0, 0, 0, 0, 0}) == error::bad_version);
+    CHECK(outcome({0x05, 90, 0, 0, 0, 0, 0, 0}) == error::bad_version);
+    CHECK(outcome({0x04, 90, 0, 0, 0, 0, 0, 0}, true) == std::error_code{});
+    CHECK(outcome({0x00, 91}) == error::socks4_rejected);  // acted on early
 }
 
 TEST_CASE("requests are validated before any byte is produced") {

@@ -265,6 +265,71 @@ TEST_CASE("a SOCKS5 request with a 255-byte name fits and is framed by its lengt
     CHECK(act.bytes.size() <= client_handshake::buffer_size);
 }
 
+TEST_CASE("every vector in a buffer of exactly buffer_size(req) bytes") {
+    for (const auto& vc : all_vectors()) {
+        CAPTURE(vc.name);
+        client_handshake roomy{vc.req};
+        std::vector<std::uint8_t> buffer(handshake_machine::buffer_size(vc.req));
+        handshake_machine tight{vc.req, buffer};
+        play(roomy, vc.rounds);
+        play(tight, vc.rounds, 1);
+        REQUIRE(tight.finished());
+        CHECK(tight.result().bound.type == roomy.result().bound.type);
+        CHECK(tight.result().bound.ip == roomy.result().bound.ip);
+        CHECK(tight.result().bound.name == roomy.result().bound.name);
+        CHECK(tight.result().port == roomy.result().port);
+    }
+}
+
+TEST_CASE("buffer_size is what the request sends at once, or the reply it keeps") {
+    auto req = connect_to(socks_version::v5, example_com, 443);
+    CHECK(handshake_machine::buffer_size(req) == 4 + 16 + 2);  // an IPv6 reply
+    req.user = "u";
+    req.password = "p";
+    req.options.pipeline = true;
+    CHECK(handshake_machine::buffer_size(req) == 3 + 5 + (4 + 1 + 11 + 2));
+    req.cmd = command::resolve_ptr;
+    req.target = address::ipv4({192, 0, 2, 1});
+    CHECK(handshake_machine::buffer_size(req) == 4 + 1 + 255 + 2);  // the name it asked for
+    const std::string big(255, 'n');
+    req = connect_to(socks_version::v5, address::host_name(big), 443);
+    req.user = big;
+    req.password = big;
+    req.options.pipeline = true;
+    CHECK(handshake_machine::buffer_size(req) == max_handshake_buffer);
+    req = connect_to(socks_version::v4a, example_com, 443);
+    req.user = "someone";
+    CHECK(handshake_machine::buffer_size(req) == 8 + 7 + 1 + 11 + 1);
+}
+
+TEST_CASE("a small buffer reads a long BND.ADDR name to its end and drops it") {
+    const auto req = connect_to(socks_version::v5, address::ipv4({192, 0, 2, 1}), 80);
+    std::vector<std::uint8_t> buffer(handshake_machine::buffer_size(req));
+    const std::string name(200, 'p');
+    const bytes reply = bytes{0x05, 0x00, 0x00, 0x03, 200} + text(name) + bytes{0x1F, 0x90};
+    const std::vector<round> rounds = {
+        {{0x05, 0x01, 0x00}, {0x05, 0x00}},
+        {{0x05, 0x01, 0x00, 0x01, 192, 0, 2, 1, 0x00, 0x50}, reply + text("HTTP/1.1")}};
+    for (std::size_t chunk : {std::size_t{1}, std::size_t{7}, SIZE_MAX}) {
+        CAPTURE(chunk);
+        handshake_machine hs{req, buffer};
+        CHECK(play(hs, rounds, chunk) == 2 + reply.size());  // not a byte of HTTP
+        REQUIRE(hs.finished());
+        CHECK(hs.result().bound.type == address::kind::name);
+        CHECK(hs.result().bound.name.empty());
+        CHECK(hs.result().port == 8080);
+    }
+}
+
+TEST_CASE("a buffer smaller than buffer_size(req) is refused before any byte") {
+    const auto req = connect_to(socks_version::v5, example_com, 80);
+    std::vector<std::uint8_t> buffer(handshake_machine::buffer_size(req) - 1);
+    handshake_machine hs{req, buffer};
+    const auto act = hs.next();
+    CHECK(act.kind == action_kind::failed);
+    CHECK(act.error == std::errc::no_buffer_space);
+}
+
 TEST_CASE("address::parse recognises literals only") {
     CHECK(address::parse("192.0.2.1").type == address::kind::ipv4);
     CHECK(address::parse("2001:db8::1").type == address::kind::ipv6);

@@ -7,10 +7,11 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 
 #ifndef LEAKPROOF_INSTALL_LIBDIR
 #define LEAKPROOF_INSTALL_LIBDIR "lib"
@@ -92,9 +93,9 @@ std::string reason_at_depth(const std::string& path, int depth) {
     if (n == 4 && std::memcmp(head, ELFMAG, SELFMAG) == 0) {
         why = elf_reason(fd);
     } else if (n >= 2 && head[0] == '#' && head[1] == '!') {
-        std::ifstream in{path};
         std::string line;
-        std::getline(in, line);
+        read_text(path, line, 4096);
+        line = line.substr(0, line.find('\n'));
         auto interp = interpreter_of(line);
         if (interp.empty())
             why = "has an unusable #! line";
@@ -175,6 +176,21 @@ std::string to_url(const leakproof::proxy& p) {
     url += ":" + std::to_string(p.port);
     if (p.options.pipeline) url += "?pipeline=1";
     return url;
+}
+
+bool read_text(const std::string& path, std::string& out, std::size_t limit) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    out.clear();
+    char chunk[4096];
+    ssize_t n = 0;
+    while (out.size() < limit && (n = ::read(fd, chunk, sizeof chunk)) != 0) {
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) break;
+        out.append(chunk, std::min<std::size_t>(static_cast<std::size_t>(n), limit - out.size()));
+    }
+    ::close(fd);
+    return n >= 0;
 }
 
 }  // namespace lp::wrapper

@@ -25,6 +25,11 @@ std::string refusal_reason(const std::string& path);
 // those; the wrapper runs them under the seccomp supervisor instead.
 extern const char* const static_reason;
 
+// The first `limit` bytes of a file; false when it cannot be read. (No
+// iostreams in the wrapper: their locale set-up alone costs a dozen page
+// faults at every start.)
+bool read_text(const std::string& path, std::string& out, std::size_t limit = 1 << 20);
+
 // A proxy as a URL again (credentials %-encoded), for the interposer's env.
 std::string to_url(const leakproof::proxy& p);
 

@@ -2,10 +2,11 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include <string_view>
 
+#include "launch.hpp"
 #include "net.hpp"
 
 namespace lp::wrapper {
@@ -39,11 +40,14 @@ bool truthy(const std::string& v) {
 }
 
 // Settings from a config file; proxies only if none came from elsewhere.
-void apply_file(options& o, const std::string& path, std::istream& in, bool take_proxies) {
-    std::string raw;
+void apply_file(options& o, const std::string& path, const std::string& text, bool take_proxies) {
     std::vector<std::string> proxies;
-    for (int lineno = 1; std::getline(in, raw); ++lineno) {
-        auto line = trim(raw);
+    int lineno = 0;
+    for (std::size_t at = 0; at < text.size();) {
+        std::size_t end = std::min(text.find('\n', at), text.size());
+        auto line = trim(text.substr(at, end - at));
+        at = end + 1;
+        ++lineno;
         if (line.empty() || line[0] == '#') continue;
         auto eq = line.find('=');
         auto where = path + ":" + std::to_string(lineno) + ": ";
@@ -94,16 +98,20 @@ void apply_defaults(options& o, double cli_timeout, bool timeout_given) {
     }
     if (need_proxy) {
         if (const char* p = std::getenv("LEAKPROOF_PROXY"); p && *p) {
-            std::istringstream urls{p};
-            for (std::string u; urls >> u;) o.proxies.push_back(u);
+            const std::string_view urls{p}, space{" \t\n"};
+            for (std::size_t b = 0; (b = urls.find_first_not_of(space, b)) != urls.npos;) {
+                std::size_t e = std::min(urls.find_first_of(space, b), urls.size());
+                o.proxies.emplace_back(urls.substr(b, e - b));
+                b = e;
+            }
             need_proxy = false;
         }
     }
     for (const auto& path : {config_path(), std::string{"/etc/leakproof.conf"}}) {
         if (path.empty()) continue;
-        std::ifstream in{path};
-        if (!in) continue;
-        apply_file(o, path, in, need_proxy);
+        std::string text;
+        if (!read_text(path, text)) continue;
+        apply_file(o, path, text, need_proxy);
         break;  // the user's file replaces the system one
     }
     if (timeout_given) o.timeout = cli_timeout;

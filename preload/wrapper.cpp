@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <iostream>
 #include <string>
 #include <vector>
 
@@ -33,8 +32,13 @@ constexpr int exit_usage = 2;
 constexpr int exit_cannot_run = 126;
 constexpr int exit_not_found = 127;
 
+// One line on stderr, or stdout for what was asked for (--help, --env).
+void say(std::FILE* to, const std::string& text) {
+    std::fputs(text.c_str(), to);
+}
+
 [[noreturn]] void die(int code, const std::string& msg) {
-    std::cerr << "leakproof: " << msg << "\n";
+    say(stderr, "leakproof: " + msg + "\n");
     std::exit(code);
 }
 
@@ -162,8 +166,8 @@ std::string shell_quote(const std::string& s) {
 int print_env(const std::vector<std::pair<std::string, std::string>>& env) {
     // The map outlives this command (nothing waits to remove it); it is a
     // 1 MiB file in /dev/shm, removed at reboot.
-    std::cout << "export LEAKPROOF_MAP=" << shell_quote(create_map()) << "\n";
-    for (const auto& [k, v] : env) std::cout << "export " << k << "=" << shell_quote(v) << "\n";
+    say(stdout, "export LEAKPROOF_MAP=" + shell_quote(create_map()) + "\n");
+    for (const auto& [k, v] : env) say(stdout, "export " + k + "=" + shell_quote(v) + "\n");
     return 0;
 }
 
@@ -228,7 +232,7 @@ const char* modes(bool is_static, const options& o) {
 // Exit 126 when the supervisor cannot be set up: the program never runs
 // unchecked.
 int launch(const std::string& path, bool is_static, const options& o, const std::string& map) {
-    if (o.verbosity >= 2) std::cerr << "leakproof: " << path << ": " << modes(is_static, o) << "\n";
+    if (o.verbosity >= 2) say(stderr, "leakproof: " + path + ": " + modes(is_static, o) + "\n");
     std::string error;
     int rc = lp::supervise::hand_over(map, error);
     if (rc == 0) exec_command(path, o.command);
@@ -237,10 +241,10 @@ int launch(const std::string& path, bool is_static, const options& o, const std:
     // alone is enough for a dynamic program.
     if (rc == -EBUSY && !is_static && !o.supervise) {
         if (o.verbosity >= 2)
-            std::cerr << "leakproof: " << path << ": interposer alone, under an outer supervisor\n";
+            say(stderr, "leakproof: " + path + ": interposer alone, under an outer supervisor\n");
         rc = run(path, o.command);
     } else {
-        std::cerr << "leakproof: refusing to run " << path << ": " << error << "\n";
+        say(stderr, "leakproof: refusing to run " + path + ": " + error + "\n");
         rc = exit_cannot_run;
     }
     unlink(map.c_str());
@@ -250,11 +254,11 @@ int launch(const std::string& path, bool is_static, const options& o, const std:
 int main_checked(int argc, char** argv) {
     options o = lp::wrapper::parse(argc, argv);
     if (o.what == options::mode::help) {
-        std::cout << lp::wrapper::usage_text();
+        say(stdout, lp::wrapper::usage_text());
         return 0;
     }
     if (o.what == options::mode::version) {
-        std::cout << "leakproof " LEAKPROOF_VERSION "\n";
+        say(stdout, "leakproof " LEAKPROOF_VERSION "\n");
         return 0;
     }
     auto chain = build_chain(o);

@@ -73,6 +73,26 @@ std::error_code validate_socks5(const request& req) noexcept {
     return {};
 }
 
+// Each send's size, and the largest reply kept whole: a SOCKS5 reply with an
+// IPv6 address, or with a full-length name for RESOLVE_PTR, whose answer is
+// that name. A CONNECT's reply names are dropped instead (see skip_reply_name).
+// For a valid request only.
+std::size_t bytes_needed(const request& req) noexcept {
+    const std::size_t user = req.user.size(), name = req.target.name.size();
+    if (req.version != socks_version::v5)
+        return std::max(socks4_reply_size, 8 + user + 1 + (name ? name + 1 : 0));
+    const std::size_t greeting = req.user.empty() || req.options.pipeline ? 3 : 4;
+    const std::size_t auth = req.user.empty() ? 0 : 3 + user + req.password.size();
+    std::size_t target = 4;
+    if (req.target.type == address::kind::ipv6) target = 16;
+    if (req.target.type == address::kind::name) target = 1 + name;
+    const std::size_t request = 4 + target + 2;
+    const std::size_t sends =
+        req.options.pipeline ? greeting + auth + request : std::max({greeting, auth, request});
+    const std::size_t reply = req.cmd == command::resolve_ptr ? 4 + 1 + max_field + 2 : 4 + 16 + 2;
+    return std::max(sends, reply);
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- address
@@ -115,24 +135,8 @@ std::error_code validate(const request& req) noexcept {
 
 // ---------------------------------------------------------------- encoding
 
-// Each send's size, and the largest reply kept whole: a SOCKS5 reply with an
-// IPv6 address, or with a full-length name for RESOLVE_PTR, whose answer is
-// that name. A CONNECT's reply names are dropped instead (see skip_reply_name).
 std::size_t handshake_machine::buffer_size(const request& req) noexcept {
-    if (validate(req)) return 0;
-    const std::size_t user = req.user.size(), name = req.target.name.size();
-    if (req.version != socks_version::v5)
-        return std::max(socks4_reply_size, 8 + user + 1 + (name ? name + 1 : 0));
-    const std::size_t greeting = req.user.empty() || req.options.pipeline ? 3 : 4;
-    const std::size_t auth = req.user.empty() ? 0 : 3 + user + req.password.size();
-    std::size_t target = 4;
-    if (req.target.type == address::kind::ipv6) target = 16;
-    if (req.target.type == address::kind::name) target = 1 + name;
-    const std::size_t request = 4 + target + 2;
-    const std::size_t sends =
-        req.options.pipeline ? greeting + auth + request : std::max({greeting, auth, request});
-    const std::size_t reply = req.cmd == command::resolve_ptr ? 4 + 1 + max_field + 2 : 4 + 16 + 2;
-    return std::max(sends, reply);
+    return validate(req) ? 0 : bytes_needed(req);
 }
 
 handshake_machine::handshake_machine(const request& req, std::span<std::uint8_t> buffer) noexcept
@@ -142,7 +146,7 @@ handshake_machine::handshake_machine(const request& req, std::span<std::uint8_t>
         error_ = ec;
         return;
     }
-    if (buf_.size() < buffer_size(req_)) {
+    if (buf_.size() < bytes_needed(req_)) {
         state_ = state::failed;
         error_ = std::make_error_code(std::errc::no_buffer_space);
         return;

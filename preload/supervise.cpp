@@ -332,12 +332,12 @@ void ask_for_sync_wake_up(int listener) noexcept {
 
 // Starts the supervisor: a grandchild, so that it is not the command's
 // child once the wrapper has become the command. The middle process is a
-// vfork child: it borrows the wrapper's memory (no page tables copied, no
-// copy-on-write faults for the wrapper afterwards; on a VM each costs tens
-// of µs), forks the supervisor, leaves its pid where the wrapper finds it
-// and exits, which is when the wrapper resumes (it reaps the middle later,
-// once the supervisor is ready: not worth waiting for now). Returns our end
-// of the socketpair, or -errno.
+// vfork child: it borrows the wrapper's memory instead of copying it (so the
+// wrapper's pages are copied once, for the supervisor; on a VM every page
+// table copy and copy-on-write fault counts), forks the supervisor, leaves
+// its pid where the wrapper finds it and exits, which is when the wrapper
+// resumes (it reaps the middle later, once the supervisor is ready).
+// Returns our end of the socketpair, or -errno.
 int start_supervisor(const std::string& map, pid_t& middle, pid_t& supervisor) noexcept {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -errno;

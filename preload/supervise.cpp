@@ -334,26 +334,27 @@ void ask_for_sync_wake_up(int listener) noexcept {
 // child once the wrapper has become the command. The middle process is a
 // vfork child: it borrows the wrapper's memory instead of copying it (so the
 // wrapper's pages are copied once, for the supervisor; on a VM every page
-// table copy and copy-on-write fault counts), forks the supervisor, leaves
-// its pid where the wrapper finds it and exits, which is when the wrapper
-// resumes (it reaps the middle later, once the supervisor is ready).
-// Returns our end of the socketpair, or -errno.
+// table copy and copy-on-write fault counts), forks the supervisor, writes
+// its pid into the socketpair and exits, which is when the wrapper resumes
+// (it reaps the middle later, once the supervisor is ready). The pid goes
+// through the socket, not the shared memory: under ThreadSanitizer vfork
+// is a plain fork. Returns our end of the socketpair, or -errno.
 int start_supervisor(const std::string& map, pid_t& middle, pid_t& supervisor) noexcept {
     int sv[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -errno;
     const pid_t wrapper = ::getpid();
-    volatile pid_t forked = -1;  // written by the middle process, in our memory
     middle = ::vfork();
     if (middle == 0) {
         pid_t grandchild = ::fork();
         if (grandchild == 0) supervisor_main(sv[1], wrapper, map);
-        forked = grandchild < 0 ? -errno : grandchild;
+        send_int(sv[1], grandchild < 0 ? -errno : grandchild);
         _exit(0);
     }
+    int err = middle < 0 ? errno : 0;
     ::close(sv[1]);
-    supervisor = forked;
-    if (middle < 0 || supervisor < 0) {
-        int err = middle < 0 ? errno : -supervisor;
+    if (middle > 0 && !receive_int(sv[0], supervisor)) err = EIO;
+    if (!err && supervisor < 0) err = -supervisor;
+    if (err) {
         if (middle > 0) reap(middle);
         ::close(sv[0]);
         return -err;

@@ -9,8 +9,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "config.hpp"
@@ -181,8 +183,9 @@ answer proxied(const call& c, const policy::decision& d) noexcept {
 bool may_wait(const call& c, const policy::decision& d) noexcept {
     if (d.what == policy::verdict::proxy) return true;
     if (d.what != policy::verdict::direct || c.type != SOCK_STREAM) return false;
+    if (d.target.addr.is_loopback()) return false;
     int flags = ::fcntl(c.fd, F_GETFL);
-    return flags >= 0 && !(flags & O_NONBLOCK) && !d.target.addr.is_loopback();
+    return flags >= 0 && !(flags & O_NONBLOCK);
 }
 
 answer on_connect(const call& c) noexcept {
@@ -395,14 +398,63 @@ answer decide(const context& ctx, const seccomp_notif& n, int copy, bool quick) 
 
 }  // namespace
 
-int copy_fd(pid_t tid, int fd) noexcept {
+namespace {
+
+long open_pidfd(pid_t tid) noexcept {
     long pidfd = syscall(SYS_pidfd_open, tid, pidfd_thread);
     if (pidfd < 0 && errno == EINVAL) pidfd = syscall(SYS_pidfd_open, tid, 0);  // older kernel
-    if (pidfd < 0) return -errno;
-    long dup = syscall(SYS_pidfd_getfd, static_cast<int>(pidfd), fd, 0);
-    int err = errno;
-    ::close(static_cast<int>(pidfd));
-    return dup < 0 ? -err : static_cast<int>(dup);
+    return pidfd < 0 ? -errno : pidfd;
+}
+
+// The serving thread copies descriptors of the same few threads over and
+// over: it keeps their pidfds (two system calls fewer per notification). A
+// hit is always the right thread: while a pidfd's thread lives its tid
+// cannot be reused, and once it has exited the pidfd answers ESRCH.
+class pidfd_cache {
+public:
+    ~pidfd_cache() {
+        for (const entry& e : entries_)
+            if (e.fd >= 0) ::close(e.fd);
+    }
+    // A pidfd for `tid`, or -errno.
+    int get(pid_t tid) noexcept {
+        for (const entry& e : entries_)
+            if (e.tid == tid && e.fd >= 0) return e.fd;
+        long fd = open_pidfd(tid);
+        if (fd < 0) return static_cast<int>(fd);
+        entry& slot = entries_[next_++ % entries_.size()];
+        if (slot.fd >= 0) ::close(slot.fd);
+        slot = {tid, static_cast<int>(fd)};
+        return slot.fd;
+    }
+    void forget(pid_t tid) noexcept {
+        for (entry& e : entries_)
+            if (e.tid == tid && e.fd >= 0) ::close(std::exchange(e.fd, -1));
+    }
+
+private:
+    struct entry {
+        pid_t tid = 0;
+        int fd = -1;
+    };
+    std::array<entry, 16> entries_{};
+    std::size_t next_ = 0;
+};
+
+}  // namespace
+
+int copy_fd(pid_t tid, int fd) noexcept {
+    thread_local pidfd_cache cache;
+    for (int attempt = 0;; ++attempt) {
+        int pidfd = cache.get(tid);
+        if (pidfd < 0) return pidfd;
+        long dup = syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+        if (dup >= 0) return static_cast<int>(dup);
+        int err = errno;
+        if (err != ESRCH) return -err;
+        cache.forget(tid);  // that thread is gone; is `tid` a new one?
+        if (attempt == 1) return -err;
+    }
 }
 
 bool handle_quick(const context& ctx, const seccomp_notif& n, int& copy) noexcept {

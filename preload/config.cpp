@@ -11,7 +11,7 @@
 namespace lp::config {
 namespace {
 
-settings cfg;
+constinit settings cfg{};  // no code at load time: a page fault each counts
 pthread_once_t once = PTHREAD_ONCE_INIT;
 
 std::string_view env(const char* name) noexcept {

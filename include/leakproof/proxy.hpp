@@ -37,7 +37,7 @@ public:
 
 private:
     std::uint8_t size_ = 0;
-    char data_[capacity];
+    char data_[capacity]{};  // zeroed, so that a proxy can be constant-initialized
 };
 
 struct proxy {

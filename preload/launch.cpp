@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #ifndef LEAKPROOF_INSTALL_LIBDIR
 #define LEAKPROOF_INSTALL_LIBDIR "lib"
@@ -19,10 +20,13 @@
 
 namespace lp::wrapper {
 
-const char* const static_reason =
-    "is statically linked (LD_PRELOAD cannot reach it; it would connect unproxied)";
-
 namespace {
+
+using verdict = command_check::verdict;
+
+command_check refused(std::string why) {
+    return {verdict::refused, std::move(why)};
+}
 
 std::string dirname_of(const std::string& p) {
     auto slash = p.rfind('/');
@@ -39,23 +43,23 @@ bool is_executable(const std::string& p) {
 }
 
 // ELF checks: same class and machine as us, and a PT_INTERP (dynamic).
-std::string elf_reason(int fd) {
+command_check check_elf(int fd) {
     Elf64_Ehdr eh;
     if (::pread(fd, &eh, sizeof eh, 0) != static_cast<ssize_t>(sizeof eh) ||
         eh.e_ident[EI_CLASS] != ELFCLASS64)
-        return "is not a 64-bit ELF program (the interposer could not be loaded into it)";
+        return refused("is not a 64-bit ELF program (the interposer could not be loaded into it)");
 #if defined(__x86_64__)
-    if (eh.e_machine != EM_X86_64) return "is built for another architecture";
+    if (eh.e_machine != EM_X86_64) return refused("is built for another architecture");
 #elif defined(__aarch64__)
-    if (eh.e_machine != EM_AARCH64) return "is built for another architecture";
+    if (eh.e_machine != EM_AARCH64) return refused("is built for another architecture");
 #endif
     for (int i = 0; i < eh.e_phnum; ++i) {
         Elf64_Phdr ph;
         auto off = static_cast<off_t>(eh.e_phoff + static_cast<Elf64_Off>(i) * eh.e_phentsize);
         if (::pread(fd, &ph, sizeof ph, off) != static_cast<ssize_t>(sizeof ph)) break;
-        if (ph.p_type == PT_INTERP) return "";
+        if (ph.p_type == PT_INTERP) return {};
     }
-    return static_reason;
+    return {verdict::static_only, "is statically linked (LD_PRELOAD cannot reach it)"};
 }
 
 // "#!/usr/bin/env python3" → the interpreter that will really run.
@@ -77,36 +81,39 @@ std::string interpreter_of(const std::string& first_line) {
     return interp;
 }
 
-std::string reason_at_depth(const std::string& path, int depth) {
+command_check check_at_depth(const std::string& path, int depth) {
     struct stat st;
     if (::stat(path.c_str(), &st) != 0)
-        return "cannot be examined: " + std::string{strerror(errno)};
-    if (st.st_mode & S_ISUID) return "is setuid (the loader ignores LD_PRELOAD for it)";
-    if (st.st_mode & S_ISGID) return "is setgid (the loader ignores LD_PRELOAD for it)";
+        return refused("cannot be examined: " + std::string{strerror(errno)});
+    if (st.st_mode & S_ISUID) return refused("is setuid (the loader ignores LD_PRELOAD for it)");
+    if (st.st_mode & S_ISGID) return refused("is setgid (the loader ignores LD_PRELOAD for it)");
     if (::getxattr(path.c_str(), "security.capability", nullptr, 0) >= 0)
-        return "has file capabilities (the loader ignores LD_PRELOAD for it)";
+        return refused("has file capabilities (the loader ignores LD_PRELOAD for it)");
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return "cannot be read: " + std::string{strerror(errno)};
+    if (fd < 0) return refused("cannot be read: " + std::string{strerror(errno)});
     char head[4] = {};
     ssize_t n = ::pread(fd, head, sizeof head, 0);
-    std::string why;
+    command_check check;
     if (n == 4 && std::memcmp(head, ELFMAG, SELFMAG) == 0) {
-        why = elf_reason(fd);
+        check = check_elf(fd);
     } else if (n >= 2 && head[0] == '#' && head[1] == '!') {
         std::string line;
         read_text(path, line, 4096);
         line = line.substr(0, line.find('\n'));
         auto interp = interpreter_of(line);
-        if (interp.empty())
-            why = "has an unusable #! line";
-        else if (depth > 4)
-            why = "has too many nested interpreters";
-        else if (auto w = reason_at_depth(interp, depth + 1); !w.empty())
-            why = "runs with " + interp + ", which " + w;
+        if (interp.empty()) {
+            check = refused("has an unusable #! line");
+        } else if (depth > 4) {
+            check = refused("has too many nested interpreters");
+        } else {
+            check = check_at_depth(interp, depth + 1);
+            if (check.what != verdict::interposable)
+                check.why = "runs with " + interp + ", which " + check.why;
+        }
     }
     // Anything else is a shell script without #!: run by /bin/sh, fine.
     ::close(fd);
-    return why;
+    return check;
 }
 
 void append_encoded(std::string& out, std::string_view s) {
@@ -152,8 +159,8 @@ std::string resolve_command(const std::string& name) {
     }
 }
 
-std::string refusal_reason(const std::string& path) {
-    return reason_at_depth(path, 0);
+command_check check_command(const std::string& path) {
+    return check_at_depth(path, 0);
 }
 
 std::string to_url(const leakproof::proxy& p) {

@@ -14,16 +14,20 @@ std::string find_library();
 // COMMAND resolved through PATH like execvp would. Empty if not found.
 std::string resolve_command(const std::string& name);
 
-// Why `path` cannot run under the interposer ("" when it can): setuid/setgid,
-// file capabilities, static or foreign-architecture ELF — the loader would
-// ignore LD_PRELOAD and the program would run unproxied. Scripts are judged
-// by their interpreter.
-std::string refusal_reason(const std::string& path);
-
-// refusal_reason() of a static ELF program of our architecture (no
-// PT_INTERP: gcc -static, Go with CGO_ENABLED=0). LD_PRELOAD cannot reach
-// those; the wrapper runs them under the seccomp supervisor instead.
-extern const char* const static_reason;
+// How `path` can run. Scripts are judged by their interpreter.
+struct command_check {
+    enum class verdict {
+        interposable,  // a dynamic program: LD_PRELOAD reaches it
+        static_only,   // a static program of our architecture (gcc -static, Go
+                       // with CGO_ENABLED=0): only the seccomp supervisor can
+        refused,       // setuid/setgid, file capabilities, another architecture,
+                       // unreadable: the loader would ignore LD_PRELOAD, and
+                       // the supervisor cannot stand in for a privileged program
+    };
+    verdict what = verdict::interposable;
+    std::string why;  // "is statically linked …", for the log and for refusals
+};
+command_check check_command(const std::string& path);
 
 // The first `limit` bytes of a file; false when it cannot be read. (No
 // iostreams in the wrapper: their locale set-up alone costs a dozen page

@@ -208,9 +208,11 @@ int run(const std::string& path, const std::vector<std::string>& args) {
 }
 
 // Which parts watch the command, for -v.
-const char* modes(bool is_static, const options& o) {
-    if (is_static)
-        return "supervised (seccomp) alone: statically linked, LD_PRELOAD cannot reach it";
+using lp::wrapper::command_check;
+
+std::string modes(const command_check& check, const options& o) {
+    if (check.what == command_check::verdict::static_only)
+        return "supervised (seccomp) alone: it " + check.why;
     if (o.supervise) return "supervised (seccomp) alone: --supervise";
     return "interposer (LD_PRELOAD), supervised (seccomp) below";
 }
@@ -231,8 +233,10 @@ const char* modes(bool is_static, const options& o) {
 // pid, no waiting); the supervisor removes the map when the tree is gone.
 // Exit 126 when the supervisor cannot be set up: the program never runs
 // unchecked.
-int launch(const std::string& path, bool is_static, const options& o, const std::string& map) {
-    if (o.verbosity >= 2) say(stderr, "leakproof: " + path + ": " + modes(is_static, o) + "\n");
+int launch(const std::string& path, const command_check& check, const options& o,
+           const std::string& map) {
+    if (o.verbosity >= 2) say(stderr, "leakproof: " + path + ": " + modes(check, o) + "\n");
+    bool is_static = check.what == command_check::verdict::static_only;
     std::string error;
     int rc = lp::supervise::hand_over(map, error);
     if (rc == 0) exec_command(path, o.command);
@@ -272,15 +276,16 @@ int main_checked(int argc, char** argv) {
     }
     std::string path = lp::wrapper::resolve_command(o.command[0]);
     if (path.empty()) die(exit_not_found, o.command[0] + ": command not found");
-    // Static programs run supervised; setuid ones and the like stay refused.
-    auto why = lp::wrapper::refusal_reason(path);
-    bool is_static = why == lp::wrapper::static_reason;
-    if (!why.empty() && !is_static) die(exit_cannot_run, "refusing to run " + path + ": it " + why);
+    // Static programs (and scripts run by one) run supervised; setuid ones
+    // and the like stay refused.
+    auto check = lp::wrapper::check_command(path);
+    if (check.what == command_check::verdict::refused)
+        die(exit_cannot_run, "refusing to run " + path + ": it " + check.why);
     std::string map = create_map();
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
     setenv("LEAKPROOF_MAP", map.c_str(), 1);
     // The supervisor reads the same LEAKPROOF_* settings as the interposer.
-    return launch(path, is_static, o, map);
+    return launch(path, check, o, map);
 }
 
 }  // namespace

@@ -149,6 +149,18 @@ def c_ip_case():
     no_dns(dns)
 
 
+def c_script_case():
+    """A script whose interpreter is a static program: supervised (not refused),
+    and its connect goes through the proxy."""
+    client = raw_client()
+    dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
+    script = pltest.write(os.path.join(pltest.TMP, "fetch.raw"), f"#!{client}\n", 0o755)
+    r = run([script, "ip", "127.0.0.1", str(web.port)], dns, proxy, ["-v", "--proxy-loopback"])
+    expect_body(r, (f"runs with {client}, which is statically linked",
+                    f"connect 127.0.0.1:{web.port} via socks5h://"))
+    no_dns(dns)
+
+
 def c_dns_case(how):
     """gcc -static doing its own DNS: UDP (connected or sendto) or TCP; A, then PTR."""
     client = raw_client()
@@ -286,6 +298,7 @@ CASES = {
     "go_many": go_many_case,
     "go_proxy_down": go_proxy_down_case,
     "c_ip": c_ip_case,
+    "c_script": c_script_case,
     "c_dns_connect": lambda: c_dns_case("connect"),
     "c_dns_sendto": lambda: c_dns_case("sendto"),
     "c_dns_tcp": lambda: c_dns_case("tcp"),

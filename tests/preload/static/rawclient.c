@@ -143,6 +143,11 @@ static int packet(void) {
 }
 
 int main(int argc, char** argv) {
+    // As a script's interpreter (#!/path/to/rawclient) argv[1] is the script.
+    if (argc > 1 && strchr(argv[1], '/') != NULL) {
+        ++argv;
+        --argc;
+    }
     if (argc == 2 && strcmp(argv[1], "packet") == 0) return packet();
     if (argc == 4 && strcmp(argv[1], "ip") == 0) return fetch(argv[2], atoi(argv[3]), argv[2]);
     if (argc != 5 || strcmp(argv[1], "dns") != 0) {

@@ -41,4 +41,15 @@ foreach(installed bin/leakproof bin/leakproof-connect include/leakproof/asio.hpp
     message(FATAL_ERROR "consumer: ${installed} was not installed")
   endif()
 endforeach()
-message(STATUS "consumer: built and ran against ${prefix}")
+# The installed wrapper finds the installed interposer from its own location,
+# with no configuration: what it would preload must be the prefix's copy.
+execute_process(COMMAND ${prefix}/bin/leakproof --env -p socks5h://127.0.0.1:9
+                OUTPUT_VARIABLE exports RESULT_VARIABLE status)
+string(REGEX MATCH "LD_PRELOAD='([^']*)'" preload "${exports}")
+set(preloaded "${CMAKE_MATCH_1}")
+if(NOT status EQUAL 0 OR NOT preloaded MATCHES "^${prefix}/" OR NOT EXISTS "${preloaded}")
+  message(FATAL_ERROR "consumer: the installed wrapper preloads '${preloaded}', not the prefix's")
+endif()
+string(REGEX MATCH "LEAKPROOF_MAP='([^']*)'" map "${exports}")
+file(REMOVE "${CMAKE_MATCH_1}")
+message(STATUS "consumer: built and ran against ${prefix}; its wrapper preloads ${preloaded}")

@@ -400,10 +400,8 @@ bool any_pending() noexcept {
     return pending_count.load(std::memory_order_relaxed) > 0;
 }
 
-bool wanted(int fd) noexcept {
-    if (!in_range(fd) || !feature_on()) return false;
-    int fl = real::fn().fcntl(fd, F_GETFL);
-    return fl >= 0 && (fl & O_NONBLOCK);
+bool wanted(int fd, int flags) noexcept {
+    return in_range(fd) && feature_on() && (flags & O_NONBLOCK);
 }
 
 bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d, int& rc) noexcept {

@@ -41,8 +41,8 @@ int status(int fd) noexcept;
 bool any_pending() noexcept;
 
 // Whether connect() on fd should go asynchronous: the feature is on, fd is
-// in range and the socket is non-blocking.
-bool wanted(int fd) noexcept;
+// in range and the socket is non-blocking (`flags`: its F_GETFL).
+bool wanted(int fd, int flags) noexcept;
 // Starts the proxied connect; false when the helper thread is unavailable
 // (the caller then runs the handshake itself). Otherwise rc/errno are
 // connect()'s answer: -1/EINPROGRESS, or -1 and the error when even the

@@ -8,6 +8,7 @@
 // run here too and 0 is returned. Failures come back as -1 with the errno of
 // leakproof::to_errno; nothing ever falls back to a direct connection.
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "async.hpp"
@@ -24,9 +25,9 @@ namespace {
 
 // A non-blocking socket whose handshake the helper thread can run: connect()
 // then returns -1/EINPROGRESS like the kernel would (async.hpp).
-bool start_async(int fd, const sockaddr* sa, socklen_t len, const lp::policy::decision& d,
-                 int& rc) noexcept {
-    if (!lp::async::wanted(fd)) return false;
+bool start_async(int fd, int flags, const sockaddr* sa, socklen_t len,
+                 const lp::policy::decision& d, int& rc) noexcept {
+    if (!lp::async::wanted(fd, flags)) return false;
     return lp::async::start(fd, sa, len, d, rc);
 }
 
@@ -37,8 +38,10 @@ int proxied_connect(int fd, const sockaddr* sa, socklen_t len, const lp::policy:
         refused.reason = err;
         return lp::refuse::by_policy("connect", refused);
     }
-    if (int rc = 0; may_defer && start_async(fd, sa, len, d, rc)) return rc;
-    auto ec = lp::tunnel::establish(fd, lp::hook::socket_info(fd, SO_DOMAIN),
+    int flags = lp::real::fn().fcntl(fd, F_GETFL);
+    if (flags < 0) return -1;
+    if (int rc = 0; may_defer && start_async(fd, flags, sa, len, d, rc)) return rc;
+    auto ec = lp::tunnel::establish(fd, lp::hook::socket_info(fd, SO_DOMAIN), flags,
                                     lp::tunnel::target_of(d), d.target.port);
     lp::tunnel::report(d, ec);
     if (ec) {

@@ -173,7 +173,9 @@ answer proxied(const call& c, const policy::decision& d) noexcept {
         r.reason = err;
         return refused("connect", r);
     }
-    auto ec = tunnel::establish(c.fd, c.domain, tunnel::target_of(d), d.target.port);
+    int flags = ::fcntl(c.fd, F_GETFL);
+    if (flags < 0) return fail(errno);
+    auto ec = tunnel::establish(c.fd, c.domain, flags, tunnel::target_of(d), d.target.port);
     tunnel::report(d, ec);
     return ec ? fail(leakproof::to_errno(ec)) : ok(0);
 }

@@ -174,11 +174,9 @@ void report(const policy::decision& d, std::error_code ec) noexcept {
     log::emit(ok ? log::level::verbose : log::level::normal, ln);
 }
 
-std::error_code establish(int fd, int family, const leakproof::address& target,
+std::error_code establish(int fd, int family, int flags, const leakproof::address& target,
                           std::uint16_t port) noexcept {
     deadline dl{config::get().timeout_ms};
-    int flags = ::fcntl(fd, F_GETFL);
-    if (flags < 0) return sys(errno);
     // Non-blocking while we work so that every wait is bounded by the
     // deadline; the program's own mode is put back below.
     if (!(flags & O_NONBLOCK) && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys(errno);

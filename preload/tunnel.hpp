@@ -16,11 +16,12 @@
 
 namespace lp::tunnel {
 
-// Runs the whole connect. `family` is the socket's domain. The socket is put
-// in non-blocking mode while we work and its flags are restored before
-// returning, whatever happens. A system error comes back in
-// std::generic_category (leakproof::to_errno passes it through).
-std::error_code establish(int fd, int family, const leakproof::address& target,
+// Runs the whole connect. `family` is the socket's domain, `flags` its
+// F_GETFL (the caller has them already). The socket is put in non-blocking
+// mode while we work and its flags are restored before returning, whatever
+// happens. A system error comes back in std::generic_category
+// (leakproof::to_errno passes it through).
+std::error_code establish(int fd, int family, int flags, const leakproof::address& target,
                           std::uint16_t port) noexcept;
 
 // The pieces the non-blocking path (async.hpp), the reverse lookups

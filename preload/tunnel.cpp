@@ -24,10 +24,12 @@ std::error_code sys(int e) noexcept {
 }
 
 // Waits until fd is ready for `events`; ETIMEDOUT when the deadline passes.
-std::error_code wait_for(int fd, short events, const deadline& dl) noexcept {
+std::error_code wait_for(int fd, short events, const deadline& dl,
+                         short* revents = nullptr) noexcept {
     for (;;) {
         pollfd p{fd, events, 0};
         int rc = real::fn().poll(&p, 1, dl.remaining_ms());
+        if (rc > 0 && revents) *revents = p.revents;
         if (rc > 0) return {};
         if (rc == 0) return sys(ETIMEDOUT);
         if (errno != EINTR) return sys(errno);
@@ -97,7 +99,11 @@ std::error_code connect_first_hop(int fd, int family, const deadline& dl) noexce
     if (auto ec = first_hop_address(family, ss, len)) return ec;
     if (real::fn().connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return {};
     if (errno != EINPROGRESS && errno != EINTR) return sys(errno);
-    if (auto ec = wait_for(fd, POLLOUT, dl)) return ec;
+    short revents = 0;
+    if (auto ec = wait_for(fd, POLLOUT, dl, &revents)) return ec;
+    // Only a failed connect sets POLLERR/POLLHUP: ask for the error then, and
+    // spare the common case a system call.
+    if (!(revents & (POLLERR | POLLHUP))) return {};
     int err = 0;
     socklen_t elen = sizeof err;
     if (real::fn().getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) return sys(errno);

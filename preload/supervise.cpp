@@ -321,8 +321,10 @@ void ask_for_sync_wake_up(int listener) noexcept {
     context ctx;
     ctx.listener = copy_fd(wrapper, listener);
     int ready = ctx.listener;
-    if (ready >= 0) ask_for_sync_wake_up(ctx.listener);
-    if (ready >= 0) ready = dns::start(ctx.dns) ? 0 : -errno;
+    if (ready >= 0) {
+        ask_for_sync_wake_up(ctx.listener);
+        ready = dns::start(ctx.dns) ? 0 : -errno;
+    }
     send_int(sock, ready);
     ::close(sock);
     if (ready == 0) serve(ctx);

@@ -142,8 +142,6 @@ public:
     std::uint16_t port(std::size_t i) const noexcept { return hops_[i].port; }
     std::string_view destination() const noexcept { return view(destination_); }
 
-    std::uint16_t destination_port() const noexcept { return port_; }
-    command destination_command() const noexcept { return cmd_; }
     // Where hop i's handshake works.
     std::span<std::uint8_t> scratch() const noexcept { return {scratch_.get(), scratch_size_}; }
 

@@ -66,4 +66,13 @@ inline std::size_t play(leakproof::handshake_machine& hs, const std::vector<roun
     return consumed;
 }
 
+// Two handshakes that played the same rounds reached the same result.
+inline void check_same_result(const leakproof::handshake_machine& a,
+                              const leakproof::handshake_machine& b) {
+    CHECK(a.result().bound.type == b.result().bound.type);
+    CHECK(a.result().bound.ip == b.result().bound.ip);
+    CHECK(a.result().bound.name == b.result().bound.name);
+    CHECK(a.result().port == b.result().port);
+}
+
 }  // namespace lp_test

@@ -188,10 +188,7 @@ TEST_CASE("every vector: one byte at a time gives the same result") {
         play(whole, vc.rounds);
         play(bytewise, vc.rounds, 1);
         REQUIRE(bytewise.finished());
-        CHECK(bytewise.result().bound.type == whole.result().bound.type);
-        CHECK(bytewise.result().bound.ip == whole.result().bound.ip);
-        CHECK(bytewise.result().bound.name == whole.result().bound.name);
-        CHECK(bytewise.result().port == whole.result().port);
+        check_same_result(bytewise, whole);
     }
 }
 
@@ -274,10 +271,7 @@ TEST_CASE("every vector in a buffer of exactly buffer_size(req) bytes") {
         play(roomy, vc.rounds);
         play(tight, vc.rounds, 1);
         REQUIRE(tight.finished());
-        CHECK(tight.result().bound.type == roomy.result().bound.type);
-        CHECK(tight.result().bound.ip == roomy.result().bound.ip);
-        CHECK(tight.result().bound.name == roomy.result().bound.name);
-        CHECK(tight.result().port == roomy.result().port);
+        check_same_result(tight, roomy);
     }
 }
 

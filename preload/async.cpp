@@ -360,14 +360,12 @@ entry* make_entry(int fd, const sockaddr* sa, socklen_t len, const policy::decis
     return e;
 }
 
-// The non-blocking connect to the first proxy: 0 when under way.
-int connect_first_hop(int fd) noexcept {
-    sockaddr_storage ss;
-    socklen_t len = 0;
-    int family = hook::socket_info(fd, SO_DOMAIN);
-    if (auto ec = tunnel::first_hop_address(family, ss, len)) return errno_of(ec);
-    if (real::fn().connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return 0;
-    return errno == EINPROGRESS || errno == EINTR ? 0 : errno;
+// The non-blocking connect to the first proxy: 0 when under way. The
+// socket's family is that of the program's address (the kernel refuses any
+// other).
+int connect_first_hop(const entry& e) noexcept {
+    int err = tunnel::start_first_hop(e.fd, e.peer.ss_family);
+    return err == EINPROGRESS || err == EINTR ? 0 : err;
 }
 
 // Under mu: registers e and masks fd; on failure undoes everything.
@@ -376,7 +374,7 @@ int begin(entry* e) noexcept {
     pending_count.fetch_add(1, std::memory_order_relaxed);
     (*entries)[e->fd] = e;
     epollreg::mask(e->fd);
-    int err = connect_first_hop(e->fd);
+    int err = connect_first_hop(*e);
     epoll_event ev{};
     ev.events = EPOLLOUT | EPOLLONESHOT;
     ev.data.u64 = tag(*e);

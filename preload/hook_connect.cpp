@@ -42,8 +42,8 @@ int proxied_connect(int fd, const sockaddr* sa, socklen_t len, const lp::policy:
     if (int rc = 0; flags >= 0 && may_defer && start_async(fd, flags, sa, len, d, rc)) return rc;
     // A failure to read the flags is reported like any other: one log line.
     auto ec = flags < 0 ? std::error_code{errno, std::generic_category()}
-                        : lp::tunnel::establish(fd, lp::hook::socket_info(fd, SO_DOMAIN), flags,
-                                                lp::tunnel::target_of(d), d.target.port);
+                        : lp::tunnel::establish(fd, sa->sa_family, flags, lp::tunnel::target_of(d),
+                                                d.target.port);
     lp::tunnel::report(d, ec);
     if (ec) {
         errno = leakproof::to_errno(ec);

@@ -22,8 +22,10 @@
 #include <utility>
 #include <vector>
 
+#include "log.hpp"
 #include "supervise_dns.hpp"
 #include "supervise_handle.hpp"
+#include "tunnel.hpp"
 
 namespace lp::supervise {
 namespace {
@@ -132,6 +134,7 @@ std::vector<sock_filter> filter_program() {
 
     f.here(p::connect_len);
     f.load(arg_low(2));
+    f.if_eq(tunnel::own_connect_len, p::allow);  // the interposer's, to the proxy
     f.if_ge(min_ip_addrlen, p::notify);
 
     f.here(p::allow);
@@ -308,6 +311,19 @@ void ask_for_sync_wake_up(int listener) noexcept {
     (void)::ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, sync_wake_up);
 }
 
+// The DNS responder is started once the wrapper is on its way: the
+// program's calls wait in the kernel until we serve. Without it, the
+// queries of static programs fail (admit_to_responder); nothing else does.
+void start_responder(context& ctx) noexcept {
+    if (dns::start(ctx.dns)) return;
+    int err = errno;
+    ctx.dns.sin_port = 0;
+    auto ln = log::start();
+    ln << "supervisor: cannot start the DNS responder: " << std::strerror(err)
+       << " (the DNS queries of static programs will fail)";
+    log::emit(log::level::normal, ln);
+}
+
 // The supervisor: a grandchild of the wrapper in a session of its own
 // (no terminal signals, nobody's child to wait for). Takes the wrapper's
 // listener, serves the tree, removes the placeholder map when it is gone.
@@ -317,17 +333,16 @@ void ask_for_sync_wake_up(int listener) noexcept {
     int listener = -1;
     if (!receive_int(sock, listener) || listener < 0)
         _exit(0);  // the wrapper could not install the filter: it says why
-    // The wrapper waits from here to its exec: only what must be ready then.
+    // The wrapper waits from here to its exec: only the copy of the listener.
     context ctx;
     ctx.listener = copy_fd(wrapper, listener);
-    int ready = ctx.listener;
-    if (ready >= 0) {
-        ask_for_sync_wake_up(ctx.listener);
-        ready = dns::start(ctx.dns) ? 0 : -errno;
-    }
-    send_int(sock, ready);
+    send_int(sock, ctx.listener >= 0 ? 0 : ctx.listener);
     ::close(sock);
-    if (ready == 0) serve(ctx);
+    if (ctx.listener >= 0) {
+        ask_for_sync_wake_up(ctx.listener);
+        start_responder(ctx);
+        serve(ctx);
+    }
     if (!map.empty()) ::unlink(map.c_str());
     _exit(0);
 }

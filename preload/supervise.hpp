@@ -18,10 +18,14 @@
 // check: only sockets of other families (AF_UNIX, AF_NETLINK...), which
 // cannot reach the network, and TCP sends (whose address the kernel
 // ignores) are let through (SECCOMP_USER_NOTIF_FLAG_CONTINUE).
-// In a dynamic program the interposer has already done the work: what
-// reaches the filter is its connect to the first proxy (rule 2: direct) or
-// a destination the policy sends direct; the supervisor makes that connect
-// on its copy, so the cost is one notification per connect.
+// In a dynamic program the interposer has already done the work: its
+// connect to the first proxy passes a length no program passes
+// (tunnel::own_connect_len), which the filter lets through, so a proxied
+// connect costs no notification; what reaches the supervisor is a
+// destination the policy sends direct, which it connects on its copy.
+// That marker lets the interposer through, not a program written to evade
+// leakproof: the filter keeps unmodified programs from leaking (static and
+// Go ones above all); it is not a sandbox (see the README).
 // io_uring_setup fails with ENOSYS: its submissions would bypass the filter;
 // packet sockets fail with EPERM: their frames carry no address to check.
 #pragma once

@@ -126,6 +126,7 @@ std::uint16_t local_port(int fd) noexcept {
 // yet (its connect or send would pick a port anyway) and admits that port
 // (supervise_dns.hpp). 0 or the errno.
 int admit_to_responder(const call& c) noexcept {
+    if (c.ctx.dns.sin_port == 0) return ECONNREFUSED;  // no responder (start_responder)
     std::uint16_t port = local_port(c.fd);
     if (port == 0) {
         sockaddr_storage any{};

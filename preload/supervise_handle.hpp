@@ -9,7 +9,7 @@ namespace lp::supervise {
 
 struct context {
     int listener = -1;  // the seccomp notification fd
-    sockaddr_in dns{};  // our DNS responder (supervise_dns.hpp), 127.0.0.1
+    sockaddr_in dns{};  // our DNS responder (supervise_dns.hpp), 127.0.0.1; port 0: none
 };
 
 // Answers `n` at once if that cannot wait on the network (refusals, sends,

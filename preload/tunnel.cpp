@@ -36,13 +36,16 @@ std::error_code wait_for(int fd, short events, const deadline& dl,
     }
 }
 
+// MSG_DONTWAIT on every send and receive: each wait is a poll() bounded by
+// the deadline, whatever the socket's own mode, which stays as it is.
 std::error_code send_all(int fd, std::span<const std::uint8_t> bytes, const deadline& dl) noexcept {
     while (!bytes.empty()) {
         // MSG_NOSIGNAL: a proxy hanging up must not kill the program with SIGPIPE.
-        ssize_t n = real::fn().send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+        ssize_t n = real::fn().send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n > 0) {
             bytes = bytes.subspan(static_cast<std::size_t>(n));
         } else if (errno == EAGAIN || errno == EINTR) {
+            // Also where a connect to the proxy is still under way.
             if (auto ec = wait_for(fd, POLLOUT, dl)) return ec;
         } else {
             return sys(errno);
@@ -51,11 +54,15 @@ std::error_code send_all(int fd, std::span<const std::uint8_t> bytes, const dead
     return {};
 }
 
-// One receive action: 0 bytes = EOF (the handshake reports it).
+// One receive action: 0 bytes = EOF (the handshake reports it). Right after
+// a send the answer cannot be there yet: `wait_first` polls before the
+// first recv instead of after a recv that fails with EAGAIN.
 std::error_code receive(int fd, leakproof::client_handshake& hs, std::span<std::uint8_t> space,
-                        const deadline& dl) noexcept {
+                        bool wait_first, const deadline& dl) noexcept {
+    if (wait_first)
+        if (auto ec = wait_for(fd, POLLIN, dl)) return ec;
     for (;;) {
-        ssize_t n = real::fn().recv(fd, space.data(), space.size(), 0);
+        ssize_t n = real::fn().recv(fd, space.data(), space.size(), MSG_DONTWAIT);
         if (n > 0) {
             hs.received(static_cast<std::size_t>(n));
             return {};
@@ -94,33 +101,43 @@ void put_chain(log::line& ln) noexcept {
 }  // namespace
 
 std::error_code connect_first_hop(int fd, int family, const deadline& dl) noexcept {
-    sockaddr_storage ss;
-    socklen_t len = 0;
-    if (auto ec = first_hop_address(family, ss, len)) return ec;
-    if (real::fn().connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return {};
-    if (errno != EINPROGRESS && errno != EINTR) return sys(errno);
+    int err = start_first_hop(fd, family);
+    if (err == 0 || err == EINPROGRESS) return {};
+    if (err != EINTR) return sys(err);
+    // Interrupted: the connect goes on in the kernel; its outcome is the
+    // socket's error once it is writable.
     short revents = 0;
     if (auto ec = wait_for(fd, POLLOUT, dl, &revents)) return ec;
-    // Only a failed connect sets POLLERR/POLLHUP: ask for the error then, and
-    // spare the common case a system call.
     if (!(revents & (POLLERR | POLLHUP))) return {};
-    int err = 0;
     socklen_t elen = sizeof err;
     if (real::fn().getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) return sys(errno);
     return err ? sys(err) : std::error_code{};
 }
 
+int start_first_hop(int fd, int family) noexcept {
+    sockaddr_storage ss;
+    socklen_t len = 0;
+    if (auto ec = first_hop_address(family, ss, len)) return ec.value();
+    // first_hop_address() zeroed `ss`: the kernel reads the address it
+    // needs and ignores the rest of own_connect_len.
+    if (real::fn().connect(fd, reinterpret_cast<sockaddr*>(&ss), own_connect_len) == 0) return 0;
+    return errno;
+}
+
 // Does what the handshake asks until it is done or failed.
 std::error_code drive(int fd, leakproof::client_handshake& hs, const deadline& dl) noexcept {
+    bool just_sent = false;
     for (;;) {
         auto act = hs.next();
         switch (act.kind) {
             case action_kind::send:
                 if (auto ec = send_all(fd, act.bytes, dl)) return ec;
                 hs.sent();
+                just_sent = true;
                 break;
             case action_kind::receive:
-                if (auto ec = receive(fd, hs, act.space, dl)) return ec;
+                if (auto ec = receive(fd, hs, act.space, just_sent, dl)) return ec;
+                just_sent = false;
                 break;
             case action_kind::done: return {};
             case action_kind::failed: return act.error;
@@ -182,12 +199,19 @@ void report(const policy::decision& d, std::error_code ec) noexcept {
 
 std::error_code establish(int fd, int family, int flags, const leakproof::address& target,
                           std::uint16_t port) noexcept {
-    deadline dl{config::get().timeout_ms};
-    // Non-blocking while we work so that every wait is bounded by the
-    // deadline; the program's own mode is put back below.
-    if (!(flags & O_NONBLOCK) && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys(errno);
+    const auto& cfg = config::get();
+    deadline dl{cfg.timeout_ms};
+    // Sends and receives never block (MSG_DONTWAIT), but connect() has no
+    // such flag: a blocking socket is made non-blocking for the connect to
+    // a remote proxy, so that the deadline bounds it too, and put back. A
+    // connect on loopback completes or is refused at once; it could only
+    // wait if the proxy's accept queue were full, and then the program's
+    // send timeout or the kernel's SYN retries bound it: two fewer system
+    // calls on the common path (Tor on 127.0.0.1).
+    bool switch_mode = !(flags & O_NONBLOCK) && !cfg.first_hop_ep.addr.is_loopback();
+    if (switch_mode && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys(errno);
     auto ec = run_chain(fd, family, target, port, dl);
-    if (!(flags & O_NONBLOCK)) ::fcntl(fd, F_SETFL, flags);
+    if (switch_mode) ::fcntl(fd, F_SETFL, flags);
     return ec;
 }
 

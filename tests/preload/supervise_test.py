@@ -283,6 +283,27 @@ def nested_refused_case():
         fail("the static program connected")
 
 
+def filter_marker_case():
+    """The filter lets exactly one connect() through without the supervisor:
+    the interposer's own, to the proxy, which passes a length no program
+    passes (tunnel::own_connect_len, 127). A program passing it on purpose
+    is not stopped (leakproof keeps unmodified programs from leaking, it is
+    not a sandbox: README); every other length is checked, the neighbours
+    and an IPv4 address in a sockaddr_storage included."""
+    client = raw_client()
+    dns, target = pltest.Dns(), pltest.Listener()
+    dead = f"socks5h://127.0.0.1:{pltest.free_port()}"
+    for n in (16, 28, 126, 128):
+        r = run([client, "len", str(n), "127.0.0.1", str(target.port)], dns, dead, ["--proxy-loopback"])
+        if f"len {n}: Connection refused" not in r.stdout or f"via {dead}" not in r.stderr:
+            fail(f"a connect with length {n} was not sent to the (dead) proxy: {r.stdout!r}")
+    if target.count != 0:
+        fail(f"the target saw {target.count} direct connection(s)")
+    r = run([client, "len", "127", "127.0.0.1", str(target.port)], dns, dead, ["--proxy-loopback"])
+    if "len 127: connected" not in r.stdout:
+        fail(f"the marker length did not pass the filter: {r.stdout!r}")
+
+
 def supervise_flag_case():
     """--supervise on a dynamic program: interposer and supervisor together."""
     dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
@@ -307,6 +328,7 @@ CASES = {
     "nested_refused": nested_refused_case,
     "c_bare_leaks": c_bare_leaks_case,
     "supervise_flag": supervise_flag_case,
+    "filter_marker": filter_marker_case,
 }
 
 if __name__ == "__main__":

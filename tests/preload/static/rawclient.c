@@ -10,6 +10,9 @@
  *       that address.
  *   rawclient packet                     opens packet sockets (AF_PACKET,
  *       and AF_INET's old SOCK_PACKET); prints "packet: ERRNO-NAME" for each
+ *   rawclient len N IP PORT              connect() to IP:PORT passing an
+ *       address length of N (the IPv4 address, zero-padded); prints
+ *       "len N: connected" or "len N: ERRNO-TEXT"
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -142,6 +145,22 @@ static int packet(void) {
     return 0;
 }
 
+static int connect_with_len(int len, const char* ip, int port) {
+    union {
+        struct sockaddr_in in;
+        unsigned char bytes[128];
+    } a;
+    memset(&a, 0, sizeof a);
+    a.in.sin_family = AF_INET;
+    a.in.sin_port = htons(port);
+    if (len < 0 || len > (int)sizeof a || inet_pton(AF_INET, ip, &a.in.sin_addr) != 1) return 2;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int rc = connect(s, (struct sockaddr*)&a, (socklen_t)len);
+    printf("len %d: %s\n", len, rc == 0 ? "connected" : strerror(errno));
+    close(s);
+    return 0;
+}
+
 int main(int argc, char** argv) {
     // As a script's interpreter (#!/path/to/rawclient) argv[1] is the script.
     if (argc > 1 && strchr(argv[1], '/') != NULL) {
@@ -150,8 +169,11 @@ int main(int argc, char** argv) {
     }
     if (argc == 2 && strcmp(argv[1], "packet") == 0) return packet();
     if (argc == 4 && strcmp(argv[1], "ip") == 0) return fetch(argv[2], atoi(argv[3]), argv[2]);
+    if (argc == 5 && strcmp(argv[1], "len") == 0)
+        return connect_with_len(atoi(argv[2]), argv[3], atoi(argv[4]));
     if (argc != 5 || strcmp(argv[1], "dns") != 0) {
-        fprintf(stderr, "usage: rawclient ip IP PORT | dns connect|sendto|tcp NAME PORT\n");
+        fprintf(stderr,
+                "usage: rawclient ip IP PORT | dns connect|sendto|tcp NAME PORT | len N IP PORT\n");
         return 2;
     }
     char ip[16];

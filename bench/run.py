@@ -14,7 +14,8 @@ that answers RESOLVE, plus relays (bench/delay_relay.py) that put a proxy
                (bench/connect_loop.c) through dante and through the Tor
                stand-in, both 20 ms away; time to connected (the goals) and
                to the echo; vs proxychains4 and torsocks
-  2. CPU       user+sys per connect through microsocks on loopback
+  2. CPU       user+sys per connect through microsocks on loopback (the same
+               command run with no connect is subtracted: start-up is 3.)
   3. start-up  `leakproof true` vs `true` (hyperfine), and the peers
   4. async     bench/async_load: 10,000 concurrent async_connects to the
                test proxy's sink.fault; connects/s, heap bytes per pending
@@ -252,21 +253,31 @@ class Loop:
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         return out, cpu / connects
 
-    def wrapped(self, w, port, connects):
-        def go():
-            out, cpu = self._timed(w.argv(port, [self.loop, str(connects), NAME, str(self.echo_port)]),
-                                   w.env(port), connects)
-            median, _p90, connect = map(float, out.split()[-3:])
-            return median, connect, cpu
-        return go
+    def _sample(self, argv_for, env, connects, marginal):
+        """(median µs per round, median µs to connected, CPU s per connect).
+        `marginal`: the CPU of the same command making no connect (start-up
+        and exit, which section 3 measures) is subtracted, so that the
+        figure is what each connect costs."""
+        out, cpu = self._timed(argv_for(connects), env, connects)
+        if marginal:
+            _, idle = self._timed(argv_for(0), env, 1)
+            cpu -= idle / connects
+        median, _p90, connect = map(float, out.split()[-3:])
+        return median, connect, cpu
 
-    def floor_client(self, port, connects, pipeline):
-        def go():
-            argv = [self.floor, str(connects), str(port), NAME, str(self.echo_port)] + (["pipeline"] if pipeline else [])
-            out, cpu = self._timed(argv, None, connects)
-            median, _p90, connect = map(float, out.split()[-3:])
-            return median, connect, cpu
-        return go
+    def wrapped(self, w, port, connects, marginal=False):
+        argv_for = lambda n: w.argv(port, [self.loop, str(n), NAME, str(self.echo_port)])  # noqa: E731
+        return lambda: self._sample(argv_for, w.env(port), connects, marginal)
+
+    def command(self, prefix, args_after_n, env, connects, marginal=False):
+        """connect_loop (or a static build of it, prefix[-1]) under `prefix`."""
+        argv_for = lambda n: prefix + [str(n)] + args_after_n  # noqa: E731
+        return lambda: self._sample(argv_for, env, connects, marginal)
+
+    def floor_client(self, port, connects, pipeline, marginal=False):
+        argv_for = lambda n: ([self.floor, str(n), str(port), NAME, str(self.echo_port)]  # noqa: E731
+                              + (["pipeline"] if pipeline else []))
+        return lambda: self._sample(argv_for, None, connects, marginal)
 
 
 def table(title, header, rows):
@@ -289,9 +300,9 @@ def goal(value, limit, fmt="{:.2f}"):
 
 # ---------------------------------------------------------------- figures
 
-def latency_and_cpu(args, build, ws, svc, summary):
+def latency(args, build, ws, svc, summary):
     loop = Loop(build, svc["echo"])
-    r, n_lat, n_cpu = args.rounds, args.latency_n, args.cpu_n
+    r, n_lat = args.rounds, args.latency_n
     floors = [("floor: in-process SOCKS5", False), ("floor: in-process SOCKS5 pipelined", True)]
 
     lat, lat_echo = {}, {}
@@ -326,15 +337,59 @@ def latency_and_cpu(args, build, ws, svc, summary):
                  if server == "Tor stand-in" else ""))
     summary["latency"], summary["latency_echo"] = lat, lat_echo
 
-    print(f"\nbench: CPU, {n_cpu} sequential connects on loopback through microsocks x {r} rounds", flush=True)
-    entries = [(floors[0][0], loop.floor_client(svc["microsocks"], n_cpu, False), False)]
-    entries += [(w.name, loop.wrapped(w, svc["microsocks"], n_cpu), w.ours) for w in ws
+
+@contextlib.contextmanager
+def on_one_cpu(cpu=1):
+    """Pins this process and the servers it started (every thread; what
+    they start inherits it) to one CPU, and unpins them after."""
+    everyone = os.sched_getaffinity(0)
+    tasks = []
+    for pid in our_children() | {os.getpid()}:
+        with contextlib.suppress(OSError):
+            tasks += [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    for t in tasks:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(t, {cpu})
+    try:
+        yield
+    finally:
+        for t in tasks:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(t, everyone)
+
+
+def cpu(args, build, ws, svc, summary):
+    """2. CPU per connect, twice: as the scheduler places the client, the
+    proxy and the supervisor on two CPUs, and with all of them on one CPU
+    (where a wake-up of another process is a context switch, and which
+    varies much less from run to run)."""
+    loop = Loop(build, svc["echo"])
+    n, floor = args.cpu_n, "floor: in-process SOCKS5"
+    entries = [(floor, loop.floor_client(svc["microsocks"], n, False, marginal=True), False)]
+    entries += [(w.name, loop.wrapped(w, svc["microsocks"], n, marginal=True), w.ours) for w in ws
                 if not w.needs_resolve and "pipelined" not in w.name]
-    got = alternate(entries, r, "cpu")
-    us = {n: med([s[2] for s in v]) * 1e6 for n, v in got.items()}
-    fl, pc = us.get(floors[0][0]), us.get("proxychains4")
-    table("2. CPU per connect, client process (µs user+sys)", ["contender", "µs", "vs floor", "vs proxychains4"],
-          [[n, f"{v:.1f}", ratio(v, fl), ratio(v, pc)] for n, v in us.items()])
+    us = {}
+    for where in ("two CPUs", "one CPU"):
+        print(f"\nbench: CPU, {n} sequential connects on loopback through microsocks x {args.rounds} rounds, "
+              f"{where} (each run's start-up and exit subtracted: a run of the same command with no connect)",
+              flush=True)
+        with on_one_cpu() if where == "one CPU" else contextlib.nullcontext():
+            got = alternate(entries, args.rounds, f"cpu/{where}")
+        us[where] = {name: med([s[2] for s in v]) * 1e6 for name, v in got.items()}
+    rows = []
+    for name in us["two CPUs"]:
+        row = [name]
+        for where in us:
+            v, fl, pc = us[where].get(name), us[where].get(floor), us[where].get("proxychains4")
+            row += [f"{v:.1f}" if v else "-", ratio(v, fl), ratio(v, pc)]
+        rows.append(row)
+    table("2. CPU per connect, client process and leakproof's supervisor (µs user+sys)",
+          ["contender", "µs, 2 CPUs", "vs floor", "vs proxychains4", "µs, 1 CPU", "vs floor", "vs proxychains4"],
+          rows)
+    for where, fig in us.items():
+        lp, fl, pc = fig.get("leakproof"), fig.get(floor), fig.get("proxychains4")
+        print(f"  goals ({where}): leakproof/floor <= 1.10: {goal(lp / fl if lp and fl else None, 1.10)}; "
+              f"leakproof/proxychains4 <= 0.65: {goal(lp / pc if lp and pc else None, 0.65)}")
     summary["cpu"] = us
 
 
@@ -540,27 +595,22 @@ def supervisor(args, build, svc, summary):
     prefix = [wrapper, "-q", "-p", f"socks5h://127.0.0.1:{port}"]
     n = args.cpu_n
 
-    def go(argv, env=None):
-        def sample():
-            out, cpu = loop._timed(argv, env or dict(os.environ), n)
-            median, _p90, connect = map(float, out.split()[-3:])
-            return median, connect, cpu
-        return sample
+    def go(prefix, args_after_n, env=None):
+        return loop.command(prefix, args_after_n, env or dict(os.environ), n, marginal=True)
 
     summary["supervisor"] = {}
     # By IP: the connect alone (through the proxy: --proxy-loopback). By
     # name: plus the lookup, which a static libc makes as DNS traffic (to
     # the supervisor's responder) where the interposer answers in-process.
     for what, host, extra in (("by IP", "127.0.0.1", ["--proxy-loopback"]), ("by name", NAME, [])):
-        args_for = [str(n), host, str(svc["echo"])]
+        after_n = [host, str(svc["echo"])]
         env = interposer_alone_env(build, port, extra)
-        entries = [("interposer alone (--env)", go([loop.loop] + args_for, env), True),
-                   ("interposer + supervisor (default)", go(prefix + extra + ["--", loop.loop] + args_for), True),
+        entries = [("interposer alone (--env)", go([loop.loop], after_n, env), True),
+                   ("interposer + supervisor (default)", go(prefix + extra + ["--", loop.loop], after_n), True),
                    ("supervisor alone (--supervise)",
-                    go(prefix + extra + ["--supervise", "--", loop.loop] + args_for), True)]
+                    go(prefix + extra + ["--supervise", "--", loop.loop], after_n), True)]
         if static_loop:
-            entries.append(("static program, supervised",
-                            go(prefix + extra + ["--", static_loop] + args_for), True))
+            entries.append(("static program, supervised", go(prefix + extra + ["--", static_loop], after_n), True))
         print(f"\nbench: supervisor, {n} sequential connects {what} on loopback through microsocks "
               f"x {args.rounds} rounds", flush=True)
         got = alternate(entries, args.rounds, f"supervisor {what}")
@@ -622,11 +672,12 @@ def markdown(summary, args):
                         comp += f", {ratio(ms[n], ts)} torsocks ({ts:.1f} ms)"
                     row(f"{what}, {server} 20 ms away, {n}", f"{ms[n]:.1f} ms", comp,
                         g if key == "latency" else "")
-    us = summary.get("cpu", {})
-    if "leakproof" in us:
-        fl, pc = us.get("floor: in-process SOCKS5"), us.get("proxychains4")
-        row("CPU per connect (microsocks, loopback)", f"{us['leakproof']:.0f} µs",
-            f"{ratio(us['leakproof'], fl)} floor, {ratio(us['leakproof'], pc)} proxychains4", "")
+    for where, us in summary.get("cpu", {}).items():
+        if "leakproof" in us:
+            fl, pc = us.get("floor: in-process SOCKS5"), us.get("proxychains4")
+            row(f"CPU per connect (microsocks, loopback, {where}; start-up subtracted)", f"{us['leakproof']:.0f} µs",
+                f"{ratio(us['leakproof'], fl)} floor, {ratio(us['leakproof'], pc)} proxychains4",
+                "<= 1.10x floor, <= 0.65x proxychains4")
     st = summary.get("startup", {})
     if "leakproof true" in st:
         peers = ", ".join(f"{n.replace(' true', '')} {v:+.2f} ms" for n, v in st.items()
@@ -673,7 +724,7 @@ def main():
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
     ap.add_argument("--quick", action="store_true", help="a short smoke run (CI)")
     ap.add_argument("--markdown", help="also write the summary table (markdown) here")
-    ap.add_argument("--only", help="run one section: latency, startup, async, data, event-loop, supervisor, core")
+    ap.add_argument("--only", help="run one section: latency, cpu, startup, async, data, event-loop, supervisor, core")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     for need in ("bench/connect_loop", "bench/floor_client", "bench/async_load", "preload/leakproof"):
@@ -705,7 +756,8 @@ def main():
         sys.exit(f"bench: cannot start the servers: {e}")
     ws = wrappers(workdir, build)
     summary = {}
-    sections = {"latency": lambda: latency_and_cpu(args, build, ws, svc, summary),
+    sections = {"latency": lambda: latency(args, build, ws, svc, summary),
+                "cpu": lambda: cpu(args, build, ws, svc, summary),
                 "startup": lambda: startup(args, build, ws, svc, summary),
                 "async": lambda: async_api(args, build, svc, summary),
                 "data": lambda: data_path(args, build, ws, svc, summary),

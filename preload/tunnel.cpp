@@ -37,7 +37,7 @@ std::error_code wait_for(int fd, short events, const deadline& dl,
 }
 
 // MSG_DONTWAIT on every send and receive: each wait is a poll() bounded by
-// the deadline, whatever the socket's own mode, which stays as it is.
+// the deadline, whatever the socket's mode.
 std::error_code send_all(int fd, std::span<const std::uint8_t> bytes, const deadline& dl) noexcept {
     while (!bytes.empty()) {
         // MSG_NOSIGNAL: a proxy hanging up must not kill the program with SIGPIPE.
@@ -199,16 +199,12 @@ void report(const policy::decision& d, std::error_code ec) noexcept {
 
 std::error_code establish(int fd, int family, int flags, const leakproof::address& target,
                           std::uint16_t port) noexcept {
-    const auto& cfg = config::get();
-    deadline dl{cfg.timeout_ms};
+    deadline dl{config::get().timeout_ms};
     // Sends and receives never block (MSG_DONTWAIT), but connect() has no
-    // such flag: a blocking socket is made non-blocking for the connect to
-    // a remote proxy, so that the deadline bounds it too, and put back. A
-    // connect on loopback completes or is refused at once; it could only
-    // wait if the proxy's accept queue were full, and then the program's
-    // send timeout or the kernel's SYN retries bound it: two fewer system
-    // calls on the common path (Tor on 127.0.0.1).
-    bool switch_mode = !(flags & O_NONBLOCK) && !cfg.first_hop_ep.addr.is_loopback();
+    // such flag: a blocking socket is non-blocking while we work, so that
+    // the deadline bounds the connect to the proxy too (even a loopback
+    // one waits, for SYN retries, when the proxy's accept queue is full).
+    bool switch_mode = !(flags & O_NONBLOCK);
     if (switch_mode && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys(errno);
     auto ec = run_chain(fd, family, target, port, dl);
     if (switch_mode) ::fcntl(fd, F_SETFL, flags);

@@ -269,6 +269,28 @@ def proxy_timeout_case():
         fail("the timeout was not applied")
 
 
+def proxy_backlog_timeout_case():
+    """A proxy whose accept queue is full drops our SYN: even on loopback the
+    connect to it waits (SYN retries, two minutes), and --timeout bounds it.
+    A blocking connect (python3's), so the interposer's own path runs."""
+    dns = pltest.Dns()
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)  # never accepted: one queued connection fills it
+    filler = socket.create_connection(full.getsockname())
+    target = pltest.Listener()
+    t0 = time.time()
+    r = run(["python3", "-c", f"import socket; socket.create_connection(('{WEB_NAME}', {target.port}))"],
+            dns, f"socks5h://127.0.0.1:{full.getsockname()[1]}", ["--timeout", "1"])
+    took = time.time() - t0
+    expect_failure(r, target, "timed out")
+    if took > 15:
+        fail(f"the timeout was not applied to the connect ({took:.1f} s)")
+    filler.close()
+    full.close()
+    no_dns(dns)
+
+
 def refused_binary(prepare, needle):
     dns = pltest.Dns()
     target = pltest.Listener()
@@ -622,6 +644,7 @@ CASES = {
     "proxy_down": proxy_down_case,
     "proxy_refuses": proxy_refuses_case,
     "proxy_timeout": proxy_timeout_case,
+    "proxy_backlog_timeout": proxy_backlog_timeout_case,
     "static_binary": static_binary_case,
     "setuid_binary": setuid_case,
     "capabilities_binary": caps_case,

@@ -440,6 +440,15 @@ def microsocks(auth=False, user="lpms", password="lpms-pass-2718"):
                                "LP_MICROSOCKS_USER": user, "LP_MICROSOCKS_PASS": password})
 
 
+def microsocks6():
+    """microsocks listening on ::1 only (a proxy reached over IPv6)."""
+    bin_ = need("microsocks")
+    port, p = _start("microsocks6",
+                     lambda port: in_mount_ns(proxy_binds(), [bin_, "-i", "::1", "-p", str(port)]),
+                     lambda port, p: wait_port(port, host="::1", proc=p))
+    return Server("microsocks6", "[::1]", port, proc=p)
+
+
 def ssh_socks(timeout=15.0):
     """OpenSSH dynamic forwarding (ssh -D): SOCKS4 and SOCKS5, no auth.
 

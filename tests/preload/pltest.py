@@ -107,6 +107,10 @@ def microsocks():
     return f"socks5h://127.0.0.1:{lptest.microsocks().port}"
 
 
+def microsocks6():
+    return f"socks5h://[::1]:{lptest.microsocks6().port}"
+
+
 def dante():
     return f"socks5h://127.0.0.1:{lptest.dante().port}"
 

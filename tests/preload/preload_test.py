@@ -291,6 +291,28 @@ def proxy_backlog_timeout_case():
     no_dns(dns)
 
 
+def ipv6_proxy_case():
+    """A proxy on ::1: an AF_INET6 socket reaches it (by name, resolved by the
+    proxy; the interposer's connect passes its marker length with a
+    sockaddr_in6); an AF_INET socket cannot, and says so — nothing direct."""
+    dns, web = pltest.Dns(), pltest.HttpServer()
+    proxy = pltest.microsocks6()
+    fetch = ("import socket, sys\n"
+             "s = socket.socket(getattr(socket, sys.argv[1]))\n"
+             f"s.connect(('{WEB_NAME}', {web.port}))\n"
+             f"s.sendall(b'GET / HTTP/1.0\\r\\nHost: {WEB_NAME}\\r\\n\\r\\n')\n"
+             "print(b''.join(iter(lambda: s.recv(65536), b'')).decode(errors='replace'))\n")
+    r = run(["python3", "-c", fetch, "AF_INET6"], dns, proxy, ["-v"])
+    if r.returncode != 0 or BODY.strip() not in r.stdout:
+        fail(f"no body through the IPv6 proxy: {r.stderr[-300:]}")
+    if f"connect {WEB_NAME}:{web.port} via {proxy}: ok" not in r.stderr:
+        fail("no log line for the connect through the IPv6 proxy")
+    target = pltest.Listener()
+    r = run(["python3", "-c", fetch.replace(str(web.port), str(target.port)), "AF_INET"], dns, proxy)
+    expect_failure(r, target, f"via {proxy}: Address family not supported")
+    no_dns(dns)
+
+
 def refused_binary(prepare, needle):
     dns = pltest.Dns()
     target = pltest.Listener()
@@ -645,6 +667,7 @@ CASES = {
     "proxy_refuses": proxy_refuses_case,
     "proxy_timeout": proxy_timeout_case,
     "proxy_backlog_timeout": proxy_backlog_timeout_case,
+    "ipv6_proxy": ipv6_proxy_case,
     "static_binary": static_binary_case,
     "setuid_binary": setuid_case,
     "capabilities_binary": caps_case,

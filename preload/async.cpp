@@ -16,7 +16,6 @@
 #include <cstdint>
 #include <new>
 #include <optional>
-#include <unordered_map>
 
 #include "config.hpp"
 #include "epollreg.hpp"
@@ -46,6 +45,8 @@ bool in_range(int fd) noexcept {
 // One handshake under way. Heap-allocated and never moved: the handshake
 // and its request hold views into `d` (the target name).
 struct entry {
+    entry* prev = nullptr;  // in the list of handshakes under way, or of spares
+    entry* next = nullptr;
     int fd = -1;
     std::uint64_t gen = 0;  // tells this entry's epoll events from a reused fd's
     dev_t dev = 0;          // the socket's identity, checked before touching
@@ -69,8 +70,46 @@ struct driver {
 };
 
 driver drv;
-std::unordered_map<int, entry*>* entries = nullptr;  // allocated with the driver
 std::uint64_t next_gen = 1;
+
+// The handshakes under way, by fd and as a list (for the deadlines). An
+// entry that is done goes to the spares and is used again: a connect
+// allocates only while the number under way grows past its earlier peak.
+// All under mu.
+entry* by_fd[max_fd];
+entry* under_way = nullptr;
+entry* spares = nullptr;
+
+entry* find(int fd) noexcept {
+    return in_range(fd) ? by_fd[fd] : nullptr;
+}
+
+void add(entry* e) noexcept {
+    by_fd[e->fd] = e;
+    e->prev = nullptr;
+    e->next = under_way;
+    if (under_way != nullptr) under_way->prev = e;
+    under_way = e;
+}
+
+void remove(entry* e) noexcept {
+    if (by_fd[e->fd] == e) by_fd[e->fd] = nullptr;
+    (e->prev != nullptr ? e->prev->next : under_way) = e->next;
+    if (e->next != nullptr) e->next->prev = e->prev;
+}
+
+entry* take_spare() noexcept {
+    entry* e = spares;
+    if (e == nullptr) return new (std::nothrow) entry;
+    spares = e->next;
+    e->~entry();
+    return new (e) entry{};
+}
+
+void keep_spare(entry* e) noexcept {
+    e->next = spares;
+    spares = e;
+}
 
 constexpr std::uint64_t wake_tag = 0;
 
@@ -104,7 +143,7 @@ int errno_of(std::error_code ec) noexcept {
 // line comes first: a program may exit the moment it sees the outcome.
 void finish(entry* e, std::error_code ec) noexcept {
     tunnel::report(e->d, ec);
-    entries->erase(e->fd);
+    remove(e);
     pending_count.fetch_sub(1, std::memory_order_relaxed);
     bool ours = same_socket(*e);
     if (ours) {
@@ -121,7 +160,7 @@ void finish(entry* e, std::error_code ec) noexcept {
         table[e->fd].store(idle, std::memory_order_release);
     }
     wake_waiters();
-    delete e;
+    keep_spare(e);
 }
 
 void fail(entry* e, int err) noexcept {
@@ -223,7 +262,7 @@ void step(entry* e) noexcept {
 
 int next_timeout_ms() noexcept {
     long best = -1;
-    for (auto& [fd, e] : *entries) {
+    for (entry* e = under_way; e != nullptr; e = e->next) {
         long ms = e->deadline.remaining_ms();
         if (best < 0 || ms < best) best = ms;
     }
@@ -231,10 +270,10 @@ int next_timeout_ms() noexcept {
 }
 
 void expire() noexcept {
-    for (auto it = entries->begin(); it != entries->end();) {
-        entry* e = it->second;
-        ++it;  // finish() erases e
+    for (entry* e = under_way; e != nullptr;) {
+        entry* next = e->next;  // fail() takes e off the list
         if (e->deadline.remaining_ms() == 0) fail(e, ETIMEDOUT);
+        e = next;
     }
 }
 
@@ -244,8 +283,8 @@ void dispatch(std::uint64_t data) noexcept {
         (void)!real::fn().read(drv.wake, &n, sizeof n);
         return;
     }
-    auto it = entries->find(static_cast<int>(data & 0xffff));
-    if (it != entries->end() && tag(*it->second) == data) step(it->second);
+    entry* e = find(static_cast<int>(data & 0xffff));
+    if (e != nullptr && tag(*e) == data) step(e);
 }
 
 void* run(void*) {
@@ -297,12 +336,11 @@ void after_fork_parent() noexcept {
     mu.unlock();
 }
 void after_fork_child() noexcept {
-    if (entries != nullptr) {
-        for (auto& [fd, e] : *entries) {
-            table[fd].store(idle, std::memory_order_relaxed);
-            delete e;
-        }
-        entries->clear();
+    while (under_way != nullptr) {
+        entry* e = under_way;
+        table[e->fd].store(idle, std::memory_order_relaxed);
+        remove(e);
+        keep_spare(e);
     }
     pending_count.store(0);
     waiters = nullptr;
@@ -318,8 +356,6 @@ bool ensure_driver() noexcept {
         pthread_atfork(before_fork, after_fork_parent, after_fork_child);
         atfork_done = true;
     }
-    if (entries == nullptr) entries = new (std::nothrow) std::unordered_map<int, entry*>;
-    if (entries == nullptr) return false;
     drv.ep = epoll_create1(EPOLL_CLOEXEC);
     drv.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     epoll_event ev{};
@@ -347,7 +383,7 @@ bool feature_on() noexcept {
 entry* make_entry(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d) noexcept {
     struct stat st;
     if (len > sizeof(sockaddr_storage) || fstat(fd, &st) != 0) return nullptr;
-    auto* e = new (std::nothrow) entry;
+    entry* e = take_spare();
     if (e == nullptr) return nullptr;
     e->fd = fd;
     e->gen = next_gen++;
@@ -372,7 +408,7 @@ int connect_first_hop(const entry& e) noexcept {
 int begin(entry* e) noexcept {
     table[e->fd].store(pending, std::memory_order_release);
     pending_count.fetch_add(1, std::memory_order_relaxed);
-    (*entries)[e->fd] = e;
+    add(e);
     epollreg::mask(e->fd);
     int err = connect_first_hop(*e);
     epoll_event ev{};
@@ -380,7 +416,7 @@ int begin(entry* e) noexcept {
     ev.data.u64 = tag(*e);
     if (err == 0 && real::fn().epoll_ctl(drv.ep, EPOLL_CTL_ADD, e->fd, &ev) != 0) err = errno;
     if (err != 0) {
-        entries->erase(e->fd);
+        remove(e);
         pending_count.fetch_sub(1, std::memory_order_relaxed);
         table[e->fd].store(idle, std::memory_order_release);
         epollreg::restore(e->fd);
@@ -410,7 +446,7 @@ bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d,
     int err = begin(e);
     if (err != 0) {
         tunnel::report(e->d, {err, std::generic_category()});
-        delete e;
+        keep_spare(e);
         errno = err;
     } else {
         poke(drv.wake);  // the helper recomputes its earliest deadline
@@ -432,15 +468,12 @@ int take_error(int fd) noexcept {
 void forget(int fd) noexcept {
     if (status(fd) == idle) return;
     std::lock_guard lk{mu};
-    if (entries != nullptr) {
-        auto it = entries->find(fd);
-        if (it != entries->end()) {
-            real::fn().epoll_ctl(drv.ep, EPOLL_CTL_DEL, fd, nullptr);
-            pending_count.fetch_sub(1, std::memory_order_relaxed);
-            delete it->second;
-            entries->erase(it);
-            wake_waiters();  // a poll() on this fd must now see POLLNVAL
-        }
+    if (entry* e = find(fd)) {
+        real::fn().epoll_ctl(drv.ep, EPOLL_CTL_DEL, fd, nullptr);
+        pending_count.fetch_sub(1, std::memory_order_relaxed);
+        remove(e);
+        keep_spare(e);
+        wake_waiters();  // a poll() on this fd must now see POLLNVAL
     }
     table[fd].store(idle, std::memory_order_release);
 }
@@ -448,10 +481,8 @@ void forget(int fd) noexcept {
 void settle(int fd) noexcept {
     if (status(fd) != pending) return;
     std::lock_guard lk{mu};
-    if (entries == nullptr) return;
-    auto it = entries->find(fd);
-    if (it == entries->end()) return;
-    entry* e = it->second;
+    entry* e = find(fd);
+    if (e == nullptr) return;
     pollfd p{fd, POLLOUT, 0};
     if (e->connecting && real::fn().poll(&p, 1, 0) != 1) return;  // still connecting
     step(e);

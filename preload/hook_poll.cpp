@@ -15,6 +15,9 @@
 #include <sys/select.h>
 #include <time.h>
 
+#include <algorithm>
+#include <iterator>
+#include <new>
 #include <vector>
 
 #include "async.hpp"
@@ -56,16 +59,36 @@ private:
 };
 
 // Under async::guard(): leaves pending fds out of `copy`; false when none.
-bool leave_out_pending(std::vector<pollfd>& copy) noexcept {
+bool leave_out_pending(pollfd* copy, nfds_t n) noexcept {
     bool any = false;
-    for (pollfd& p : copy) {
-        if (p.fd >= 0 && lp::async::status(p.fd) == lp::async::pending) {
-            p.fd = -1;
+    for (nfds_t i = 0; i < n; ++i) {
+        if (copy[i].fd >= 0 && lp::async::status(copy[i].fd) == lp::async::pending) {
+            copy[i].fd = -1;
             any = true;
         }
     }
     return any;
 }
+
+// The program's array with room for our eventfd: on the stack for the
+// usual few fds, so that waiting on a pending connect allocates nothing.
+class poll_copy {
+public:
+    poll_copy(const pollfd* fds, nfds_t n) noexcept
+        : data_{n < std::size(small_) ? small_ : new (std::nothrow) pollfd[n + 1]} {
+        if (data_ != nullptr) std::copy(fds, fds + n, data_);
+    }
+    ~poll_copy() {
+        if (data_ != small_) delete[] data_;
+    }
+    poll_copy(const poll_copy&) = delete;
+    poll_copy& operator=(const poll_copy&) = delete;
+    pollfd* data() const noexcept { return data_; }
+
+private:
+    pollfd small_[32];
+    pollfd* data_;
+};
 
 enum class outcome { done, again, unmasked };
 
@@ -74,7 +97,12 @@ enum class outcome { done, again, unmasked };
 outcome poll_once(pollfd* fds, nfds_t n, const timespec* t, const sigset_t* mask,
                   int& rc) noexcept {
     const auto& real = lp::real::fn();
-    std::vector<pollfd> copy(fds, fds + n);
+    poll_copy copy{fds, n};
+    if (copy.data() == nullptr) {
+        errno = ENOMEM;  // what the kernel says when it cannot copy the array
+        rc = -1;
+        return outcome::done;
+    }
     lp::async::waiter w;
     w.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w.efd < 0) {
@@ -83,13 +111,13 @@ outcome poll_once(pollfd* fds, nfds_t n, const timespec* t, const sigset_t* mask
     }
     {
         auto lk = lp::async::guard();
-        if (!leave_out_pending(copy)) {
+        if (!leave_out_pending(copy.data(), n)) {
             real.close(w.efd);
             return outcome::unmasked;
         }
         lp::async::add_waiter(w);
     }
-    copy.push_back(pollfd{w.efd, POLLIN, 0});
+    copy.data()[n] = pollfd{w.efd, POLLIN, 0};
     rc = real.ppoll(copy.data(), n + 1, t, mask);
     int saved = errno;
     {
@@ -101,10 +129,10 @@ outcome poll_once(pollfd* fds, nfds_t n, const timespec* t, const sigset_t* mask
     if (rc < 0) return outcome::done;
     rc = 0;
     for (nfds_t i = 0; i < n; ++i) {
-        fds[i].revents = copy[i].revents;
+        fds[i].revents = copy.data()[i].revents;
         if (fds[i].revents != 0) ++rc;
     }
-    return rc > 0 || copy[n].revents == 0 ? outcome::done : outcome::again;
+    return rc > 0 || copy.data()[n].revents == 0 ? outcome::done : outcome::again;
 }
 
 // ppoll() that never reports a pending fd.

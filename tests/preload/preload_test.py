@@ -17,6 +17,7 @@ WRAPPER = os.path.abspath(sys.argv[2])
 PROBE = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 else None
 LEAK_PROBE = os.path.abspath(sys.argv[4]) if len(sys.argv) > 4 else None
 ASYNC_PROBE = os.path.abspath(sys.argv[5]) if len(sys.argv) > 5 else None
+ALLOC_PROBE = os.path.abspath(sys.argv[6]) if len(sys.argv) > 6 else None
 TIMEOUT = 60
 
 
@@ -310,6 +311,23 @@ def ipv6_proxy_case():
     target = pltest.Listener()
     r = run(["python3", "-c", fetch.replace(str(web.port), str(target.port)), "AF_INET"], dns, proxy)
     expect_failure(r, target, f"via {proxy}: Address family not supported")
+    no_dns(dns)
+
+
+def connect_allocates_nothing_case():
+    """Issue 7: a proxied connect allocates nothing — blocking (the handshake
+    in connect()) and non-blocking (the helper thread, and poll() while it
+    runs). Only a process's first such connect may allocate (the helper's
+    set-up, the first handshake's state, kept for reuse)."""
+    dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
+    for mode in ("blocking", "nonblocking"):
+        r = run([ALLOC_PROBE, WEB_NAME, str(web.port), mode, "5"], dns, proxy)
+        counts = [int(line.split()[2]) for line in r.stdout.splitlines() if line.startswith("round ")]
+        if r.returncode != 0 or len(counts) != 5:
+            fail(f"{mode}: the probe did not connect 5 times: {r.stderr[-300:]}")
+        if any(counts[1:]):
+            fail(f"{mode}: allocations per connect {counts} (after the first: none expected)")
+        print(f"{mode}: allocations per connect {counts}")
     no_dns(dns)
 
 
@@ -668,6 +686,7 @@ CASES = {
     "proxy_timeout": proxy_timeout_case,
     "proxy_backlog_timeout": proxy_backlog_timeout_case,
     "ipv6_proxy": ipv6_proxy_case,
+    "connect_allocates_nothing": connect_allocates_nothing_case,
     "static_binary": static_binary_case,
     "setuid_binary": setuid_case,
     "capabilities_binary": caps_case,

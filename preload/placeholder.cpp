@@ -15,7 +15,7 @@ namespace lp::placeholder {
 namespace {
 
 constexpr std::uint32_t magic = 0x4c50504d;  // "LPPM"
-constexpr std::uint32_t layout_version = 1;
+constexpr std::uint32_t layout_version = 2;  // 2: entries placed by hash
 constexpr std::uint64_t reuse_after_ns = 30ULL * 1000 * 1000 * 1000;
 constexpr std::uint32_t v4_base = 0xF0000001;  // 240.0.0.1 is entry 0
 
@@ -126,7 +126,33 @@ private:
     bool ok_ = false;
 };
 
-// Index of the entry to (re)use for a new name, or capacity if none may be.
+constexpr std::uint32_t slot_mask = capacity - 1;
+static_assert((capacity & slot_mask) == 0, "the probe wraps with a mask");
+
+// Where `name` (hash `h`) is, with `found`; else the never-used entry it
+// goes to, or capacity when the map is full. A name goes to the first
+// never-used entry from its hash's slot on (linear probing), so finding it
+// touches one or two of the map's pages instead of all of them. Entries
+// are reused, never emptied: a probe may stop at the first never-used one.
+// Once the map is full a new name takes the least recently used entry
+// wherever it is; every entry is in use then, and the probe visits them
+// all.
+std::uint32_t probe(std::uint32_t h, std::string_view name, bool& found) noexcept {
+    found = false;
+    for (std::uint32_t k = 0; k < capacity; ++k) {
+        std::uint32_t i = (h + k) & slot_mask;
+        const entry& e = map->entries[i];
+        if (e.last_used == 0) return i;
+        if (e.hash == h && same_name(e, name)) {
+            found = true;
+            return i;
+        }
+    }
+    return capacity;
+}
+
+// When the map is full: the entry to reuse for a new name, or capacity if
+// none may be (all used in the last 30 seconds).
 std::uint32_t victim(std::uint64_t now) noexcept {
     std::uint32_t best = capacity;
     std::uint64_t oldest = ~0ULL;
@@ -168,15 +194,14 @@ bool assign(std::string_view name, std::uint32_t& index) noexcept {
     if (!held) return false;
     std::uint32_t h = hash_of(name);
     std::uint64_t now = now_ns();
-    for (std::uint32_t i = 0; i < capacity; ++i) {
-        entry& e = map->entries[i];
-        if (e.last_used != 0 && e.hash == h && same_name(e, name)) {
-            e.last_used = now;
-            index = i;
-            return true;
-        }
+    bool found = false;
+    std::uint32_t i = probe(h, name, found);
+    if (found) {
+        map->entries[i].last_used = now;
+        index = i;
+        return true;
     }
-    std::uint32_t i = victim(now);
+    if (i == capacity) i = victim(now);
     if (i == capacity) return false;
     entry& e = map->entries[i];
     std::memcpy(e.name, name.data(), name.size());

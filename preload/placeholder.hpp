@@ -15,6 +15,10 @@
 // Without LEAKPROOF_MAP the process uses an anonymous shared mapping (shared
 // with its forks only).
 //
+// A name's entry is found from its hash (linear probing), so a lookup
+// touches a page or two of the map, not all of it: a process's first lookup
+// of a new name costs no more than its later ones.
+//
 // Bounded: 4096 entries; when full, the least recently used entry is reused,
 // but never one used (resolved or connected to) in the last 30 seconds, so a
 // placeholder is not handed to a second name while a program is still between

@@ -331,6 +331,35 @@ def connect_allocates_nothing_case():
     no_dns(dns)
 
 
+def placeholder_map_full_case():
+    """The placeholder map's bounds (placeholder.hpp): 4096 distinct names get
+    4096 distinct placeholders, a name asked again gets its own back, and
+    the 4097th name fails (EAI_AGAIN) while every entry is fresh (used in
+    the last 30 s) rather than take a placeholder a program may be about to
+    connect to; reverse lookups still name each placeholder."""
+    dns = pltest.Dns()
+    script = (
+        "import socket\n"
+        "def ask(name):\n"
+        "    return socket.getaddrinfo(name, 80, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]\n"
+        "names = [f'h{i}.map.test' for i in range(4096)]\n"
+        "addrs = [ask(n) for n in names]\n"
+        "assert len(set(addrs)) == 4096, 'placeholders repeat'\n"
+        "assert all(a.startswith('240.') for a in addrs), 'not placeholders'\n"
+        "assert [ask(n) for n in names[::97]] == addrs[::97], 'a name changed placeholder'\n"
+        "assert socket.gethostbyaddr(addrs[4000])[0] == names[4000], 'reverse lookup'\n"
+        "try:\n"
+        "    ask('one-too-many.map.test')\n"
+        "    print('the 4097th name got a placeholder')\n"
+        "except socket.gaierror as e:\n"
+        "    assert e.errno == socket.EAI_AGAIN, e\n"
+        "    print('full: EAI_AGAIN')\n")
+    r = run(["python3", "-c", script], dns, "socks5h://127.0.0.1:9")
+    if r.returncode != 0 or "full: EAI_AGAIN" not in r.stdout:
+        fail(f"map bounds: {r.stdout[-300:]} {r.stderr[-500:]}")
+    no_dns(dns)
+
+
 def refused_binary(prepare, needle):
     dns = pltest.Dns()
     target = pltest.Listener()
@@ -687,6 +716,7 @@ CASES = {
     "proxy_backlog_timeout": proxy_backlog_timeout_case,
     "ipv6_proxy": ipv6_proxy_case,
     "connect_allocates_nothing": connect_allocates_nothing_case,
+    "placeholder_map_full": placeholder_map_full_case,
     "static_binary": static_binary_case,
     "setuid_binary": setuid_case,
     "capabilities_binary": caps_case,

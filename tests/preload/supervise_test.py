@@ -205,10 +205,12 @@ def responder_private_case():
     import struct
     client = raw_client()
     dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
-    # A supervised lookup fills the map (web.only-proxy.test -> 240.0.0.1),
-    # then the program idles while we probe the responder from outside.
+    # A supervised lookup fills the map (web.only-proxy.test -> a placeholder
+    # it writes down), then the program idles while we probe the responder
+    # from outside for that placeholder's name.
+    looked_up = os.path.join(pltest.TMP, "looked-up.txt")
     script = pltest.write(os.path.join(pltest.TMP, "lookup-then-wait.sh"),
-                          f"#!/bin/sh\n{client} dns connect {WEB_NAME} {web.port} >/dev/null\n"
+                          f"#!/bin/sh\n{client} dns connect {WEB_NAME} {web.port} >{looked_up}\n"
                           "sleep 4\n", 0o755)
     argv = dns.wrap([WRAPPER, "-p", proxy, "--", script])
     # The supervisor is a detached process of its own: found by a mark in
@@ -242,8 +244,13 @@ def responder_private_case():
         if not port:
             fail("could not find the supervisor's responder with ss")
         time.sleep(1)  # the lookup is done
+        with open(looked_up) as f:
+            found = re.search(r"resolved (240\.\d+\.\d+\.\d+)", f.read())
+        if not found:
+            fail("the supervised lookup did not get a placeholder")
+        labels = b"".join(bytes([len(o)]) + o.encode() for o in reversed(found.group(1).split(".")))
         ptr = (struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0)
-               + b"\x011\x010\x010\x03240\x07in-addr\x04arpa\x00" + struct.pack(">HH", 12, 1))
+               + labels + b"\x07in-addr\x04arpa\x00" + struct.pack(">HH", 12, 1))
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
             u.settimeout(1.0)
             u.sendto(ptr, ("127.0.0.1", port))

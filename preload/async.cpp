@@ -400,8 +400,8 @@ entry* make_entry(int fd, const sockaddr* sa, socklen_t len, const policy::decis
 // socket's family is that of the program's address (the kernel refuses any
 // other).
 int connect_first_hop(const entry& e) noexcept {
-    int err = tunnel::start_first_hop(e.fd, e.peer.ss_family);
-    return err == EINPROGRESS || err == EINTR ? 0 : err;
+    auto ec = tunnel::connect_first_hop(e.fd, e.peer.ss_family);
+    return ec ? errno_of(ec) : 0;
 }
 
 // Under mu: registers e and masks fd; on failure undoes everything.

@@ -158,7 +158,6 @@ std::uint32_t victim(std::uint64_t now) noexcept {
     std::uint64_t oldest = ~0ULL;
     for (std::uint32_t i = 0; i < capacity; ++i) {
         std::uint64_t t = map->entries[i].last_used;
-        if (t == 0) return i;
         if (t < oldest) {
             oldest = t;
             best = i;

@@ -48,7 +48,7 @@ std::error_code ask(std::string_view text, char (&out)[256], std::size_t& len) n
     leakproof::client_handshake hs{req};
     // The same connect and handshake loop as a proxied connect, on a private
     // socket of ours.
-    auto ec = tunnel::connect_first_hop(fd, family, dl);
+    auto ec = tunnel::connect_first_hop(fd, family);
     if (!ec) ec = tunnel::drive(fd, hs, dl);
     real::fn().close(fd);
     if (ec) return ec;

@@ -174,10 +174,7 @@ answer proxied(const call& c, const policy::decision& d) noexcept {
         r.reason = err;
         return refused("connect", r);
     }
-    int flags = ::fcntl(c.fd, F_GETFL);
-    auto ec = flags < 0
-                  ? std::error_code{errno, std::generic_category()}
-                  : tunnel::establish(c.fd, c.domain, flags, tunnel::target_of(d), d.target.port);
+    auto ec = tunnel::establish(c.fd, c.domain, tunnel::target_of(d), d.target.port);
     tunnel::report(d, ec);
     return ec ? fail(leakproof::to_errno(ec)) : ok(0);
 }

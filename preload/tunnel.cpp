@@ -24,16 +24,31 @@ std::error_code sys(int e) noexcept {
 }
 
 // Waits until fd is ready for `events`; ETIMEDOUT when the deadline passes.
-std::error_code wait_for(int fd, short events, const deadline& dl,
-                         short* revents = nullptr) noexcept {
+std::error_code wait_for(int fd, short events, const deadline& dl) noexcept {
     for (;;) {
         pollfd p{fd, events, 0};
         int rc = real::fn().poll(&p, 1, dl.remaining_ms());
-        if (rc > 0 && revents) *revents = p.revents;
         if (rc > 0) return {};
         if (rc == 0) return sys(ETIMEDOUT);
         if (errno != EINTR) return sys(errno);
     }
+}
+
+// The first proxy as an address a socket of `family` can reach, in `out`,
+// which is zeroed past it.
+std::error_code first_hop_address(int family, sockaddr_storage& out) noexcept {
+    const auto& cfg = config::get();
+    std::memset(&out, 0, sizeof out);
+    if (family == AF_INET6) {
+        std::memcpy(&out, &cfg.first_hop, sizeof cfg.first_hop);
+        return {};
+    }
+    if (!cfg.first_hop_ep.addr.is_v4()) return sys(EAFNOSUPPORT);  // IPv4 socket, IPv6 proxy
+    auto* in = reinterpret_cast<sockaddr_in*>(&out);
+    in->sin_family = AF_INET;
+    in->sin_port = cfg.first_hop.sin6_port;
+    std::memcpy(&in->sin_addr, cfg.first_hop_ep.addr.b.data() + 12, 4);
+    return {};
 }
 
 // MSG_DONTWAIT on every send and receive: each wait is a poll() bounded by
@@ -84,7 +99,7 @@ std::error_code handshake(int fd, const leakproof::request& req, const deadline&
 std::error_code run_chain(int fd, int family, const leakproof::address& target, std::uint16_t port,
                           const deadline& dl) noexcept {
     const auto& cfg = config::get();
-    if (auto ec = connect_first_hop(fd, family, dl)) return ec;
+    if (auto ec = connect_first_hop(fd, family)) return ec;
     for (std::size_t i = 0; i < cfg.chain_len; ++i)
         if (auto ec = handshake(fd, hop_request(i, target, port), dl)) return ec;
     return {};
@@ -100,28 +115,16 @@ void put_chain(log::line& ln) noexcept {
 
 }  // namespace
 
-std::error_code connect_first_hop(int fd, int family, const deadline& dl) noexcept {
-    int err = start_first_hop(fd, family);
-    if (err == 0 || err == EINPROGRESS) return {};
-    if (err != EINTR) return sys(err);
-    // Interrupted: the connect goes on in the kernel; its outcome is the
-    // socket's error once it is writable.
-    short revents = 0;
-    if (auto ec = wait_for(fd, POLLOUT, dl, &revents)) return ec;
-    if (!(revents & (POLLERR | POLLHUP))) return {};
-    socklen_t elen = sizeof err;
-    if (real::fn().getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0) return sys(errno);
-    return err ? sys(err) : std::error_code{};
-}
-
-int start_first_hop(int fd, int family) noexcept {
+std::error_code connect_first_hop(int fd, int family) noexcept {
     sockaddr_storage ss;
-    socklen_t len = 0;
-    if (auto ec = first_hop_address(family, ss, len)) return ec.value();
-    // first_hop_address() zeroed `ss`: the kernel reads the address it
-    // needs and ignores the rest of own_connect_len.
-    if (real::fn().connect(fd, reinterpret_cast<sockaddr*>(&ss), own_connect_len) == 0) return 0;
-    return errno;
+    if (auto ec = first_hop_address(family, ss)) return ec;
+    // The kernel reads the address it needs and ignores the rest (zeroes)
+    // of own_connect_len.
+    if (real::fn().connect(fd, reinterpret_cast<sockaddr*>(&ss), own_connect_len) == 0) return {};
+    // Under way (an interrupted connect goes on too): the first send waits
+    // for it, and fails with its error if it fails.
+    if (errno == EINPROGRESS || errno == EINTR) return {};
+    return sys(errno);
 }
 
 // Does what the handshake asks until it is done or failed.
@@ -150,24 +153,6 @@ const char* describe(std::error_code ec) noexcept {
         return leakproof::message_of(static_cast<leakproof::error>(ec.value()));
     const char* s = strerrordesc_np(ec.value());
     return s ? s : "unknown error";
-}
-
-// The first proxy as an address this socket's family can reach.
-std::error_code first_hop_address(int family, sockaddr_storage& out, socklen_t& len) noexcept {
-    const auto& cfg = config::get();
-    std::memset(&out, 0, sizeof out);
-    if (family == AF_INET6) {
-        std::memcpy(&out, &cfg.first_hop, sizeof cfg.first_hop);
-        len = sizeof cfg.first_hop;
-        return {};
-    }
-    if (!cfg.first_hop_ep.addr.is_v4()) return sys(EAFNOSUPPORT);  // IPv4 socket, IPv6 proxy
-    auto* in = reinterpret_cast<sockaddr_in*>(&out);
-    in->sin_family = AF_INET;
-    in->sin_port = cfg.first_hop.sin6_port;
-    std::memcpy(&in->sin_addr, cfg.first_hop_ep.addr.b.data() + 12, 4);
-    len = sizeof *in;
-    return {};
 }
 
 leakproof::request hop_request(std::size_t i, const leakproof::address& target,
@@ -209,6 +194,12 @@ std::error_code establish(int fd, int family, int flags, const leakproof::addres
     auto ec = run_chain(fd, family, target, port, dl);
     if (switch_mode) ::fcntl(fd, F_SETFL, flags);
     return ec;
+}
+
+std::error_code establish(int fd, int family, const leakproof::address& target,
+                          std::uint16_t port) noexcept {
+    int flags = ::fcntl(fd, F_GETFL);
+    return flags < 0 ? sys(errno) : establish(fd, family, flags, target, port);
 }
 
 }  // namespace lp::tunnel

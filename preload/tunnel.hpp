@@ -23,6 +23,9 @@ namespace lp::tunnel {
 // back in std::generic_category (leakproof::to_errno passes it through).
 std::error_code establish(int fd, int family, int flags, const leakproof::address& target,
                           std::uint16_t port) noexcept;
+// The same for a caller without the flags: reads them first.
+std::error_code establish(int fd, int family, const leakproof::address& target,
+                          std::uint16_t port) noexcept;
 
 // The pieces the non-blocking path (async.hpp), the reverse lookups
 // (reverse.hpp) and the supervisor share with establish():
@@ -62,20 +65,15 @@ private:
 // much CPU as the rest of the connect when both share a CPU).
 inline constexpr socklen_t own_connect_len = 127;
 
-// Starts connecting `fd` to the first proxy: 0 when connected, else the
-// errno (EINPROGRESS on a non-blocking socket).
-int start_first_hop(int fd, int family) noexcept;
-// Connects `fd` to the first proxy, within `dl`. On a non-blocking socket
-// it may still be under way on return: the first send waits for it.
-std::error_code connect_first_hop(int fd, int family, const deadline& dl) noexcept;
+// Connects a non-blocking `fd` to the first proxy: done or under way (the
+// first send waits for it), or the error.
+std::error_code connect_first_hop(int fd, int family) noexcept;
 // Runs `hs` to its end on `fd`, connected (or connecting) to the proxy:
 // reads only what the core asks for, so bytes after the reply stay unread.
 std::error_code drive(int fd, leakproof::client_handshake& hs, const deadline& dl) noexcept;
 // A one-line description of a handshake or system error, without allocating.
 const char* describe(std::error_code ec) noexcept;
 
-// The first proxy as an address a socket of `family` can reach.
-std::error_code first_hop_address(int family, sockaddr_storage& out, socklen_t& len) noexcept;
 // The CONNECT request for hop `i` of the chain: the next proxy, or for the
 // last hop the program's destination. Views point into the configuration
 // and into `target`.

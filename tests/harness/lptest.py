@@ -423,30 +423,23 @@ socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
                                "LP_DANTE_USER": user, "LP_DANTE_PASS": password})
 
 
-def microsocks(auth=False, user="lpms", password="lpms-pass-2718"):
-    """microsocks: SOCKS5 only; with auth, RFC 1929 against -u/-P."""
+def microsocks(auth=False, user="lpms", password="lpms-pass-2718", host="127.0.0.1"):
+    """microsocks: SOCKS5 only; with auth, RFC 1929 against -u/-P. `host`:
+    the address it listens on (::1 for a proxy reached over IPv6)."""
     bin_ = need("microsocks")
-    kind = "microsocks-auth" if auth else "microsocks"
+    kind = ("microsocks-auth" if auth else "microsocks") + ("6" if ":" in host else "")
     extra = ["-u", user, "-P", password] if auth else []
     port, p = _start(kind,
                      lambda port: in_mount_ns(proxy_binds(),
-                                              [bin_, "-i", "127.0.0.1", "-p", str(port)] + extra),
-                     lambda port, p: wait_port(port, proc=p))
+                                              [bin_, "-i", host, "-p", str(port)] + extra),
+                     lambda port, p: wait_port(port, host=host, proc=p))
+    addr = f"[{host}]" if ":" in host else host
     if not auth:
-        return Server(kind, "127.0.0.1", port, proc=p,
-                      env=lambda: {"LP_MICROSOCKS": f"127.0.0.1:{port}"})
-    return Server(kind, "127.0.0.1", port, user, password, proc=p,
-                  env=lambda: {"LP_MICROSOCKS_AUTH": f"127.0.0.1:{port}",
+        return Server(kind, addr, port, proc=p,
+                      env=lambda: {"LP_MICROSOCKS": f"{addr}:{port}"})
+    return Server(kind, addr, port, user, password, proc=p,
+                  env=lambda: {"LP_MICROSOCKS_AUTH": f"{addr}:{port}",
                                "LP_MICROSOCKS_USER": user, "LP_MICROSOCKS_PASS": password})
-
-
-def microsocks6():
-    """microsocks listening on ::1 only (a proxy reached over IPv6)."""
-    bin_ = need("microsocks")
-    port, p = _start("microsocks6",
-                     lambda port: in_mount_ns(proxy_binds(), [bin_, "-i", "::1", "-p", str(port)]),
-                     lambda port, p: wait_port(port, host="::1", proc=p))
-    return Server("microsocks6", "[::1]", port, proc=p)
 
 
 def ssh_socks(timeout=15.0):

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -49,7 +50,7 @@ extern "C" void* memalign(size_t align, size_t n) {
 extern "C" int posix_memalign(void** out, size_t align, size_t n) {
     allocations.fetch_add(1, std::memory_order_relaxed);
     *out = __libc_memalign(align, n);
-    return *out != nullptr ? 0 : 12;  // ENOMEM
+    return *out != nullptr ? 0 : ENOMEM;
 }
 extern "C" void* aligned_alloc(size_t align, size_t n) {
     allocations.fetch_add(1, std::memory_order_relaxed);

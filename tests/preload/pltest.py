@@ -108,7 +108,7 @@ def microsocks():
 
 
 def microsocks6():
-    return f"socks5h://[::1]:{lptest.microsocks6().port}"
+    return f"socks5h://[::1]:{lptest.microsocks(host='::1').port}"
 
 
 def dante():

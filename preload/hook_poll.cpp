@@ -18,7 +18,6 @@
 #include <algorithm>
 #include <iterator>
 #include <new>
-#include <vector>
 
 #include "async.hpp"
 #include "real.hpp"
@@ -70,19 +69,17 @@ bool leave_out_pending(pollfd* copy, nfds_t n) noexcept {
     return any;
 }
 
-// The program's array with room for our eventfd: on the stack for the
-// usual few fds, so that waiting on a pending connect allocates nothing.
-class poll_copy {
+// Room for n pollfds: on the stack for the usual few, so that waiting on a
+// pending connect allocates nothing; data() is nullptr when out of memory.
+class pollfd_room {
 public:
-    poll_copy(const pollfd* fds, nfds_t n) noexcept
-        : data_{n < std::size(small_) ? small_ : new (std::nothrow) pollfd[n + 1]} {
-        if (data_ != nullptr) std::copy(fds, fds + n, data_);
-    }
-    ~poll_copy() {
+    explicit pollfd_room(std::size_t n) noexcept
+        : data_{n <= std::size(small_) ? small_ : new (std::nothrow) pollfd[n]} {}
+    ~pollfd_room() {
         if (data_ != small_) delete[] data_;
     }
-    poll_copy(const poll_copy&) = delete;
-    poll_copy& operator=(const poll_copy&) = delete;
+    pollfd_room(const pollfd_room&) = delete;
+    pollfd_room& operator=(const pollfd_room&) = delete;
     pollfd* data() const noexcept { return data_; }
 
 private:
@@ -97,12 +94,13 @@ enum class outcome { done, again, unmasked };
 outcome poll_once(pollfd* fds, nfds_t n, const timespec* t, const sigset_t* mask,
                   int& rc) noexcept {
     const auto& real = lp::real::fn();
-    poll_copy copy{fds, n};
+    pollfd_room copy{n + 1};  // the program's array and our eventfd
     if (copy.data() == nullptr) {
         errno = ENOMEM;  // what the kernel says when it cannot copy the array
         rc = -1;
         return outcome::done;
     }
+    std::copy(fds, fds + n, copy.data());
     lp::async::waiter w;
     w.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (w.efd < 0) {
@@ -166,23 +164,33 @@ bool set_has_pending(int nfds, const fd_set* r, const fd_set* w, const fd_set* x
     return false;
 }
 
-std::vector<pollfd> to_pollfds(int nfds, const fd_set* r, const fd_set* w, const fd_set* x) {
-    std::vector<pollfd> p;
-    for (int fd = 0; fd < nfds && fd < FD_SETSIZE; ++fd) {
-        short ev = static_cast<short>((r && FD_ISSET(fd, r) ? POLLIN : 0) |
-                                      (w && FD_ISSET(fd, w) ? POLLOUT : 0) |
-                                      (x && FD_ISSET(fd, x) ? POLLPRI : 0));
-        if (ev != 0) p.push_back(pollfd{fd, ev, 0});
-    }
-    return p;
+short select_events(int fd, const fd_set* r, const fd_set* w, const fd_set* x) noexcept {
+    return static_cast<short>((r && FD_ISSET(fd, r) ? POLLIN : 0) |
+                              (w && FD_ISSET(fd, w) ? POLLOUT : 0) |
+                              (x && FD_ISSET(fd, x) ? POLLPRI : 0));
+}
+
+// select()'s sets as pollfds in `p` (room for all asked); returns how many.
+nfds_t to_pollfds(int nfds, const fd_set* r, const fd_set* w, const fd_set* x, pollfd* p) noexcept {
+    nfds_t n = 0;
+    for (int fd = 0; fd < nfds && fd < FD_SETSIZE; ++fd)
+        if (short ev = select_events(fd, r, w, x); ev != 0) p[n++] = pollfd{fd, ev, 0};
+    return n;
+}
+
+nfds_t count_asked(int nfds, const fd_set* r, const fd_set* w, const fd_set* x) noexcept {
+    nfds_t n = 0;
+    for (int fd = 0; fd < nfds && fd < FD_SETSIZE; ++fd) n += select_events(fd, r, w, x) != 0;
+    return n;
 }
 
 // select()'s sets from ppoll()'s answer (the kernel's own mapping).
-int from_pollfds(const std::vector<pollfd>& p, fd_set* r, fd_set* w, fd_set* x) noexcept {
+int from_pollfds(const pollfd* p, nfds_t n, fd_set* r, fd_set* w, fd_set* x) noexcept {
     for (fd_set* s : {r, w, x})
         if (s) FD_ZERO(s);
     int count = 0;
-    for (const pollfd& q : p) {
+    for (nfds_t i = 0; i < n; ++i) {
+        const pollfd& q = p[i];
         if (q.revents & POLLNVAL) {
             errno = EBADF;
             return -1;
@@ -202,9 +210,14 @@ int from_pollfds(const std::vector<pollfd>& p, fd_set* r, fd_set* w, fd_set* x) 
 
 int select_masked(int nfds, fd_set* r, fd_set* w, fd_set* x, const timespec* timeout,
                   const sigset_t* mask) noexcept {
-    auto p = to_pollfds(nfds, r, w, x);
-    int rc = masked_ppoll(p.data(), p.size(), timeout, mask);
-    return rc < 0 ? rc : from_pollfds(p, r, w, x);
+    pollfd_room p{count_asked(nfds, r, w, x)};
+    if (p.data() == nullptr) {
+        errno = ENOMEM;
+        return -1;
+    }
+    nfds_t n = to_pollfds(nfds, r, w, x, p.data());
+    int rc = masked_ppoll(p.data(), n, timeout, mask);
+    return rc < 0 ? rc : from_pollfds(p.data(), n, r, w, x);
 }
 
 timespec to_timespec(int ms) noexcept {

@@ -4,12 +4,14 @@
 // operator new included, and it counts every thread's calls (the helper
 // thread that runs a non-blocking socket's handshake too).
 //
-//   alloc_probe HOST PORT blocking|nonblocking ROUNDS
+//   alloc_probe HOST PORT blocking|nonblocking|select ROUNDS
 // prints "round I: N allocations" for each connect (the name is resolved
 // before the count starts), and exits 1 if a connect fails. A non-blocking
-// connect is counted until the socket is writable and connected.
+// connect is counted until the socket is writable (poll(), or select())
+// and connected.
 #include <netdb.h>
 #include <poll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -62,12 +64,24 @@ extern "C" void free(void* p) {
 
 namespace {
 
-// Connected, or false; a non-blocking socket is waited for.
-bool connect_and_wait(int fd, const addrinfo* ai, bool nonblocking) {
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) return true;
-    if (!nonblocking) return false;
+enum class mode { blocking, nonblocking, select };
+
+bool writable(int fd, mode m) {
+    if (m == mode::select) {
+        fd_set w;
+        FD_ZERO(&w);
+        FD_SET(fd, &w);
+        timeval tv{10, 0};
+        return select(fd + 1, nullptr, &w, nullptr, &tv) == 1;
+    }
     pollfd p{fd, POLLOUT, 0};
-    if (poll(&p, 1, 10000) != 1) return false;
+    return poll(&p, 1, 10000) == 1;
+}
+
+// Connected, or false; a non-blocking socket is waited for.
+bool connect_and_wait(int fd, const addrinfo* ai, mode m) {
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) return true;
+    if (m == mode::blocking || !writable(fd, m)) return false;
     int err = -1;
     socklen_t len = sizeof err;
     return getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
@@ -77,19 +91,21 @@ bool connect_and_wait(int fd, const addrinfo* ai, bool nonblocking) {
 
 int main(int argc, char** argv) {
     if (argc != 5) {
-        std::fprintf(stderr, "usage: alloc_probe HOST PORT blocking|nonblocking ROUNDS\n");
+        std::fprintf(stderr, "usage: alloc_probe HOST PORT blocking|nonblocking|select ROUNDS\n");
         return 2;
     }
-    const bool nonblocking = std::strcmp(argv[3], "nonblocking") == 0;
+    const mode m = std::strcmp(argv[3], "select") == 0        ? mode::select
+                   : std::strcmp(argv[3], "nonblocking") == 0 ? mode::nonblocking
+                                                              : mode::blocking;
     const int rounds = std::atoi(argv[4]);
     for (int i = 0; i < rounds; ++i) {
         addrinfo hints{};
         hints.ai_socktype = SOCK_STREAM;
         addrinfo* ai = nullptr;
         if (getaddrinfo(argv[1], argv[2], &hints, &ai) != 0) return 1;
-        int fd = socket(ai->ai_family, SOCK_STREAM | (nonblocking ? SOCK_NONBLOCK : 0), 0);
+        int fd = socket(ai->ai_family, SOCK_STREAM | (m != mode::blocking ? SOCK_NONBLOCK : 0), 0);
         const long before = allocations.load();
-        const bool ok = fd >= 0 && connect_and_wait(fd, ai, nonblocking);
+        const bool ok = fd >= 0 && connect_and_wait(fd, ai, m);
         const long during = allocations.load() - before;
         if (fd >= 0) close(fd);
         freeaddrinfo(ai);

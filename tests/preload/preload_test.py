@@ -316,11 +316,11 @@ def ipv6_proxy_case():
 
 def connect_allocates_nothing_case():
     """Issue 7: a proxied connect allocates nothing — blocking (the handshake
-    in connect()) and non-blocking (the helper thread, and poll() while it
-    runs). Only a process's first such connect may allocate (the helper's
+    in connect()) and non-blocking (the helper thread, and poll() or
+    select() while it runs). Only a process's first such connect may allocate (the helper's
     set-up, the first handshake's state, kept for reuse)."""
     dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
-    for mode in ("blocking", "nonblocking"):
+    for mode in ("blocking", "nonblocking", "select"):
         r = run([ALLOC_PROBE, WEB_NAME, str(web.port), mode, "5"], dns, proxy)
         counts = [int(line.split()[2]) for line in r.stdout.splitlines() if line.startswith("round ")]
         if r.returncode != 0 or len(counts) != 5:

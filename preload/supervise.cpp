@@ -4,9 +4,13 @@
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/futex.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -15,9 +19,11 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -171,25 +177,6 @@ int install_filter(sock_fprog&) noexcept {
 }
 #endif
 
-// The wrapper and its supervisor, over a socketpair, in this order:
-//   supervisor → wrapper   its pid (the wrapper lets it ptrace it: Yama)
-//   wrapper → supervisor   the listener's number in the wrapper's table,
-//                          or -errno if the filter could not be installed
-//   supervisor → wrapper   0 once it holds its own copy (pidfd_getfd), or
-//                          -errno; the wrapper then execs the program.
-// Not sent with SCM_RIGHTS: the wrapper's sendmsg() would stop in its own
-// filter, waiting for a supervisor that does not have the listener yet.
-bool send_int(int sock, int v) noexcept {
-    return ::write(sock, &v, sizeof v) == static_cast<ssize_t>(sizeof v);
-}
-
-bool receive_int(int sock, int& v) noexcept {
-    ssize_t n;
-    while ((n = ::read(sock, &v, sizeof v)) < 0 && errno == EINTR) {
-    }
-    return n == static_cast<ssize_t>(sizeof v);
-}
-
 // Workers for the notifications: one slow proxy handshake must not hold
 // up the other connects, so a notification waits for an idle worker or
 // gets a new one (up to max_workers; past that they queue).
@@ -285,18 +272,25 @@ void serve(const context& ctx) {
     workers.drain();
 }
 
-// The supervisor's own descriptors: only its end of the socketpair and
-// stderr (for log lines). Anything else it inherited — the caller's
-// pipes above all — would otherwise stay open until the whole tree exits.
-void keep_only(int sock) noexcept {
+// The supervisor's own descriptors: the listener and stderr (for log
+// lines). Everything else the wrapper had — the caller's pipes above all —
+// would otherwise stay open until the whole tree exits. Returns the
+// listener's number, moved above stderr if it was below.
+int keep_only(int listener) noexcept {
+    if (listener <= STDERR_FILENO) {
+        int moved = ::fcntl(listener, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        ::close(listener);
+        listener = moved;
+    }
     int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null >= 0) {
-        ::dup2(null, 0);
-        ::dup2(null, 1);
+        ::dup2(null, STDIN_FILENO);
+        ::dup2(null, STDOUT_FILENO);
         ::close(null);
     }
-    for (int fd = 3; fd < sock; ++fd) ::close(fd);
-    ::close_range(static_cast<unsigned>(sock) + 1, ~0U, 0);
+    for (int fd = STDERR_FILENO + 1; fd < listener; ++fd) ::close(fd);
+    ::close_range(static_cast<unsigned>(listener) + 1, ~0U, 0);
+    return listener;
 }
 
 // Linux 6.6: the kernel wakes the supervisor on the CPU of the task that
@@ -324,59 +318,106 @@ void start_responder(context& ctx) noexcept {
     log::emit(log::level::normal, ln);
 }
 
-// The supervisor: a grandchild of the wrapper in a session of its own
-// (no terminal signals, nobody's child to wait for). Takes the wrapper's
-// listener, serves the tree, removes the placeholder map when it is gone.
-[[noreturn]] void supervisor_main(int sock, pid_t wrapper, const std::string& map) {
+// How the supervisor starts. The wrapper clones it with CLONE_VM |
+// CLONE_FILES: it gets no copy of the wrapper's memory or descriptor table
+// (on a VM every page table copy and copy-on-write fault counts), and it
+// already holds the filter's listener, which the wrapper creates in the
+// table they share — nothing to hand over, nothing to wait for. It runs
+// only once the wrapper is gone: the wrapper's exec gives the wrapper a
+// table and memory of its own (the listener is close-on-exec there) and
+// leaves these to the supervisor, which the kernel then wakes through the
+// futex below (set_tid_address: cleared and woken when a task leaves its
+// memory). In between, the supervisor touches nothing the wrapper uses.
+// Not for ThreadSanitizer, which handles clone() as a fork: the wrapper is
+// never built with it.
+struct shared_start {
+    std::string map;
+    sigset_t mask{};                   // the wrapper's, for the supervisor once it runs
+    int listener = -EIO;               // the filter's listener in the shared table, or -errno
+    pid_t supervisor = -1;             // its pid, or -errno: from the middle
+    char* supervisor_stack = nullptr;  // its top
+    // The futex the supervisor waits on: 1 while the wrapper runs, 0 once
+    // its exec (or exit) left, or it gave up (`listener` says why).
+    std::uint32_t wrapper_running = 1;
+    alignas(16) char middle_stack[64 * 1024];
+};
+
+constexpr std::size_t supervisor_stack_size = 8 << 20;  // a main thread's; touched on demand
+
+// FUTEX_WAIT as a bare system call: glibc's syscall() would set errno on
+// failure, and errno is the wrapper's while we share its memory.
+void wait_while_one(std::uint32_t* word) noexcept {
+    while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == 1) {
+#if defined(__x86_64__)
+        long ret = SYS_futex;
+        asm volatile("xor %%r10d, %%r10d\n\tsyscall"  // r10: no timeout
+                     : "+a"(ret)
+                     : "D"(word), "S"(long{FUTEX_WAIT}), "d"(1L)
+                     : "rcx", "r10", "r11", "memory");
+#endif  // elsewhere there is no filter, and so no supervisor (hand_over)
+    }
+}
+
+void wake_supervisor(shared_start& s) noexcept {
+    __atomic_store_n(&s.wrapper_running, 0, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &s.wrapper_running, FUTEX_WAKE, 1);
+}
+
+// The supervisor, once the wrapper is gone, in a session of its own (no
+// terminal, nobody's child to wait for): serves the tree, removes the
+// placeholder map when it is gone.
+[[noreturn]] void supervisor_main(const shared_start& s) {
     ::setsid();
-    keep_only(sock);
-    int listener = -1;
-    if (!receive_int(sock, listener) || listener < 0)
-        _exit(0);  // the wrapper could not install the filter: it says why
-    // The wrapper waits from here to its exec: only the copy of the listener.
+    // What a terminal sent the wrapper's group while we were in it waits
+    // blocked; it was not meant for us.
+    for (int sig : {SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGHUP}) ::signal(sig, SIG_IGN);
+    ::sigprocmask(SIG_SETMASK, &s.mask, nullptr);
     context ctx;
-    ctx.listener = copy_fd(wrapper, listener);
-    send_int(sock, ctx.listener >= 0 ? 0 : ctx.listener);
-    ::close(sock);
+    ctx.listener = keep_only(s.listener);
     if (ctx.listener >= 0) {
         ask_for_sync_wake_up(ctx.listener);
         start_responder(ctx);
         serve(ctx);
     }
-    if (!map.empty()) ::unlink(map.c_str());
+    if (!s.map.empty()) ::unlink(s.map.c_str());
     _exit(0);
 }
 
-// Starts the supervisor: a grandchild, so that it is not the command's
-// child once the wrapper has become the command. The middle process is a
-// vfork child: it borrows the wrapper's memory instead of copying it (so the
-// wrapper's pages are copied once, for the supervisor; on a VM every page
-// table copy and copy-on-write fault counts), forks the supervisor, writes
-// its pid into the socketpair and exits, which is when the wrapper resumes
-// (it reaps the middle later, once the supervisor is ready). The pid goes
-// through the socket, not the shared memory: under ThreadSanitizer vfork
-// is a plain fork. Returns our end of the socketpair, or -errno.
-int start_supervisor(const std::string& map, pid_t& middle, pid_t& supervisor) noexcept {
-    int sv[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return -errno;
-    const pid_t wrapper = ::getpid();
-    middle = ::vfork();
-    if (middle == 0) {
-        pid_t grandchild = ::fork();
-        if (grandchild == 0) supervisor_main(sv[1], wrapper, map);
-        send_int(sv[1], grandchild < 0 ? -errno : grandchild);
-        _exit(0);
-    }
+int supervisor_entry(void* arg) {
+    auto& s = *static_cast<shared_start*>(arg);
+    wait_while_one(&s.wrapper_running);
+    if (s.listener < 0) _exit(0);  // the wrapper could not install the filter: it says why
+    supervisor_main(s);
+}
+
+// The middle process only starts the supervisor and exits, so that the
+// supervisor is not the command's child once the wrapper has become the
+// command. The wrapper waits meanwhile (CLONE_VFORK).
+int middle_entry(void* arg) {
+    auto& s = *static_cast<shared_start*>(arg);
+    pid_t pid = ::clone(supervisor_entry, s.supervisor_stack, CLONE_VM | CLONE_FILES | SIGCHLD, &s);
+    s.supervisor = pid < 0 ? -errno : pid;
+    return 0;
+}
+
+// Returns 0 once the supervisor waits for the wrapper's exec, or an errno.
+// Signals stay blocked in both new processes until the supervisor runs.
+int start_supervisor(shared_start& s) noexcept {
+    void* stack = ::mmap(nullptr, supervisor_stack_size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return errno;
+    s.supervisor_stack = static_cast<char*>(stack) + supervisor_stack_size;
+    sigset_t all;
+    ::sigfillset(&all);
+    ::sigprocmask(SIG_SETMASK, &all, &s.mask);
+    pid_t middle = ::clone(middle_entry, s.middle_stack + sizeof s.middle_stack,
+                           CLONE_VM | CLONE_FILES | CLONE_VFORK | SIGCHLD, &s);
     int err = middle < 0 ? errno : 0;
-    ::close(sv[1]);
-    if (middle > 0 && !receive_int(sv[0], supervisor)) err = EIO;
-    if (!err && supervisor < 0) err = -supervisor;
-    if (err) {
-        if (middle > 0) reap(middle);
-        ::close(sv[0]);
-        return -err;
-    }
-    return sv[0];
+    ::sigprocmask(SIG_SETMASK, &s.mask, nullptr);
+    if (middle > 0) reap(middle);
+    if (!err && s.supervisor < 0) err = -s.supervisor;
+    if (err) ::munmap(stack, supervisor_stack_size);
+    return err;
 }
 
 std::string setup_error(int err) {
@@ -390,25 +431,34 @@ std::string setup_error(int err) {
 
 int hand_over(const std::string& map, std::string& error) {
     auto prog = filter_program();
-    sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
-    pid_t middle = -1, supervisor = -1;
-    int sock = start_supervisor(map, middle, supervisor);
-    if (sock < 0) {
-        error = "cannot start the supervisor: " + std::string{std::strerror(-sock)};
-        return sock;
+    if (prog.empty()) {
+        error = setup_error(ENOTSUP);  // the filter knows x86_64 system call numbers only
+        return -ENOTSUP;
     }
-    // Yama (ptrace_scope 1) lets only ancestors take our descriptors, and
-    // the supervisor is a descendant: name it as the one exception.
-    ::prctl(PR_SET_PTRACER, supervisor, 0, 0, 0);
-    int listener = install_filter(fprog);
-    int ready = listener;
-    if (!send_int(sock, listener) || (listener >= 0 && !receive_int(sock, ready))) ready = -EIO;
-    ::close(sock);
-    ::prctl(PR_SET_PTRACER, 0, 0, 0, 0);
-    if (listener >= 0) ::close(listener);  // the supervisor's copy is the one that serves
-    reap(middle);                          // the program must not inherit it
-    if (ready < 0) error = setup_error(-ready);
-    return ready < 0 ? ready : 0;
+    sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
+    // Never freed: from our exec on it is the supervisor's.
+    auto* s = new (std::nothrow) shared_start;
+    if (!s) {
+        error = "cannot start the supervisor: " + std::string{std::strerror(ENOMEM)};
+        return -ENOMEM;
+    }
+    s->map = map;
+    if (int err = start_supervisor(*s)) {
+        delete s;
+        error = "cannot start the supervisor: " + std::string{std::strerror(err)};
+        return -err;
+    }
+    s->listener = install_filter(fprog);
+    if (s->listener < 0) {
+        int err = -s->listener;
+        wake_supervisor(*s);  // it reads the error and exits
+        error = setup_error(err);
+        return -err;
+    }
+    // The kernel clears the word and wakes the supervisor when our exec
+    // (or exit, if the exec fails) leaves the memory we share.
+    syscall(SYS_set_tid_address, &s->wrapper_running);
+    return 0;
 }
 
 }  // namespace lp::supervise

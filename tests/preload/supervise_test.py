@@ -196,6 +196,36 @@ def c_packet_case():
         fail("a packet socket was opened under the supervisor")
 
 
+def marked_env():
+    """An environment with a mark of this run: the supervisor is a detached
+    process of its own, found by the mark in the environment it inherits."""
+    mark = f"{os.getpid()}-{time.time()}"
+    return dict(os.environ, LP_TEST_MARK=mark), f"LP_TEST_MARK={mark}"
+
+
+def supervisor_pids(mark, program_pid):
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if mark.encode() + b"\0" in f.read() and int(pid) != program_pid:
+                    pids.append(pid)
+        except OSError:
+            pass
+    return pids
+
+
+def fd_targets(pid):
+    """{fd: what it points to} of a process."""
+    out = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            out[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            pass
+    return out
+
+
 def responder_private_case():
     """The supervisor's DNS responder listens on 127.0.0.1: it must not tell
     another local process which names the program looked up (PTR of a
@@ -213,29 +243,14 @@ def responder_private_case():
                           f"#!/bin/sh\n{client} dns connect {WEB_NAME} {web.port} >{looked_up}\n"
                           "sleep 4\n", 0o755)
     argv = dns.wrap([WRAPPER, "-p", proxy, "--", script])
-    # The supervisor is a detached process of its own: found by a mark in
-    # the environment it inherits.
-    mark = f"LP_TEST_MARK={os.getpid()}-{time.time()}"
-    env = dict(os.environ, LP_TEST_MARK=mark.split("=", 1)[1])
+    env, mark = marked_env()
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-    def supervisor_pids():
-        pids = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                with open(f"/proc/{pid}/environ", "rb") as f:
-                    if mark.encode() + b"\0" in f.read() and int(pid) != p.pid:
-                        pids.append(pid)
-            except OSError:
-                pass
-        return pids
-
     try:
         port = None
         for _ in range(40):
             time.sleep(0.1)
             ss = subprocess.run(["ss", "-lunpH"], capture_output=True, text=True).stdout
-            for pid in supervisor_pids():
+            for pid in supervisor_pids(mark, p.pid):
                 for line in ss.splitlines():
                     if f"pid={pid}," in line:
                         port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
@@ -319,6 +334,58 @@ def supervise_flag_case():
     no_dns(dns)
 
 
+def descriptors_case():
+    """The supervisor starts in the wrapper's memory and descriptor table
+    (supervise.cpp) and keeps of that table only the filter's listener and
+    stderr: the caller reads EOF on the command's stdout when the command is
+    done, although a child it left behind keeps the tree (and so the
+    supervisor) alive. The program itself never sees the listener."""
+    env, mark = marked_env()
+    listing = os.path.join(pltest.TMP, "program-fds.txt")
+    script = (f"ls -l /proc/$$/fd >{listing}; "
+              "sleep 4 </dev/null >/dev/null 2>&1 & echo started")
+    start = time.monotonic()
+    p = subprocess.Popen([WRAPPER, "-p", "socks5h://127.0.0.1:9", "--", "/bin/sh", "-c", script],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+    try:
+        out = p.stdout.read()  # to EOF
+        took = time.monotonic() - start
+        p.wait(timeout=10)
+        if out != b"started\n" or p.returncode != 0:
+            fail(f"the command did not run: exit {p.returncode}, stdout {out!r}")
+        if took > 2.5:
+            fail(f"stdout stayed open {took:.1f} s, while the child left behind ran: "
+                 "the supervisor holds the caller's pipe")
+        print(f"stdout closed after {took:.2f} s; the child left behind runs 4 s")
+        with open(listing) as f:
+            program_fds = f.read()
+        if "seccomp" in program_fds:
+            fail(f"the program inherited the listener:\n{program_fds}")
+        pids = supervisor_pids(mark, p.pid)
+        supervisor = [pid for pid in pids
+                      if any("seccomp" in t for t in fd_targets(pid).values())]
+        if len(supervisor) != 1:
+            fail(f"expected one supervisor holding the listener, found {supervisor} among {pids}")
+        fds = fd_targets(supervisor[0])
+        print(f"supervisor {supervisor[0]}: {fds}")
+        if fds.get(0) != "/dev/null" or fds.get(1) != "/dev/null":
+            fail("the supervisor's stdin and stdout are not /dev/null")
+        # Its own: the listener, the responder's sockets, pidfds of the
+        # program's threads it keeps (supervise_handle.cpp).
+        own = ("anon_inode:seccomp notify", "socket:", "anon_inode:[pidfd]")
+        others = {fd: t for fd, t in fds.items() if fd > 2 and not t.startswith(own)}
+        if others:
+            fail(f"the supervisor holds descriptors it has no use for: {others}")
+        deadline = time.monotonic() + 15
+        while supervisor_pids(mark, p.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if supervisor_pids(mark, p.pid):
+            fail("the supervisor outlived the tree")
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
 CASES = {
     "go_fetch": go_fetch_case,
     "go_bare_leaks": go_bare_leaks_case,
@@ -336,6 +403,7 @@ CASES = {
     "c_bare_leaks": c_bare_leaks_case,
     "supervise_flag": supervise_flag_case,
     "filter_marker": filter_marker_case,
+    "descriptors": descriptors_case,
 }
 
 if __name__ == "__main__":

@@ -458,10 +458,44 @@ int copy_fd(pid_t tid, int fd) noexcept {
     }
 }
 
+namespace {
+
+const char* call_name(int nr) noexcept {
+    switch (nr) {
+        case SYS_connect: return "connect";
+        case SYS_sendto: return "sendto";
+        case SYS_sendmsg: return "sendmsg";
+        case SYS_sendmmsg: return "sendmmsg";
+    }
+    return "call";
+}
+
+// Without a copy of the socket nothing can be checked, so nothing runs.
+// ESRCH: the thread is going away (its call was interrupted). EBADF: `fd`
+// is no descriptor, as the kernel would have said. Anything else is the
+// kernel refusing us the process — EPERM when it made itself non-dumpable,
+// or when Yama's ptrace_scope lets only ancestors in and we are not root —
+// which the program hears as such, with the log line any refusal has.
+answer copy_failed(const seccomp_notif& n, int err) noexcept {
+    if (err == ESRCH) return fail(EINTR);
+    if (err == EBADF) return fail(EBADF);
+    log::speak_for(static_cast<long>(n.pid));
+    refuse::with(call_name(n.data.nr), "",
+                 err == EPERM ? "the kernel does not let the supervisor take this process's socket "
+                                "(the process is not dumpable, or kernel.yama.ptrace_scope admits "
+                                "only ancestors and the supervisor is not root)"
+                              : "the supervisor cannot take this process's socket",
+                 err);
+    log::speak_for(0);
+    return fail(err);
+}
+
+}  // namespace
+
 bool handle_quick(const context& ctx, const seccomp_notif& n, int& copy) noexcept {
     copy = copy_fd(static_cast<pid_t>(n.pid), static_cast<int>(n.data.args[0]));
     if (copy < 0) {
-        respond(ctx, n, fail(copy == -ESRCH ? EINTR : EBADF));
+        respond(ctx, n, copy_failed(n, -copy));
         return true;
     }
     answer a = decide(ctx, n, copy, true);

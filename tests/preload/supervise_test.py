@@ -8,6 +8,7 @@ directly. The same binaries without the wrapper do leak (the control).
 The built binaries are kept in CACHE_DIR, keyed by their source's hash, so
 the Go build (~10 s on two cores) runs once, not once per case.
 """
+import errno
 import fcntl
 import hashlib
 import os
@@ -386,6 +387,65 @@ def descriptors_case():
             p.kill()
 
 
+NOT_DUMPABLE = """import ctypes, socket, sys
+if sys.argv[2] == "not-dumpable":
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
+s = socket.socket()
+try:
+    s.connect(("127.0.0.1", int(sys.argv[1])))
+    print("connected")
+except OSError as e:
+    print("error", e.errno)
+"""
+
+
+def copy_refused_case():
+    """When the kernel will not let the supervisor take a process's socket
+    (pidfd_getfd), nothing runs unchecked and the log says why in one line:
+    the program's call fails with the kernel's EPERM. The case made here: a
+    wrapper run as nobody (no CAP_SYS_PTRACE) and a program that makes
+    itself non-dumpable; Yama's ptrace_scope 1 does the same to every
+    process of a non-root tree. The destination is loopback, which the
+    policy sends direct: the interposer connects it with the program's own
+    address, which the filter stops for the supervisor. The control is the
+    same program left dumpable."""
+    import pwd
+    import tempfile
+    if shutil.which("runuser") is None or not os.path.exists("/usr/bin/python3"):
+        print("SKIP: no runuser or no /usr/bin/python3")
+        sys.exit(SKIP)
+    nobody = pwd.getpwnam("nobody")
+    target = pltest.Listener()
+    # Somewhere nobody can read: the build tree may be under /root.
+    home = tempfile.mkdtemp(prefix="lp-nobody-", dir="/tmp")
+    try:
+        os.chmod(home, 0o755)
+        for f in (WRAPPER, os.path.join(os.path.dirname(WRAPPER), "libleakproof.so")):
+            shutil.copy(f, home)
+        script = pltest.write(os.path.join(home, "not_dumpable.py"), NOT_DUMPABLE, 0o644)
+
+        def as_nobody(mode):
+            argv = ["runuser", "-u", nobody.pw_name, "--", os.path.join(home, "leakproof"),
+                    "-p", "socks5h://127.0.0.1:9", "--", "/usr/bin/python3", script,
+                    str(target.port), mode]
+            return subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=home)
+
+        r = as_nobody("dumpable")
+        if r.stdout.strip() != "connected" or target.count != 1:
+            fail(f"control: a dumpable program's direct connect did not go through: "
+                 f"{r.stdout!r} {r.stderr!r}")
+        r = as_nobody("not-dumpable")
+        print("stderr:", r.stderr.strip())
+        if r.stdout.strip() != f"error {errno.EPERM}":
+            fail(f"expected the connect to fail with EPERM, got {r.stdout!r}")
+        if "connect: refused: the kernel does not let the supervisor take" not in r.stderr:
+            fail("no log line saying why")
+        if target.count != 1:
+            fail("the unchecked connect reached its destination")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 CASES = {
     "go_fetch": go_fetch_case,
     "go_bare_leaks": go_bare_leaks_case,
@@ -404,6 +464,7 @@ CASES = {
     "supervise_flag": supervise_flag_case,
     "filter_marker": filter_marker_case,
     "descriptors": descriptors_case,
+    "copy_refused": copy_refused_case,
 }
 
 if __name__ == "__main__":

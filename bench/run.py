@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""leakproof against its peers, side by side, in one run (issue 7).
+"""leakproof against its peers, side by side, in one run.
 
   bench/run.py [--build DIR] [--quick] [--markdown FILE] [--only SECTION]
 
@@ -626,7 +626,7 @@ def interposer_alone_env(build, port, extra):
 
 
 def supervisor(args, build, svc, summary):
-    """8. The seccomp supervisor (issue 8): per-connect cost of a supervised
+    """8. The seccomp supervisor: per-connect cost of a supervised
     static program, of --supervise and of the default (interposer with the
     supervisor below) against the interposer alone; start-up of a
     supervised static `true`."""

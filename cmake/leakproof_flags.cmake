@@ -19,7 +19,7 @@ if(LEAKPROOF_FUZZ)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
-# ThreadSanitizer for the interposer's threads (issue 5). Unlike ASan it works
+# ThreadSanitizer for the interposer's threads. Unlike ASan it works
 # in a preloaded library, provided the program is instrumented too: only
 # preload/ and tests/preload's stress_probe are meant to be run in this build
 # (scripts/test-all: ctest -L tsan). TSan cannot share a process with ASan.

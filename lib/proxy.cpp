@@ -192,13 +192,40 @@ std::error_code parse_proxy_url(std::string_view url, proxy& out) noexcept {
     return parse_options(query, out);
 }
 
-std::size_t format_redacted(const proxy& p, char* out, std::size_t size) noexcept {
+namespace {
+
+// What a URL's userinfo cannot hold as it is: the delimiters and anything
+// outside printable ASCII, %-encoded so that parse_proxy_url reads it back.
+void put_encoded(bounded_writer& w, std::string_view s) noexcept {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        const bool plain = c > 0x20 && c < 0x7f && c != '%' && c != ':' && c != '@' && c != '/' &&
+                           c != '?' && c != '[' && c != ']';
+        if (plain) {
+            w.put(std::string_view{&ch, 1});
+        } else {
+            const char escaped[3] = {'%', hex[c >> 4], hex[c & 15]};
+            w.put(std::string_view{escaped, 3});
+        }
+    }
+}
+
+enum class secrets : bool { redacted, kept };
+
+std::size_t format_url(const proxy& p, char* out, std::size_t size, secrets what) noexcept {
     bounded_writer w{out, size};
     w.put(scheme_name(p.version));
     w.put("://");
     if (!p.user.empty()) {
-        w.put(p.user.view());
-        if (!p.password.empty()) w.put(":***");
+        put_encoded(w, p.user.view());
+        if (!p.password.empty()) {
+            w.put(":");
+            if (what == secrets::kept)
+                put_encoded(w, p.password.view());
+            else
+                w.put("***");
+        }
         w.put("@");
     }
     const bool bracket = address::parse(p.host.view()).type == address::kind::ipv6;
@@ -215,7 +242,18 @@ std::size_t format_redacted(const proxy& p, char* out, std::size_t size) noexcep
     } while (v);
     w.put(":");
     w.put(port + n);
+    if (what == secrets::kept && p.options.pipeline) w.put("?pipeline=1");
     return w.len;
+}
+
+}  // namespace
+
+std::size_t format_redacted(const proxy& p, char* out, std::size_t size) noexcept {
+    return format_url(p, out, size, secrets::redacted);
+}
+
+std::size_t format_proxy_url(const proxy& p, char* out, std::size_t size) noexcept {
+    return format_url(p, out, size, secrets::kept);
 }
 
 }  // namespace leakproof

@@ -61,4 +61,10 @@ std::error_code parse_proxy_url(std::string_view url, proxy& out) noexcept;
 // most `size - 1`; the text is NUL-terminated.
 std::size_t format_redacted(const proxy& p, char* out, std::size_t size) noexcept;
 
+// Writes `p` as a URL that parse_proxy_url reads back to the same proxy
+// (credentials %-encoded, `?pipeline=1` when set); the same length rules as
+// format_redacted. The buffer needs max_url_size bytes for any proxy.
+std::size_t format_proxy_url(const proxy& p, char* out, std::size_t size) noexcept;
+inline constexpr std::size_t max_url_size = 10 + 3 * 255 + 1 + 3 * 255 + 1 + 2 + 255 + 6 + 11 + 1;
+
 }  // namespace leakproof

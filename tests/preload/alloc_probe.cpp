@@ -1,5 +1,5 @@
 // Counts heap allocations made while connect() runs under the interposer
-// (issue 7: the connect path allocates nothing). The program's own malloc
+// (the connect path allocates nothing). The program's own malloc
 // family is what every library in the process calls, libleakproof.so's
 // operator new included, and it counts every thread's calls (the helper
 // thread that runs a non-blocking socket's handshake too).

@@ -1,5 +1,5 @@
 // Non-blocking connects through the interposer, driven by the readiness APIs
-// a C event loop uses (issue 6). C APIs only. Run under `leakproof`:
+// a C event loop uses. C APIs only. Run under `leakproof`:
 //
 //   async_probe epoll lt|et|oneshot before|after N HOST PORT
 //   async_probe poll|select N HOST PORT

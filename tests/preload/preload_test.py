@@ -389,7 +389,7 @@ int main(void) {{
 
 
 def static_binary_case():
-    """A static program runs under the seccomp supervisor (issue 8): with the
+    """A static program runs under the seccomp supervisor: with the
     proxy down its connect fails and the target sees nothing; with microsocks
     it connects through it."""
     dns = pltest.Dns()
@@ -442,7 +442,7 @@ def chain_case():
     no_dns(dns)
 
 
-# ---- issue 6: non-blocking connects through a proxy 20 ms away --------------
+# ---- non-blocking connects through a proxy 20 ms away --------------
 
 NODE_MANY = """
 const net = require('net');

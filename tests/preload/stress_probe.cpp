@@ -1,4 +1,4 @@
-// Threads, fork() and failing connects through the interposer (issue 5).
+// Threads, fork() and failing connects through the interposer.
 // C APIs only; run under `leakproof`, also in the ThreadSanitizer build:
 //
 //   stress_probe threads T N HOST
@@ -108,7 +108,7 @@ bool wait_for(int fd, short events) {
 }
 
 // How a non-blocking connect is waited for: each takes its own path through
-// the interposer (hook_poll.cpp; select via ppoll; hook_epoll.cpp masking).
+// the interposer (hooks/poll.cpp; select via ppoll; hooks/epoll.cpp masking).
 enum class api { poll, select, epoll };
 
 bool select_writable(int fd) {

@@ -1,4 +1,4 @@
-"""Threads, fork, fd leaks and per-process isolation (issue 5):
+"""Threads, fork, fd leaks and per-process isolation:
 python3 stress_test.py CASE WRAPPER STRESS_PROBE.
 
 The tsan_* cases run the same probe in the ThreadSanitizer build

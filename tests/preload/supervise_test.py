@@ -1,4 +1,4 @@
-"""Static programs under the seccomp supervisor (issue 8):
+"""Static programs under the seccomp supervisor:
 python3 supervise_test.py CASE WRAPPER CACHE_DIR.
 
 A Go client built with CGO_ENABLED=0 (its own resolver, raw system calls)
@@ -337,7 +337,7 @@ def supervise_flag_case():
 
 def descriptors_case():
     """The supervisor starts in the wrapper's memory and descriptor table
-    (supervise.cpp) and keeps of that table only the filter's listener and
+    (supervisor/supervisor.cpp) and keeps of that table only the filter's listener and
     stderr: the caller reads EOF on the command's stdout when the command is
     done, although a child it left behind keeps the tree (and so the
     supervisor) alive. The program itself never sees the listener."""
@@ -372,7 +372,7 @@ def descriptors_case():
         if fds.get(0) != "/dev/null" or fds.get(1) != "/dev/null":
             fail("the supervisor's stdin and stdout are not /dev/null")
         # Its own: the listener, the responder's sockets, pidfds of the
-        # program's threads it keeps (supervise_handle.cpp).
+        # program's threads it keeps (supervisor/notification.cpp).
         own = ("anon_inode:seccomp notify", "socket:", "anon_inode:[pidfd]")
         others = {fd: t for fd, t in fds.items() if fd > 2 and not t.startswith(own)}
         if others:

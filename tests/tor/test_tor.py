@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""leakproof on a real (private, offline) Tor network — issue 9.
+"""leakproof on a real (private, offline) Tor network.
 
     test_tor.py --wrapper PATH --connect PATH --fetch PATH --resolve PATH
 

@@ -1,5 +1,5 @@
 // A Go HTTP client built with CGO_ENABLED=0: static, its own DNS resolver,
-// raw system calls; LD_PRELOAD cannot reach it (issue 8).
+// raw system calls; LD_PRELOAD cannot reach it.
 //
 //	goclient URL [N]  fetches URL N times at once (default 1), prints the
 //	first body and "fetched K"; exit 0 only if all N succeeded.

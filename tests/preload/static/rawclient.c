@@ -1,4 +1,4 @@
-/* A static C client that needs no libc resolver (issue 8), built with
+/* A static C client that needs no libc resolver, built with
  * gcc -static: LD_PRELOAD cannot reach it.
  *
  *   rawclient ip IP PORT                 HTTP GET from IP:PORT

@@ -1,0 +1,104 @@
+// connect() and getpeername().
+//
+// connect() asks the policy what to do with the destination; "proxy" runs
+// the tunnel on the program's own descriptor. A blocking socket runs the
+// whole handshake here, bounded by the timeout. A non-blocking one gets
+// -1/EINPROGRESS at once and the helper thread runs the handshake (see
+// pending.hpp and doc/async-connect.md); when that is off or impossible it is
+// run here too and 0 is returned. Failures come back as -1 with the errno of
+// leakproof::to_errno; nothing ever falls back to a direct connection.
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+
+#include "interposer/pending.hpp"
+#include "runtime/config.hpp"
+#include "interposer/fdtable.hpp"
+#include "interposer/hooks.hpp"
+#include "leakproof/error.hpp"
+#include "runtime/policy.hpp"
+#include "runtime/real.hpp"
+#include "runtime/refuse.hpp"
+#include "runtime/tunnel.hpp"
+
+namespace {
+
+// A non-blocking socket whose handshake the helper thread can run: connect()
+// then returns -1/EINPROGRESS like the kernel would (pending.hpp).
+bool start_async(int fd, int flags, const sockaddr* sa, socklen_t len,
+                 const lp::policy::decision& d, int& rc) noexcept {
+    if (!lp::async::wanted(fd, flags)) return false;
+    return lp::async::start(fd, sa, len, d, rc);
+}
+
+int proxied_connect(int fd, const sockaddr* sa, socklen_t len, const lp::policy::decision& d,
+                    bool may_defer) noexcept {
+    if (const char* err = lp::config::get().error) {
+        auto refused = d;
+        refused.reason = err;
+        return lp::refuse::by_policy("connect", refused);
+    }
+    int flags = lp::real::fn().fcntl(fd, F_GETFL);
+    if (int rc = 0; flags >= 0 && may_defer && start_async(fd, flags, sa, len, d, rc)) return rc;
+    // A failure to read the flags is reported like any other: one log line.
+    auto ec = flags < 0 ? std::error_code{errno, std::generic_category()}
+                        : lp::tunnel::establish(fd, sa->sa_family, flags, lp::tunnel::target_of(d),
+                                                d.target.port);
+    lp::tunnel::report(d, ec);
+    if (ec) {
+        errno = leakproof::to_errno(ec);
+        return -1;
+    }
+    lp::fdstate::remember_peer(fd, sa, len);
+    return 0;
+}
+
+// A second connect() on a socket whose proxied connect is under way or has
+// failed answers like the kernel: EALREADY, or the failure (reported once).
+bool answered_by_async(int fd, int& rc) noexcept {
+    int st = lp::async::status(fd);
+    if (st == lp::async::idle) return false;
+    errno = st == lp::async::pending ? EALREADY : lp::async::take_error(fd);
+    if (errno == 0) return false;  // another thread took the error first
+    rc = -1;
+    return true;
+}
+
+}  // namespace
+
+int lp::hook::socket_info(int fd, int opt) noexcept {
+    int v = -1;
+    socklen_t len = sizeof v;
+    return lp::real::fn().getsockopt(fd, SOL_SOCKET, opt, &v, &len) == 0 ? v : -1;
+}
+
+int lp::hook::connect(int fd, const sockaddr* sa, socklen_t len, bool may_defer) noexcept {
+    const auto& real = lp::real::fn();
+    if (sa == nullptr || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+        return real.connect(fd, sa, len);
+    int type = socket_info(fd, SO_TYPE);
+    if (type < 0) return real.connect(fd, sa, len);
+    if (int rc = 0; answered_by_async(fd, rc)) return rc;  // not a socket: let the kernel say so
+    // On a SOCK_DGRAM socket this is what keeps a later send()/write() from
+    // leaking: those carry no address, so the check must happen here.
+    auto d = lp::policy::decide(sa, len, type);
+    switch (d.what) {
+        case lp::policy::verdict::direct: return real.connect(fd, sa, len);
+        case lp::policy::verdict::refuse: return lp::refuse::by_policy("connect", d);
+        case lp::policy::verdict::proxy: return proxied_connect(fd, sa, len, d, may_defer);
+    }
+    return real.connect(fd, sa, len);
+}
+
+LP_EXPORT int connect(int fd, const sockaddr* sa, socklen_t len) {
+    return lp::hook::connect(fd, sa, len);
+}
+
+LP_EXPORT int getpeername(int fd, sockaddr* sa, socklen_t* len) {
+    if (lp::async::status(fd) == lp::async::pending) {
+        errno = ENOTCONN;  // what the kernel says while a connect is in progress
+        return -1;
+    }
+    if (sa != nullptr && lp::fdstate::peer(fd, sa, len)) return 0;
+    return lp::real::fn().getpeername(fd, sa, len);
+}

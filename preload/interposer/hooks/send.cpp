@@ -1,0 +1,196 @@
+// sendto(), sendmsg(), sendmmsg(): the calls that carry
+// their own destination.
+//
+// A datagram names its destination on every call, so connect() alone cannot
+// stop it: each addressed datagram is judged by the same policy as connect()
+// (loopback and --exclude go out, port 53 and everything else are refused
+// with EPERM and one log line). Calls without an address use the socket's
+// connected peer, which connect() already judged, and pass straight through.
+//
+// A TCP socket ignores the address unless MSG_FASTOPEN is set, in which case
+// the call is a connect: a destination the policy proxies is connected
+// through the proxy first (the normal connect path) and the data then sent
+// without the flag — TCP Fast Open cannot carry data past a SOCKS handshake.
+// sendmmsg() with MSG_FASTOPEN to a proxied destination is refused
+// (EOPNOTSUPP) rather than emulated: nothing real uses it.
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "interposer/hooks.hpp"
+#include "runtime/policy.hpp"
+#include "runtime/real.hpp"
+#include "runtime/refuse.hpp"
+
+namespace {
+
+using lp::policy::verdict;
+
+// What the kernel will do with an address given on this socket.
+struct sock {
+    int type = -1;  // SO_TYPE; -1 when not a socket
+    int domain = -1;
+    bool tcp = false;  // TCP or MPTCP: the address only counts with MSG_FASTOPEN
+};
+
+sock inspect(int fd) noexcept {
+    sock s;
+    s.type = lp::hook::socket_info(fd, SO_TYPE);
+    if (s.type < 0) return s;
+    s.domain = lp::hook::socket_info(fd, SO_DOMAIN);
+    int proto = lp::hook::socket_info(fd, SO_PROTOCOL);
+    // Not SCTP: a one-to-one SCTP socket is SOCK_STREAM but may set up an
+    // association from a sendmsg() address, so it is judged like a datagram.
+    s.tcp = s.type == SOCK_STREAM && (proto == IPPROTO_TCP || proto == IPPROTO_MPTCP);
+    return s;
+}
+
+// Whether the call carries an address the kernel will read (a zero length
+// means "none" to sendmsg).
+bool addressed(const void* name, socklen_t len) noexcept {
+    return name != nullptr && len >= sizeof(sa_family_t);
+}
+
+// The policy's verdict on sending to `name`. An AF_INET socket reads an
+// AF_UNSPEC address as AF_INET (a kernel compatibility rule, for UDP and raw
+// sockets alike), so that spelling is judged as the IPv4 address it is.
+lp::policy::decision judge(const sock& s, const void* name, socklen_t len) noexcept {
+    auto* sa = static_cast<const sockaddr*>(name);
+    sockaddr_in v4;
+    if (sa->sa_family == AF_UNSPEC && s.domain == AF_INET && len >= sizeof v4) {
+        memcpy(&v4, sa, sizeof v4);
+        v4.sin_family = AF_INET;
+        sa = reinterpret_cast<const sockaddr*>(&v4);
+    }
+    return lp::policy::decide(sa, len, s.tcp ? SOCK_STREAM : SOCK_DGRAM);
+}
+
+// Datagrams have no proxy: anything but "direct" is a refusal.
+bool allowed(const lp::policy::decision& d) noexcept {
+    return d.what == verdict::direct;
+}
+
+// MSG_FASTOPEN to a proxied destination: connect through the proxy, then
+// send the data as an ordinary write on the connected socket.
+ssize_t fastopen_via_proxy(int fd, const sockaddr* sa, socklen_t len, const msghdr& msg,
+                           int flags) noexcept {
+    // Synchronous even on a non-blocking socket: the data must follow a
+    // finished handshake, and the kernel's TFO gives no later moment to send it.
+    if (lp::hook::connect(fd, sa, len, false) != 0) return -1;
+    msghdr plain = msg;
+    plain.msg_name = nullptr;
+    plain.msg_namelen = 0;
+    return lp::real::fn().sendmsg(fd, &plain, flags & ~MSG_FASTOPEN);
+}
+
+// sendto/sendmsg on a TCP socket with an address and MSG_FASTOPEN.
+ssize_t tcp_fastopen(const char* call, int fd, const msghdr& msg, int flags) noexcept {
+    auto d = judge(sock{SOCK_STREAM, -1, true}, msg.msg_name, msg.msg_namelen);
+    auto* sa = static_cast<const sockaddr*>(msg.msg_name);
+    switch (d.what) {
+        case verdict::direct: return lp::real::fn().sendmsg(fd, &msg, flags);
+        case verdict::refuse: return lp::refuse::by_policy(call, d);
+        case verdict::proxy: return fastopen_via_proxy(fd, sa, msg.msg_namelen, msg, flags);
+    }
+    return lp::refuse::by_policy(call, d);
+}
+
+// Shared by sendto and sendmsg once the call has an address.
+ssize_t send_addressed(const char* call, int fd, const msghdr& msg, int flags) noexcept {
+    const auto& real = lp::real::fn();
+    sock s = inspect(fd);
+    if (s.type < 0) return real.sendmsg(fd, &msg, flags);  // not a socket: the kernel says so
+    if (s.tcp) {
+        if (!(flags & MSG_FASTOPEN)) return real.sendmsg(fd, &msg, flags);  // address ignored
+        return tcp_fastopen(call, fd, msg, flags);
+    }
+    auto d = judge(s, msg.msg_name, msg.msg_namelen);
+    if (allowed(d)) return real.sendmsg(fd, &msg, flags);
+    return lp::refuse::by_policy(call, d);
+}
+
+// How many leading messages of a sendmmsg() batch may go out; the first
+// refused one is judged again when the program retries from there, which is
+// when it gets its EPERM (the kernel's own partial-batch rule).
+unsigned allowed_prefix(const sock& s, const mmsghdr* vec, unsigned n,
+                        lp::policy::decision& refused) noexcept {
+    for (unsigned i = 0; i < n; ++i) {
+        const msghdr& m = vec[i].msg_hdr;
+        if (!addressed(m.msg_name, m.msg_namelen)) continue;
+        refused = judge(s, m.msg_name, m.msg_namelen);
+        if (!allowed(refused)) return i;
+    }
+    return n;
+}
+
+// The first addressed message of a batch, or n.
+unsigned first_addressed(const mmsghdr* vec, unsigned n) noexcept {
+    for (unsigned i = 0; i < n; ++i)
+        if (addressed(vec[i].msg_hdr.msg_name, vec[i].msg_hdr.msg_namelen)) return i;
+    return n;
+}
+
+int tcp_sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags, unsigned first) noexcept {
+    const auto& real = lp::real::fn();
+    if (!(flags & MSG_FASTOPEN)) return real.sendmmsg(fd, vec, n, flags);  // addresses ignored
+    const msghdr& m = vec[first].msg_hdr;
+    auto d = judge(sock{SOCK_STREAM, -1, true}, m.msg_name, m.msg_namelen);
+    if (d.what == verdict::direct) return real.sendmmsg(fd, vec, n, flags);
+    if (d.what == verdict::proxy) {
+        d.reason = "MSG_FASTOPEN in sendmmsg cannot go through the proxy (use connect)";
+        d.error = EOPNOTSUPP;
+    }
+    return lp::refuse::by_policy("sendmmsg", d);
+}
+
+}  // namespace
+
+ssize_t lp::hook::sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* sa,
+                         socklen_t len) noexcept {
+    if (!addressed(sa, len)) {
+        if (held_io(fd, true)) return -1;
+        return real::fn().sendto(fd, buf, n, flags, sa, len);
+    }
+    iovec iov{const_cast<void*>(buf), n};
+    msghdr msg{};
+    msg.msg_name = const_cast<sockaddr*>(sa);
+    msg.msg_namelen = len;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    return send_addressed("sendto", fd, msg, flags);
+}
+
+ssize_t lp::hook::sendmsg(int fd, const msghdr* msg, int flags) noexcept {
+    if (msg == nullptr || !addressed(msg->msg_name, msg->msg_namelen)) {
+        if (held_io(fd, true)) return -1;
+        return real::fn().sendmsg(fd, msg, flags);
+    }
+    return send_addressed("sendmsg", fd, *msg, flags);
+}
+
+int lp::hook::sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags) noexcept {
+    const auto& real = real::fn();
+    unsigned first = vec == nullptr ? n : first_addressed(vec, n);
+    if (first == n) return real.sendmmsg(fd, vec, n, flags);
+    sock s = inspect(fd);
+    if (s.type < 0) return real.sendmmsg(fd, vec, n, flags);
+    if (s.tcp) return tcp_sendmmsg(fd, vec, n, flags, first);
+    policy::decision refused;
+    unsigned ok = allowed_prefix(s, vec, n, refused);
+    if (ok == n) return real.sendmmsg(fd, vec, n, flags);
+    if (ok == 0) return refuse::by_policy("sendmmsg", refused);
+    return real.sendmmsg(fd, vec, ok, flags);
+}
+
+LP_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* sa,
+                         socklen_t len) {
+    return lp::hook::sendto(fd, buf, n, flags, sa, len);
+}
+
+LP_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
+    return lp::hook::sendmsg(fd, msg, flags);
+}
+
+LP_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags) {
+    return lp::hook::sendmmsg(fd, vec, n, flags);
+}

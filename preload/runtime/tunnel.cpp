@@ -1,0 +1,205 @@
+#include "runtime/tunnel.hpp"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <cstring>
+
+#include "runtime/config.hpp"
+#include "leakproof/error.hpp"
+#include "runtime/log.hpp"
+#include "runtime/real.hpp"
+#include "runtime/refuse.hpp"
+
+namespace lp::tunnel {
+namespace {
+
+using leakproof::action_kind;
+
+std::error_code sys(int e) noexcept {
+    return {e, std::generic_category()};
+}
+
+// Waits until fd is ready for `events`; ETIMEDOUT when the deadline passes.
+std::error_code wait_for(int fd, short events, const deadline& dl) noexcept {
+    for (;;) {
+        pollfd p{fd, events, 0};
+        int rc = real::fn().poll(&p, 1, dl.remaining_ms());
+        if (rc > 0) return {};
+        if (rc == 0) return sys(ETIMEDOUT);
+        if (errno != EINTR) return sys(errno);
+    }
+}
+
+// The first proxy as an address a socket of `family` can reach, in `out`,
+// which is zeroed past it.
+std::error_code first_hop_address(int family, sockaddr_storage& out) noexcept {
+    const auto& cfg = config::get();
+    std::memset(&out, 0, sizeof out);
+    if (family == AF_INET6) {
+        std::memcpy(&out, &cfg.first_hop, sizeof cfg.first_hop);
+        return {};
+    }
+    if (!cfg.first_hop_ep.addr.is_v4()) return sys(EAFNOSUPPORT);  // IPv4 socket, IPv6 proxy
+    auto* in = reinterpret_cast<sockaddr_in*>(&out);
+    in->sin_family = AF_INET;
+    in->sin_port = cfg.first_hop.sin6_port;
+    std::memcpy(&in->sin_addr, cfg.first_hop_ep.addr.b.data() + 12, 4);
+    return {};
+}
+
+// MSG_DONTWAIT on every send and receive: each wait is a poll() bounded by
+// the deadline, whatever the socket's mode.
+std::error_code send_all(int fd, std::span<const std::uint8_t> bytes, const deadline& dl) noexcept {
+    while (!bytes.empty()) {
+        // MSG_NOSIGNAL: a proxy hanging up must not kill the program with SIGPIPE.
+        ssize_t n = real::fn().send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            bytes = bytes.subspan(static_cast<std::size_t>(n));
+        } else if (errno == EAGAIN || errno == EINTR) {
+            // Also where a connect to the proxy is still under way.
+            if (auto ec = wait_for(fd, POLLOUT, dl)) return ec;
+        } else {
+            return sys(errno);
+        }
+    }
+    return {};
+}
+
+// One receive action: 0 bytes = EOF (the handshake reports it). Right after
+// a send the answer cannot be there yet: `wait_first` polls before the
+// first recv instead of after a recv that fails with EAGAIN.
+std::error_code receive(int fd, leakproof::client_handshake& hs, std::span<std::uint8_t> space,
+                        bool wait_first, const deadline& dl) noexcept {
+    if (wait_first)
+        if (auto ec = wait_for(fd, POLLIN, dl)) return ec;
+    for (;;) {
+        ssize_t n = real::fn().recv(fd, space.data(), space.size(), MSG_DONTWAIT);
+        if (n > 0) {
+            hs.received(static_cast<std::size_t>(n));
+            return {};
+        }
+        if (n == 0 || errno == ECONNRESET) {
+            hs.closed();
+            return {};
+        }
+        if (errno != EAGAIN && errno != EINTR) return sys(errno);
+        if (auto ec = wait_for(fd, POLLIN, dl)) return ec;
+    }
+}
+
+std::error_code handshake(int fd, const leakproof::request& req, const deadline& dl) noexcept {
+    leakproof::client_handshake hs{req};
+    return drive(fd, hs, dl);
+}
+
+std::error_code run_chain(int fd, int family, const leakproof::address& target, std::uint16_t port,
+                          const deadline& dl) noexcept {
+    const auto& cfg = config::get();
+    if (auto ec = connect_first_hop(fd, family)) return ec;
+    for (std::size_t i = 0; i < cfg.chain_len; ++i)
+        if (auto ec = handshake(fd, hop_request(i, target, port), dl)) return ec;
+    return {};
+}
+
+void put_chain(log::line& ln) noexcept {
+    const auto& cfg = config::get();
+    for (std::size_t i = 0; i < cfg.chain_len; ++i) {
+        if (i > 0) ln << " -> ";
+        ln.proxy(cfg.chain[i]);
+    }
+}
+
+}  // namespace
+
+std::error_code connect_first_hop(int fd, int family) noexcept {
+    sockaddr_storage ss;
+    if (auto ec = first_hop_address(family, ss)) return ec;
+    // The kernel reads the address it needs and ignores the rest (zeroes)
+    // of own_connect_len.
+    if (real::fn().connect(fd, reinterpret_cast<sockaddr*>(&ss), own_connect_len) == 0) return {};
+    // Under way (an interrupted connect goes on too): the first send waits
+    // for it, and fails with its error if it fails.
+    if (errno == EINPROGRESS || errno == EINTR) return {};
+    return sys(errno);
+}
+
+// Does what the handshake asks until it is done or failed.
+std::error_code drive(int fd, leakproof::client_handshake& hs, const deadline& dl) noexcept {
+    bool just_sent = false;
+    for (;;) {
+        auto act = hs.next();
+        switch (act.kind) {
+            case action_kind::send:
+                if (auto ec = send_all(fd, act.bytes, dl)) return ec;
+                hs.sent();
+                just_sent = true;
+                break;
+            case action_kind::receive:
+                if (auto ec = receive(fd, hs, act.space, just_sent, dl)) return ec;
+                just_sent = false;
+                break;
+            case action_kind::done: return {};
+            case action_kind::failed: return act.error;
+        }
+    }
+}
+
+const char* describe(std::error_code ec) noexcept {
+    if (ec.category() == leakproof::error_category())
+        return leakproof::message_of(static_cast<leakproof::error>(ec.value()));
+    const char* s = strerrordesc_np(ec.value());
+    return s ? s : "unknown error";
+}
+
+leakproof::request hop_request(std::size_t i, const leakproof::address& target,
+                               std::uint16_t port) noexcept {
+    const auto& cfg = config::get();
+    bool last = i + 1 == cfg.chain_len;
+    auto hop = last ? target : leakproof::address::parse(cfg.chain[i + 1].host.view());
+    return cfg.chain[i].make_request(hop, last ? port : cfg.chain[i + 1].port);
+}
+
+leakproof::address target_of(const policy::decision& d) noexcept {
+    if (d.by_name) return leakproof::address::host_name({d.name, d.name_len});
+    const auto& b = d.target.addr.b;
+    if (d.target.addr.is_v4()) return leakproof::address::ipv4({b[12], b[13], b[14], b[15]});
+    return leakproof::address::ipv6(b);
+}
+
+void report(const policy::decision& d, std::error_code ec) noexcept {
+    bool ok = !ec;
+    if (ok && !log::enabled(log::level::verbose)) return;
+    auto ln = log::start();
+    ln << "connect ";
+    refuse::put_target(ln, d);
+    ln << " via ";
+    put_chain(ln);
+    ln << ": " << (ok ? "ok" : describe(ec));
+    log::emit(ok ? log::level::verbose : log::level::normal, ln);
+}
+
+std::error_code establish(int fd, int family, int flags, const leakproof::address& target,
+                          std::uint16_t port) noexcept {
+    deadline dl{config::get().timeout_ms};
+    // Sends and receives never block (MSG_DONTWAIT), but connect() has no
+    // such flag: a blocking socket is non-blocking while we work, so that
+    // the deadline bounds the connect to the proxy too (even a loopback
+    // one waits, for SYN retries, when the proxy's accept queue is full).
+    bool switch_mode = !(flags & O_NONBLOCK);
+    if (switch_mode && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys(errno);
+    auto ec = run_chain(fd, family, target, port, dl);
+    if (switch_mode) ::fcntl(fd, F_SETFL, flags);
+    return ec;
+}
+
+std::error_code establish(int fd, int family, const leakproof::address& target,
+                          std::uint16_t port) noexcept {
+    int flags = ::fcntl(fd, F_GETFL);
+    return flags < 0 ? sys(errno) : establish(fd, family, flags, target, port);
+}
+
+}  // namespace lp::tunnel

@@ -1,0 +1,79 @@
+// Drives the core handshake on the application's own
+// socket: connect it to the first proxy, then CONNECT each next hop over the
+// previous one, the last one to the real destination. No SOCKS byte is
+// built or parsed here: that is client_handshake's job. This module only
+// moves bytes with the real send/recv/poll, bounded by one deadline.
+#pragma once
+
+#include <sys/socket.h>
+#include <time.h>
+
+#include <cstddef>
+#include <system_error>
+
+#include "leakproof/handshake.hpp"
+#include "runtime/marker.hpp"
+#include "runtime/policy.hpp"
+
+namespace lp::tunnel {
+
+// Runs the whole connect. `family` is the socket's domain (the family of
+// the address the program connects to: the kernel refuses any other),
+// `flags` its F_GETFL (the caller has them already). The socket's mode is
+// the program's again on return, whatever happens. A system error comes
+// back in std::generic_category (leakproof::to_errno passes it through).
+std::error_code establish(int fd, int family, int flags, const leakproof::address& target,
+                          std::uint16_t port) noexcept;
+// The same for a caller without the flags: reads them first.
+std::error_code establish(int fd, int family, const leakproof::address& target,
+                          std::uint16_t port) noexcept;
+
+// The pieces the non-blocking path (pending.hpp), the reverse lookups
+// (reverse.hpp) and the supervisor share with establish():
+
+// One monotonic deadline for a whole operation.
+class deadline {
+public:
+    explicit deadline(int ms) noexcept {
+        clock_gettime(CLOCK_MONOTONIC, &end_);
+        end_.tv_sec += ms / 1000;
+        end_.tv_nsec += static_cast<long>(ms % 1000) * 1000000L;
+        if (end_.tv_nsec >= 1000000000L) {
+            end_.tv_sec += 1;
+            end_.tv_nsec -= 1000000000L;
+        }
+    }
+    // Rounded up: 0 only once the deadline has passed, so that a poll()
+    // given this never spins on a zero timeout before it.
+    int remaining_ms() const noexcept {
+        timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long ms =
+            (end_.tv_sec - now.tv_sec) * 1000L + (end_.tv_nsec - now.tv_nsec + 999999L) / 1000000L;
+        return ms < 0 ? 0 : static_cast<int>(ms);
+    }
+
+private:
+    timespec end_;
+};
+
+// Connects a non-blocking `fd` to the first proxy: done or under way (the
+// first send waits for it), or the error.
+std::error_code connect_first_hop(int fd, int family) noexcept;
+// Runs `hs` to its end on `fd`, connected (or connecting) to the proxy:
+// reads only what the core asks for, so bytes after the reply stay unread.
+std::error_code drive(int fd, leakproof::client_handshake& hs, const deadline& dl) noexcept;
+// A one-line description of a handshake or system error, without allocating.
+const char* describe(std::error_code ec) noexcept;
+
+// The CONNECT request for hop `i` of the chain: the next proxy, or for the
+// last hop the program's destination. Views point into the configuration
+// and into `target`.
+leakproof::request hop_request(std::size_t i, const leakproof::address& target,
+                               std::uint16_t port) noexcept;
+// The destination the proxy gets for a "proxy" decision (a view into `d`).
+leakproof::address target_of(const policy::decision& d) noexcept;
+// Logs the outcome of a proxied connect: failures always, successes at -v.
+void report(const policy::decision& d, std::error_code ec) noexcept;
+
+}  // namespace lp::tunnel

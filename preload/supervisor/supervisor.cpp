@@ -1,0 +1,464 @@
+#include "supervisor/supervisor.hpp"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <new>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "runtime/log.hpp"
+#include "supervisor/dns_responder.hpp"
+#include "supervisor/notification.hpp"
+#include "runtime/tunnel.hpp"
+
+namespace lp::supervise {
+namespace {
+
+#if defined(__x86_64__)
+constexpr std::uint32_t our_arch = AUDIT_ARCH_X86_64;
+constexpr std::uint32_t x32_bit = 0x40000000;  // __X32_SYSCALL_BIT
+
+constexpr std::uint32_t at(std::size_t off) {
+    return static_cast<std::uint32_t>(off);
+}
+
+// Offsets in seccomp_data of the low 32 bits of argument i (x86_64 is
+// little-endian) and of the high ones.
+constexpr std::uint32_t arg_low(int i) {
+    return at(offsetof(seccomp_data, args) + static_cast<std::size_t>(i) * sizeof(__u64));
+}
+constexpr std::uint32_t arg_high(int i) {
+    return arg_low(i) + 4;
+}
+
+// The smallest address that can name an IPv4 or IPv6 destination: the
+// kernel refuses shorter ones (EINVAL) for every IP socket, so calls with a
+// shorter one (netlink's 12 bytes, most of all) run without a round trip.
+constexpr std::uint32_t min_ip_addrlen = sizeof(sockaddr_in);
+
+// Straight-line BPF with forward jumps to named places, resolved when the
+// program is built, so that nobody counts instructions by hand.
+class bpf {
+public:
+    enum place { allow, notify, enosys, eperm, kill, connect_len, sendto_addr, sendto_len, places };
+
+    void load(std::uint32_t offset) { code_.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offset)); }
+    void mask(std::uint32_t k) { code_.push_back(BPF_STMT(BPF_ALU | BPF_AND | BPF_K, k)); }
+    // Go to `to` if A == k, A != k, A >= k; else on to the next instruction.
+    void if_eq(std::uint32_t k, place to) { jump(BPF_JEQ, k, to, next); }
+    void unless_eq(std::uint32_t k, place to) { jump(BPF_JEQ, k, next, to); }
+    void if_ge(std::uint32_t k, place to) { jump(BPF_JGE, k, to, next); }
+    void ret(std::uint32_t what) { code_.push_back(BPF_STMT(BPF_RET | BPF_K, what)); }
+    void here(place p) { at_[p] = code_.size(); }
+
+    std::vector<sock_filter> done() {
+        for (auto [i, yes, no] : jumps_) {
+            code_[i].jt = offset(i, yes);
+            code_[i].jf = offset(i, no);
+        }
+        return code_;
+    }
+
+private:
+    static constexpr int next = -1;
+
+    struct fixup {
+        std::size_t index;
+        int yes, no;
+    };
+
+    void jump(std::uint16_t op, std::uint32_t k, int yes, int no) {
+        jumps_.push_back({code_.size(), yes, no});
+        code_.push_back(BPF_JUMP(BPF_JMP | op | BPF_K, k, 0, 0));
+    }
+    std::uint8_t offset(std::size_t from, int to) const {
+        return to == next ? 0 : static_cast<std::uint8_t>(at_[to] - from - 1);
+    }
+
+    std::vector<sock_filter> code_;
+    std::vector<fixup> jumps_;
+    std::size_t at_[places] = {};
+};
+
+constexpr std::uint32_t sock_packet = 10;  // SOCK_PACKET: AF_INET's old name for packet sockets
+
+// The filter. Every test reads registers the kernel copied, which the
+// program cannot change after the check. sendto() without an address is a
+// send on a connected socket, whose destination connect() already checked.
+// Packet sockets (root only) would send frames past every check: refused.
+std::vector<sock_filter> filter_program() {
+    using p = bpf::place;
+    bpf f;
+    f.load(at(offsetof(seccomp_data, arch)));
+    f.unless_eq(our_arch, p::kill);  // i386 calls through int 0x80
+    f.load(at(offsetof(seccomp_data, nr)));
+    f.if_ge(x32_bit, p::kill);  // x32 numbers
+    f.if_eq(SYS_connect, p::connect_len);
+    f.if_eq(SYS_sendto, p::sendto_addr);
+    f.if_eq(SYS_sendmsg, p::notify);
+    f.if_eq(SYS_sendmmsg, p::notify);
+    f.if_eq(SYS_io_uring_setup, p::enosys);  // its submissions would bypass the filter
+    f.unless_eq(SYS_socket, p::allow);
+    f.load(arg_low(0));
+    f.if_eq(AF_PACKET, p::eperm);
+    f.load(arg_low(1));
+    f.mask(0xf);  // the type without SOCK_NONBLOCK | SOCK_CLOEXEC
+    f.if_eq(sock_packet, p::eperm);
+    f.ret(SECCOMP_RET_ALLOW);
+
+    f.here(p::sendto_addr);
+    f.load(arg_low(4));
+    f.unless_eq(0, p::sendto_len);
+    f.load(arg_high(4));
+    f.if_eq(0, p::allow);
+    f.here(p::sendto_len);
+    f.load(arg_low(5));  // the kernel reads addrlen as an int: the low half
+    f.if_ge(min_ip_addrlen, p::notify);
+    f.ret(SECCOMP_RET_ALLOW);
+
+    f.here(p::connect_len);
+    f.load(arg_low(2));
+    f.if_eq(tunnel::own_connect_len, p::allow);  // the interposer's, to the proxy
+    f.if_ge(min_ip_addrlen, p::notify);
+
+    f.here(p::allow);
+    f.ret(SECCOMP_RET_ALLOW);
+    f.here(p::notify);
+    f.ret(SECCOMP_RET_USER_NOTIF);
+    f.here(p::enosys);
+    f.ret(SECCOMP_RET_ERRNO | ENOSYS);
+    f.here(p::eperm);
+    f.ret(SECCOMP_RET_ERRNO | EPERM);
+    f.here(p::kill);
+    f.ret(SECCOMP_RET_KILL_PROCESS);
+    return f.done();
+}
+
+// In the child: installs the filter, returns the listener fd or -errno.
+// WAIT_KILLABLE_RECV: once we have taken a notification, a signal (Go
+// preempts goroutines with SIGURG all the time) no longer interrupts and
+// restarts the call half way through our handshake.
+int install_filter(sock_fprog& fprog) noexcept {
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -errno;
+    long fd =
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &fprog);
+    return fd < 0 ? -errno : static_cast<int>(fd);
+}
+#else
+std::vector<sock_filter> filter_program() {
+    return {};
+}
+
+int install_filter(sock_fprog&) noexcept {
+    return -ENOTSUP;  // the filter knows x86_64 system call numbers only
+}
+#endif
+
+// Workers for the notifications: one slow proxy handshake must not hold
+// up the other connects, so a notification waits for an idle worker or
+// gets a new one (up to max_workers; past that they queue).
+class pool {
+public:
+    explicit pool(const context& ctx) : ctx_{ctx} {}
+
+    // `copy`: the program's socket, as handle_quick() left it.
+    void submit(const seccomp_notif& n, int copy) {
+        std::lock_guard lk{m_};
+        queue_.push_back({n, copy});
+        if (queue_.size() > idle_ && workers_ < max_workers) {
+            ++workers_;
+            std::thread{&pool::work, this}.detach();
+        } else {
+            wake_.notify_one();
+        }
+    }
+
+    // Lets the workers finish what is queued, then waits for them to end.
+    void drain() {
+        std::unique_lock lk{m_};
+        stopping_ = true;
+        wake_.notify_all();
+        done_.wait(lk, [this] { return workers_ == 0; });
+    }
+
+private:
+    static constexpr std::size_t max_workers = 256;
+
+    void work() {
+        std::unique_lock lk{m_};
+        for (;;) {
+            ++idle_;
+            wake_.wait(lk, [this] { return !queue_.empty() || stopping_; });
+            --idle_;
+            if (queue_.empty()) break;
+            auto [n, copy] = queue_.front();
+            queue_.pop_front();
+            lk.unlock();
+            handle(ctx_, n, copy);
+            lk.lock();
+        }
+        --workers_;
+        done_.notify_all();
+    }
+
+    const context& ctx_;
+    std::mutex m_;
+    std::condition_variable wake_, done_;
+    std::deque<std::pair<seccomp_notif, int>> queue_;
+    std::size_t idle_ = 0;
+    std::size_t workers_ = 0;
+    bool stopping_ = false;
+};
+
+// The kernel's notification may be larger than our header's (a newer
+// kernel): receive into a buffer of its size, zeroed as it requires.
+std::size_t notif_size() noexcept {
+    seccomp_notif_sizes sizes{};
+    if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) return sizeof(seccomp_notif);
+    return sizes.seccomp_notif > sizeof(seccomp_notif) ? sizes.seccomp_notif
+                                                       : sizeof(seccomp_notif);
+}
+
+void reap(pid_t pid) noexcept {
+    while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+}
+
+// Serves notifications until every process under the filter has exited
+// (the listener then reports POLLHUP).
+void serve(const context& ctx) {
+    pool workers{ctx};
+    std::vector<unsigned char> buf(notif_size());
+    for (;;) {
+        pollfd p{ctx.listener, POLLIN, 0};
+        if (::poll(&p, 1, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (!(p.revents & POLLIN)) {
+            if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) break;
+            continue;
+        }
+        std::memset(buf.data(), 0, buf.size());
+        // ENOENT: the caller was killed or interrupted meanwhile; nothing to answer.
+        if (::ioctl(ctx.listener, SECCOMP_IOCTL_NOTIF_RECV, buf.data()) != 0) continue;
+        seccomp_notif n;
+        std::memcpy(&n, buf.data(), sizeof n);
+        if (int copy; !handle_quick(ctx, n, copy)) workers.submit(n, copy);
+    }
+    workers.drain();
+}
+
+// The supervisor's own descriptors: the listener and stderr (for log
+// lines). Everything else the wrapper had — the caller's pipes above all —
+// would otherwise stay open until the whole tree exits. Returns the
+// listener's number, moved above stderr if it was below.
+int keep_only(int listener) noexcept {
+    if (listener <= STDERR_FILENO) {
+        int moved = ::fcntl(listener, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        ::close(listener);
+        listener = moved;
+    }
+    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        ::dup2(null, STDIN_FILENO);
+        ::dup2(null, STDOUT_FILENO);
+        ::close(null);
+    }
+    for (int fd = STDERR_FILENO + 1; fd < listener; ++fd) ::close(fd);
+    ::close_range(static_cast<unsigned>(listener) + 1, ~0U, 0);
+    return listener;
+}
+
+// Linux 6.6: the kernel wakes the supervisor on the CPU of the task that
+// stopped, and that task's CPU goes to it at once — one switch instead of a
+// wake-up on another CPU each way (tens of µs on a VM). Older kernels
+// refuse the flag; the notifications then work as before.
+void ask_for_sync_wake_up(int listener) noexcept {
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+    constexpr unsigned long SECCOMP_IOCTL_NOTIF_SET_FLAGS = _IOW(SECCOMP_IOC_MAGIC, 4, __u64);
+#endif
+    constexpr unsigned long sync_wake_up = 1;  // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+    (void)::ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, sync_wake_up);
+}
+
+// The DNS responder is started once the wrapper is on its way: the
+// program's calls wait in the kernel until we serve. Without it, the
+// queries of static programs fail (admit_to_responder); nothing else does.
+void start_responder(context& ctx) noexcept {
+    if (dns::start(ctx.dns)) return;
+    int err = errno;
+    ctx.dns.sin_port = 0;
+    auto ln = log::start();
+    ln << "supervisor: cannot start the DNS responder: " << std::strerror(err)
+       << " (the DNS queries of static programs will fail)";
+    log::emit(log::level::normal, ln);
+}
+
+// How the supervisor starts. The wrapper clones it with CLONE_VM |
+// CLONE_FILES: it gets no copy of the wrapper's memory or descriptor table
+// (on a VM every page table copy and copy-on-write fault counts), and it
+// already holds the filter's listener, which the wrapper creates in the
+// table they share — nothing to hand over, nothing to wait for. It runs
+// only once the wrapper is gone: the wrapper's exec gives the wrapper a
+// table and memory of its own (the listener is close-on-exec there) and
+// leaves these to the supervisor, which the kernel then wakes through the
+// futex below (set_tid_address: cleared and woken when a task leaves its
+// memory). In between, the supervisor touches nothing the wrapper uses.
+// Not for ThreadSanitizer, which handles clone() as a fork: the wrapper is
+// never built with it.
+struct shared_start {
+    std::string map;
+    sigset_t mask{};                   // the wrapper's, for the supervisor once it runs
+    int listener = -EIO;               // the filter's listener in the shared table, or -errno
+    pid_t supervisor = -1;             // its pid, or -errno: from the middle
+    char* supervisor_stack = nullptr;  // its top
+    // The futex the supervisor waits on: 1 while the wrapper runs, 0 once
+    // its exec (or exit) left, or it gave up (`listener` says why).
+    std::uint32_t wrapper_running = 1;
+    alignas(16) char middle_stack[64 * 1024];
+};
+
+constexpr std::size_t supervisor_stack_size = 8 << 20;  // a main thread's; touched on demand
+
+// FUTEX_WAIT as a bare system call: glibc's syscall() would set errno on
+// failure, and errno is the wrapper's while we share its memory.
+void wait_while_one(std::uint32_t* word) noexcept {
+    while (__atomic_load_n(word, __ATOMIC_ACQUIRE) == 1) {
+#if defined(__x86_64__)
+        long ret = SYS_futex;
+        asm volatile("xor %%r10d, %%r10d\n\tsyscall"  // r10: no timeout
+                     : "+a"(ret)
+                     : "D"(word), "S"(long{FUTEX_WAIT}), "d"(1L)
+                     : "rcx", "r10", "r11", "memory");
+#endif  // elsewhere there is no filter, and so no supervisor (hand_over)
+    }
+}
+
+void wake_supervisor(shared_start& s) noexcept {
+    __atomic_store_n(&s.wrapper_running, 0, __ATOMIC_RELEASE);
+    syscall(SYS_futex, &s.wrapper_running, FUTEX_WAKE, 1);
+}
+
+// The supervisor, once the wrapper is gone, in a session of its own (no
+// terminal, nobody's child to wait for): serves the tree, removes the
+// placeholder map when it is gone.
+[[noreturn]] void supervisor_main(const shared_start& s) {
+    ::setsid();
+    // What a terminal sent the wrapper's group while we were in it waits
+    // blocked; it was not meant for us.
+    for (int sig : {SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGHUP}) ::signal(sig, SIG_IGN);
+    ::sigprocmask(SIG_SETMASK, &s.mask, nullptr);
+    context ctx;
+    ctx.listener = keep_only(s.listener);
+    if (ctx.listener >= 0) {
+        ask_for_sync_wake_up(ctx.listener);
+        start_responder(ctx);
+        serve(ctx);
+    }
+    if (!s.map.empty()) ::unlink(s.map.c_str());
+    _exit(0);
+}
+
+int supervisor_entry(void* arg) {
+    auto& s = *static_cast<shared_start*>(arg);
+    wait_while_one(&s.wrapper_running);
+    if (s.listener < 0) _exit(0);  // the wrapper could not install the filter: it says why
+    supervisor_main(s);
+}
+
+// The middle process only starts the supervisor and exits, so that the
+// supervisor is not the command's child once the wrapper has become the
+// command. The wrapper waits meanwhile (CLONE_VFORK).
+int middle_entry(void* arg) {
+    auto& s = *static_cast<shared_start*>(arg);
+    pid_t pid = ::clone(supervisor_entry, s.supervisor_stack, CLONE_VM | CLONE_FILES | SIGCHLD, &s);
+    s.supervisor = pid < 0 ? -errno : pid;
+    return 0;
+}
+
+// Returns 0 once the supervisor waits for the wrapper's exec, or an errno.
+// Signals stay blocked in both new processes until the supervisor runs.
+int start_supervisor(shared_start& s) noexcept {
+    void* stack = ::mmap(nullptr, supervisor_stack_size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) return errno;
+    s.supervisor_stack = static_cast<char*>(stack) + supervisor_stack_size;
+    sigset_t all;
+    ::sigfillset(&all);
+    ::sigprocmask(SIG_SETMASK, &all, &s.mask);
+    pid_t middle = ::clone(middle_entry, s.middle_stack + sizeof s.middle_stack,
+                           CLONE_VM | CLONE_FILES | CLONE_VFORK | SIGCHLD, &s);
+    int err = middle < 0 ? errno : 0;
+    ::sigprocmask(SIG_SETMASK, &s.mask, nullptr);
+    if (middle > 0) reap(middle);
+    if (!err && s.supervisor < 0) err = -s.supervisor;
+    if (err) ::munmap(stack, supervisor_stack_size);
+    return err;
+}
+
+std::string setup_error(int err) {
+    std::string why = std::string{"cannot install the seccomp supervisor: "} + std::strerror(err);
+    // The kernel allows one notifying filter per process tree.
+    if (err == EBUSY) why += " (already under a seccomp supervisor: a nested leakproof?)";
+    return why;
+}
+
+}  // namespace
+
+int hand_over(const std::string& map, std::string& error) {
+    auto prog = filter_program();
+    if (prog.empty()) {
+        error = setup_error(ENOTSUP);  // the filter knows x86_64 system call numbers only
+        return -ENOTSUP;
+    }
+    sock_fprog fprog{static_cast<unsigned short>(prog.size()), prog.data()};
+    // Never freed: from our exec on it is the supervisor's.
+    auto* s = new (std::nothrow) shared_start;
+    if (!s) {
+        error = "cannot start the supervisor: " + std::string{std::strerror(ENOMEM)};
+        return -ENOMEM;
+    }
+    s->map = map;
+    if (int err = start_supervisor(*s)) {
+        delete s;
+        error = "cannot start the supervisor: " + std::string{std::strerror(err)};
+        return -err;
+    }
+    s->listener = install_filter(fprog);
+    if (s->listener < 0) {
+        int err = -s->listener;
+        wake_supervisor(*s);  // it reads the error and exits
+        error = setup_error(err);
+        return -err;
+    }
+    // The kernel clears the word and wakes the supervisor when our exec
+    // (or exit, if the exec fails) leaves the memory we share.
+    syscall(SYS_set_tid_address, &s->wrapper_running);
+    return 0;
+}
+
+}  // namespace lp::supervise

@@ -1,0 +1,47 @@
+// The seccomp supervisor.
+//
+// LD_PRELOAD cannot reach a static program (or a Go CGO_ENABLED=0 one): it
+// makes its system calls itself, and may be started anywhere below the
+// command (a script running a Go tool). So the wrapper runs the whole
+// process tree under a seccomp filter too: connect, sendto (with an address
+// of 16 bytes or more), sendmsg and sendmmsg stop in the kernel and wait for
+// the supervisor — a detached process the wrapper leaves behind — which
+// decides with the interposer's policy (policy.hpp) and does the work on a
+// duplicate of the program's socket (pidfd_getfd):
+//   proxy   → connect the duplicate to the first proxy, run the handshake
+//             (tunnel.hpp), answer 0 or the error;
+//   direct  → connect/send on the duplicate with the address we checked;
+//   DNS     → connect/send to our own responder (supervisor/dns_responder.hpp), which
+//             answers A/AAAA with placeholders, so no query leaves;
+//   refuse  → EPERM (or the policy's errno).
+// The kernel never runs the program's own call with an address we did not
+// check: only sockets of other families (AF_UNIX, AF_NETLINK...), which
+// cannot reach the network, and TCP sends (whose address the kernel
+// ignores) are let through (SECCOMP_USER_NOTIF_FLAG_CONTINUE).
+// In a dynamic program the interposer has already done the work: its
+// connect to the first proxy passes a length no program passes
+// (tunnel::own_connect_len), which the filter lets through, so a proxied
+// connect costs no notification; what reaches the supervisor is a
+// destination the policy sends direct, which it connects on its copy.
+// That marker lets the interposer through, not a program written to evade
+// leakproof: the filter keeps unmodified programs from leaking (static and
+// Go ones above all); it is not a sandbox (see the README).
+// io_uring_setup fails with ENOSYS: its submissions would bypass the filter;
+// packet sockets fail with EPERM: their frames carry no address to check.
+#pragma once
+
+#include <string>
+
+namespace lp::supervise {
+
+// Puts this process — and so everything it execs and starts — under the
+// filter, served by a new supervisor process (a detached grandchild) that
+// removes the placeholder file `map` once the whole tree has exited. The
+// caller then execs the program in place: it keeps the wrapper's pid, and
+// nothing waits in between. Returns 0, or -errno with `error` set: with
+// -EBUSY this tree already has a supervisor (an outer leakproof) and
+// nothing changed; after any other failure the caller must not run the
+// program (the filter may be installed, with nobody to answer it).
+int hand_over(const std::string& map, std::string& error);
+
+}  // namespace lp::supervise

@@ -1,0 +1,98 @@
+#include "wrapper/chain.hpp"
+
+#include <netdb.h>
+#include <sys/random.h>
+
+#include "runtime/net.hpp"
+#include "wrapper/report.hpp"
+
+namespace lp::wrapper {
+
+std::string random_hex(std::size_t bytes) {
+    std::vector<unsigned char> b(bytes);
+    if (getrandom(b.data(), b.size(), 0) != static_cast<ssize_t>(b.size()))
+        die(1, "cannot get random bytes");
+    static const char hex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : b) out += {hex[c >> 4], hex[c & 15]};
+    return out;
+}
+
+namespace {
+
+std::string redacted_url(const leakproof::proxy& p) {
+    char url[leakproof::max_url_size];
+    return {url, leakproof::format_redacted(p, url, sizeof url)};
+}
+
+// The URL as the user wrote it, minus any password.
+std::string redact(const std::string& url) {
+    auto scheme = url.find("://");
+    auto at = url.find('@', scheme == std::string::npos ? 0 : scheme + 3);
+    if (scheme == std::string::npos || at == std::string::npos) return url;
+    auto colon = url.find(':', scheme + 3);
+    if (colon == std::string::npos || colon > at) return url;
+    return url.substr(0, colon + 1) + "***" + url.substr(at);
+}
+
+// The interposer connects to the first hop by address, never by name.
+void resolve_first_hop(leakproof::proxy& p) {
+    std::string host{p.host.view()};
+    lp::net::ip ip;
+    if (lp::net::parse_ip(host, ip)) return;
+    if (host == "localhost") {
+        p.host.assign("127.0.0.1");
+        return;
+    }
+    addrinfo hints{};
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (int rc = getaddrinfo(host.c_str(), nullptr, &hints, &res); rc != 0)
+        die(1, "cannot resolve proxy host '" + host + "': " + gai_strerror(rc));
+    char text[NI_MAXHOST];
+    int rc =
+        getnameinfo(res->ai_addr, res->ai_addrlen, text, sizeof text, nullptr, 0, NI_NUMERICHOST);
+    freeaddrinfo(res);
+    if (rc != 0) die(1, "cannot resolve proxy host '" + host + "'");
+    p.host.assign(text);
+}
+
+void set_credentials(leakproof::proxy& p, const options& o) {
+    bool v5 = p.version == leakproof::socks_version::v5;
+    if (o.have_user && !p.user.assign(o.user)) throw usage_error{"user name longer than 255 bytes"};
+    if (o.have_password) {
+        if (!v5 && !o.password.empty()) throw usage_error{"a SOCKS4 proxy takes no password"};
+        if (!p.password.assign(o.password)) throw usage_error{"password longer than 255 bytes"};
+    }
+}
+
+}  // namespace
+
+std::vector<leakproof::proxy> build_chain(const options& o) {
+    std::vector<leakproof::proxy> chain(o.proxies.size());
+    for (std::size_t i = 0; i < chain.size(); ++i) {
+        if (auto ec = leakproof::parse_proxy_url(o.proxies[i], chain[i]))
+            throw usage_error{"bad proxy URL '" + redact(o.proxies[i]) + "': " + ec.message()};
+    }
+    set_credentials(chain.front(), o);
+    // Tor reads a pipelined greeting + request (one round trip instead of
+    // two); other proxies of the chain keep what their URL says.
+    if (o.tor) chain.front().options.pipeline = true;
+    if (o.isolate && !o.isolate_process) {
+        // A fresh identity per invocation: Tor (IsolateSOCKSAuth) puts
+        // streams with different credentials on different circuits.
+        std::string token = "leakproof-" + random_hex(8);
+        for (auto& p : chain)
+            if (p.version == leakproof::socks_version::v5 && p.user.empty())
+                p.user.assign(token), p.password.assign(token);
+    }
+    for (auto& p : chain) {
+        auto req = p.make_request(leakproof::address::host_name("example.org"), 80);
+        if (auto ec = leakproof::validate(req))
+            throw usage_error{"bad proxy URL '" + redacted_url(p) + "': " + ec.message()};
+    }
+    resolve_first_hop(chain.front());
+    return chain;
+}
+
+}  // namespace lp::wrapper

@@ -1,0 +1,27 @@
+// What the wrapper hands down to every process of the tree: the LEAKPROOF_*
+// settings the interposer and the supervisor read, LD_PRELOAD, and the
+// shared placeholder map.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "leakproof/proxy.hpp"
+#include "wrapper/options.hpp"
+
+namespace lp::wrapper {
+
+using environment = std::vector<std::pair<std::string, std::string>>;
+
+// The variables for `chain` and the options; `lib` is the interposer's path.
+environment interposer_env(const options& o, const std::vector<leakproof::proxy>& chain,
+                           const std::string& lib);
+
+// Creates an empty placeholder map and returns its path; dies on failure.
+std::string create_map();
+
+// --env: the settings as shell `export` lines on stdout.
+int print_env(const environment& env);
+
+}  // namespace lp::wrapper

@@ -1,0 +1,64 @@
+// The wrapper: validates the proxy chain, prepares the environment for
+// libleakproof.so (LD_PRELOAD prepended, LEAKPROOF_*), creates the shared
+// placeholder map, refuses programs nothing could watch (setuid, file
+// capabilities), starts the seccomp supervisor, then execs COMMAND in its
+// place.
+#include <cstdlib>
+#include <exception>
+#include <string>
+
+#include "wrapper/chain.hpp"
+#include "wrapper/command.hpp"
+#include "wrapper/environment.hpp"
+#include "wrapper/launch.hpp"
+#include "wrapper/options.hpp"
+#include "wrapper/report.hpp"
+
+namespace {
+
+using namespace lp::wrapper;
+
+int main_checked(int argc, char** argv) {
+    options o = parse(argc, argv);
+    if (o.what == options::mode::help) {
+        say(stdout, usage_text());
+        return 0;
+    }
+    if (o.what == options::mode::version) {
+        say(stdout, "leakproof " LEAKPROOF_VERSION "\n");
+        return 0;
+    }
+    auto chain = build_chain(o);
+    std::string lib = find_library();
+    if (lib.empty()) die(1, "cannot find libleakproof.so next to the leakproof program");
+    auto env = interposer_env(o, chain, lib);
+    if (o.what == options::mode::env) return print_env(env);
+    if (o.what == options::mode::shell) {
+        const char* sh = std::getenv("SHELL");
+        o.command = {sh && *sh ? sh : "/bin/sh"};
+    }
+    std::string path = resolve_command(o.command[0]);
+    if (path.empty()) die(exit_not_found, o.command[0] + ": command not found");
+    // Static programs (and scripts run by one) run supervised; setuid ones
+    // and the like stay refused.
+    auto check = check_command(path);
+    if (check.what == command_check::verdict::refused)
+        die(exit_cannot_run, "refusing to run " + path + ": it " + check.why);
+    std::string map = create_map();
+    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    setenv("LEAKPROOF_MAP", map.c_str(), 1);
+    // The supervisor reads the same LEAKPROOF_* settings as the interposer.
+    return launch(path, check, o, map);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    try {
+        return main_checked(argc, argv);
+    } catch (const usage_error& e) {
+        die(exit_usage, e.what);
+    } catch (const std::exception& e) {
+        die(1, e.what());
+    }
+}

@@ -1,0 +1,47 @@
+// Command line and configuration files.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace lp::wrapper {
+
+struct options {
+    std::vector<std::string> proxies;  // URLs, a chain, first hop first
+    std::string user;
+    std::string password;
+    bool have_user = false;
+    bool have_password = false;
+    bool isolate = false;
+    // --isolate=process: credentials per process (the interposer derives
+    // them, LEAKPROOF_ISOLATE), not one set for the whole run.
+    bool isolate_process = false;
+    int verbosity = 1;  // 0 -q, 1 default, 2+ -v
+    double timeout = 120;
+    std::vector<std::string> excludes;
+    bool proxy_loopback = false;
+    // --tor: the first proxy is Tor (default socks5h://127.0.0.1:9050, not
+    // $LEAKPROOF_PROXY or the config file's proxies), pipelined handshake.
+    bool tor = false;
+    std::string log_file;
+    // --supervise: no interposer (LD_PRELOAD); the seccomp supervisor
+    // (supervisor/supervisor.hpp), which always watches the whole tree, does it all.
+    bool supervise = false;
+    enum class mode { run, shell, env, help, version } what = mode::run;
+    std::vector<std::string> command;
+};
+
+// Thrown for usage errors: the wrapper prints "leakproof: <what>" and exits 2.
+struct usage_error {
+    std::string what;
+};
+
+// argv → options, then the defaults: LEAKPROOF_PROXY, the config file
+// ($XDG_CONFIG_HOME/leakproof/config or ~/.config/leakproof/config, else
+// /etc/leakproof.conf), then socks5h://127.0.0.1:9050. With --tor and no -p,
+// socks5h://127.0.0.1:9050 directly.
+options parse(int argc, char** argv);
+
+const char* usage_text() noexcept;
+
+}  // namespace lp::wrapper

@@ -8,8 +8,8 @@
 
 #include <cstring>
 
-#include "runtime/config.hpp"
 #include "leakproof/error.hpp"
+#include "runtime/config.hpp"
 #include "runtime/log.hpp"
 #include "runtime/real.hpp"
 #include "runtime/refuse.hpp"
@@ -118,9 +118,8 @@ void put_chain(log::line& ln) noexcept {
 std::error_code connect_first_hop(int fd, int family) noexcept {
     sockaddr_storage ss;
     if (auto ec = first_hop_address(family, ss)) return ec;
-    // The kernel reads the address it needs and ignores the rest (zeroes)
-    // of own_connect_len.
-    if (real::fn().connect(fd, reinterpret_cast<sockaddr*>(&ss), own_connect_len) == 0) return {};
+    socklen_t len = family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    if (marker::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return {};
     // Under way (an interrupted connect goes on too): the first send waits
     // for it, and fails with its error if it fails.
     if (errno == EINPROGRESS || errno == EINTR) return {};

@@ -29,9 +29,10 @@
 #include <vector>
 
 #include "runtime/log.hpp"
+#include "runtime/marker.hpp"
+#include "runtime/tunnel.hpp"
 #include "supervisor/dns_responder.hpp"
 #include "supervisor/notification.hpp"
-#include "runtime/tunnel.hpp"
 
 namespace lp::supervise {
 namespace {
@@ -62,7 +63,19 @@ constexpr std::uint32_t min_ip_addrlen = sizeof(sockaddr_in);
 // program is built, so that nobody counts instructions by hand.
 class bpf {
 public:
-    enum place { allow, notify, enosys, eperm, kill, connect_len, sendto_addr, sendto_len, places };
+    enum place {
+        allow,
+        notify,
+        enosys,
+        eperm,
+        kill,
+        connect_len,
+        sendto_addr,
+        sendto_len,
+        sendmsg_mark,
+        sendmmsg_mark,
+        places
+    };
 
     void load(std::uint32_t offset) { code_.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offset)); }
     void mask(std::uint32_t k) { code_.push_back(BPF_STMT(BPF_ALU | BPF_AND | BPF_K, k)); }
@@ -107,6 +120,8 @@ constexpr std::uint32_t sock_packet = 10;  // SOCK_PACKET: AF_INET's old name fo
 // The filter. Every test reads registers the kernel copied, which the
 // program cannot change after the check. sendto() without an address is a
 // send on a connected socket, whose destination connect() already checked.
+// A call with the interposer's mark in the upper half of its length or
+// flags (runtime/marker.hpp) was judged by the interposer: it runs.
 // Packet sockets (root only) would send frames past every check: refused.
 std::vector<sock_filter> filter_program() {
     using p = bpf::place;
@@ -117,8 +132,8 @@ std::vector<sock_filter> filter_program() {
     f.if_ge(x32_bit, p::kill);  // x32 numbers
     f.if_eq(SYS_connect, p::connect_len);
     f.if_eq(SYS_sendto, p::sendto_addr);
-    f.if_eq(SYS_sendmsg, p::notify);
-    f.if_eq(SYS_sendmmsg, p::notify);
+    f.if_eq(SYS_sendmsg, p::sendmsg_mark);
+    f.if_eq(SYS_sendmmsg, p::sendmmsg_mark);
     f.if_eq(SYS_io_uring_setup, p::enosys);  // its submissions would bypass the filter
     f.unless_eq(SYS_socket, p::allow);
     f.load(arg_low(0));
@@ -134,13 +149,26 @@ std::vector<sock_filter> filter_program() {
     f.load(arg_high(4));
     f.if_eq(0, p::allow);
     f.here(p::sendto_len);
-    f.load(arg_low(5));  // the kernel reads addrlen as an int: the low half
+    f.load(arg_high(5));
+    f.if_eq(marker::mark, p::allow);  // judged by the interposer
+    f.load(arg_low(5));               // the kernel reads addrlen as an int: the low half
     f.if_ge(min_ip_addrlen, p::notify);
     f.ret(SECCOMP_RET_ALLOW);
 
+    f.here(p::sendmsg_mark);
+    f.load(arg_high(2));  // flags
+    f.if_eq(marker::mark, p::allow);
+    f.ret(SECCOMP_RET_USER_NOTIF);
+
+    f.here(p::sendmmsg_mark);
+    f.load(arg_high(3));  // flags
+    f.if_eq(marker::mark, p::allow);
+    f.ret(SECCOMP_RET_USER_NOTIF);
+
     f.here(p::connect_len);
+    f.load(arg_high(2));
+    f.if_eq(marker::mark, p::allow);  // judged by the interposer
     f.load(arg_low(2));
-    f.if_eq(tunnel::own_connect_len, p::allow);  // the interposer's, to the proxy
     f.if_ge(min_ip_addrlen, p::notify);
 
     f.here(p::allow);

@@ -18,14 +18,16 @@
 // check: only sockets of other families (AF_UNIX, AF_NETLINK...), which
 // cannot reach the network, and TCP sends (whose address the kernel
 // ignores) are let through (SECCOMP_USER_NOTIF_FLAG_CONTINUE).
-// In a dynamic program the interposer has already done the work: its
-// connect to the first proxy passes a length no program passes
-// (tunnel::own_connect_len), which the filter lets through, so a proxied
-// connect costs no notification; what reaches the supervisor is a
-// destination the policy sends direct, which it connects on its copy.
-// That marker lets the interposer through, not a program written to evade
-// leakproof: the filter keeps unmodified programs from leaking (static and
-// Go ones above all); it is not a sandbox (see the README).
+// In a dynamic program the interposer has already done the work: every
+// connect and send it has judged carries a mark the kernel ignores
+// (runtime/marker.hpp), which the filter lets through, so neither a proxied
+// nor a direct connect costs a notification, nor needs the socket copy the
+// kernel may refuse us. What still reaches the supervisor from a dynamic
+// program is what libc makes internally (syslog's, nscd's connects) and raw
+// system calls (Go with cgo). That mark lets the interposer through, not a
+// program written to evade leakproof: the filter keeps unmodified programs
+// from leaking (static and Go ones above all); it is not a sandbox (see the
+// README).
 // io_uring_setup fails with ENOSYS: its submissions would bypass the filter;
 // packet sockets fail with EPERM: their frames carry no address to check.
 #pragma once

@@ -306,25 +306,30 @@ def nested_refused_case():
         fail("the static program connected")
 
 
+MARK = 0x1eac9a55  # runtime/marker.hpp: the upper half of a length the interposer judged
+
+
 def filter_marker_case():
-    """The filter lets exactly one connect() through without the supervisor:
-    the interposer's own, to the proxy, which passes a length no program
-    passes (tunnel::own_connect_len, 127). A program passing it on purpose
-    is not stopped (leakproof keeps unmodified programs from leaking, it is
-    not a sandbox: README); every other length is checked, the neighbours
-    and an IPv4 address in a sockaddr_storage included."""
+    """The filter lets a connect() through without the supervisor only with
+    the interposer's mark in the upper half of the address length, which
+    the kernel reads as a 32-bit int (runtime/marker.hpp). A program passing
+    it on purpose is not stopped (leakproof keeps unmodified programs from
+    leaking, it is not a sandbox: README); every other length is checked:
+    127 (the old marker), its neighbours, an IPv4 address in a
+    sockaddr_storage, another upper half."""
     client = raw_client()
     dns, target = pltest.Dns(), pltest.Listener()
     dead = f"socks5h://127.0.0.1:{pltest.free_port()}"
-    for n in (16, 28, 126, 128):
-        r = run([client, "len", str(n), "127.0.0.1", str(target.port)], dns, dead, ["--proxy-loopback"])
+    for n in ("16", "28", "126", "127", "128", hex((MARK + 1) << 32 | 16), hex(1 << 32 | 16)):
+        r = run([client, "len", n, "127.0.0.1", str(target.port)], dns, dead, ["--proxy-loopback"])
         if f"len {n}: Connection refused" not in r.stdout or f"via {dead}" not in r.stderr:
             fail(f"a connect with length {n} was not sent to the (dead) proxy: {r.stdout!r}")
     if target.count != 0:
         fail(f"the target saw {target.count} direct connection(s)")
-    r = run([client, "len", "127", "127.0.0.1", str(target.port)], dns, dead, ["--proxy-loopback"])
-    if "len 127: connected" not in r.stdout:
-        fail(f"the marker length did not pass the filter: {r.stdout!r}")
+    marked = hex(MARK << 32 | 16)
+    r = run([client, "len", marked, "127.0.0.1", str(target.port)], dns, dead, ["--proxy-loopback"])
+    if f"len {marked}: connected" not in r.stdout or target.count != 1:
+        fail(f"the marked length did not pass the filter: {r.stdout!r}")
 
 
 def supervise_flag_case():
@@ -403,44 +408,54 @@ def copy_refused_case():
     """When the kernel will not let the supervisor take a process's socket
     (pidfd_getfd), nothing runs unchecked and the log says why in one line:
     the program's call fails with the kernel's EPERM. The case made here: a
-    wrapper run as nobody (no CAP_SYS_PTRACE) and a program that makes
-    itself non-dumpable; Yama's ptrace_scope 1 does the same to every
-    process of a non-root tree. The destination is loopback, which the
-    policy sends direct: the interposer connects it with the program's own
-    address, which the filter stops for the supervisor. The control is the
-    same program left dumpable."""
+    wrapper run as nobody (no CAP_SYS_PTRACE) and a static program that
+    makes itself non-dumpable (restricted_test.py makes the others). A
+    dynamic program never needs that copy: the interposer's own connects
+    pass the filter (runtime/marker.hpp), so a non-dumpable one connects
+    directly to loopback as a dumpable one does. The control is the static
+    program left dumpable."""
     import pwd
     import tempfile
     if shutil.which("runuser") is None or not os.path.exists("/usr/bin/python3"):
         print("SKIP: no runuser or no /usr/bin/python3")
         sys.exit(SKIP)
     nobody = pwd.getpwnam("nobody")
+    client = raw_client()
+    web = pltest.HttpServer()
     target = pltest.Listener()
     # Somewhere nobody can read: the build tree may be under /root.
     home = tempfile.mkdtemp(prefix="lp-nobody-", dir="/tmp")
     try:
         os.chmod(home, 0o755)
-        for f in (WRAPPER, os.path.join(os.path.dirname(WRAPPER), "libleakproof.so")):
+        for f in (WRAPPER, os.path.join(os.path.dirname(WRAPPER), "libleakproof.so"), client):
             shutil.copy(f, home)
         script = pltest.write(os.path.join(home, "not_dumpable.py"), NOT_DUMPABLE, 0o644)
+        static = os.path.join(home, os.path.basename(client))
 
-        def as_nobody(mode):
+        def as_nobody(argv):
             argv = ["runuser", "-u", nobody.pw_name, "--", os.path.join(home, "leakproof"),
-                    "-p", "socks5h://127.0.0.1:9", "--", "/usr/bin/python3", script,
-                    str(target.port), mode]
-            return subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=home)
+                    "-p", "socks5h://127.0.0.1:9", "--"] + argv
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=home)
+            print("$", " ".join(argv), "->", r.returncode, r.stdout.strip(), r.stderr.strip())
+            return r
 
-        r = as_nobody("dumpable")
-        if r.stdout.strip() != "connected" or target.count != 1:
-            fail(f"control: a dumpable program's direct connect did not go through: "
-                 f"{r.stdout!r} {r.stderr!r}")
-        r = as_nobody("not-dumpable")
-        print("stderr:", r.stderr.strip())
-        if r.stdout.strip() != f"error {errno.EPERM}":
-            fail(f"expected the connect to fail with EPERM, got {r.stdout!r}")
-        if "connect: refused: the kernel does not let the supervisor take" not in r.stderr:
+        for mode in ("dumpable", "not-dumpable"):
+            r = as_nobody(["/usr/bin/python3", script, str(target.port), mode])
+            if r.stdout.strip() != "connected" or "refused" in r.stderr:
+                fail(f"a {mode} dynamic program's direct connect did not go through")
+        if target.count != 2:
+            fail(f"the target saw {target.count} connections, not 2")
+        r = as_nobody([static, "ip", "127.0.0.1", str(web.port)])
+        if r.returncode != 0 or BODY.strip() not in r.stdout:
+            fail("control: the dumpable static program did not fetch through the supervisor")
+        requests = web.requests
+        r = as_nobody([static, "nodump", "ip", "127.0.0.1", str(target.port)])
+        if "connect: Operation not permitted" not in r.stderr:
+            fail(f"expected the static connect to fail with EPERM")
+        if "connect: refused: the kernel does not let the supervisor take this process's " \
+           "socket: the process made itself non-dumpable" not in r.stderr:
             fail("no log line saying why")
-        if target.count != 1:
+        if target.count != 2 or web.requests != requests:
             fail("the unchecked connect reached its destination")
     finally:
         shutil.rmtree(home, ignore_errors=True)

@@ -1,0 +1,192 @@
+"""leakproof where users run it, reproduced on this kernel (which has no
+Yama): python3 restricted_test.py RESTRICTION CASE WRAPPER LEAK_PROBE CACHE_DIR.
+
+restrict/restrict.c (built here with cc, kept in CACHE_DIR) runs the wrapper under a seccomp filter of
+its own that makes the kernel refuse what Yama, a container's profile or
+an old kernel refuses:
+  getfd        pidfd_getfd and process_vm_readv fail with EPERM (Yama's
+               ptrace_scope 1 for a non-ancestor; a container without
+               CAP_SYS_PTRACE): the supervisor can neither take a socket
+               nor read an address;
+  nolistener   seccomp's new-listener filter fails with EINVAL;
+  noseccomp    seccomp() fails with ENOSYS.
+Under each: real programs (curl through microsocks by name, curl to a
+loopback server directly), the leak probe, the static clients and the
+fail-closed checks. Every program works or fails with a sentence; dnsmasq
+sees zero queries; nothing connects directly where it should not.
+"""
+import os
+import subprocess
+import sys
+import time
+
+import pltest
+from pltest import BODY, WEB_NAME
+
+RESTRICTION, CASE = sys.argv[1], sys.argv[2]
+WRAPPER = os.path.abspath(sys.argv[3])
+LEAK_PROBE = os.path.abspath(sys.argv[4])
+sys.argv = [sys.argv[0], "-", WRAPPER, sys.argv[5]]  # what supervise_test reads
+import supervise_test  # noqa: E402  (the static clients, built once into CACHE_DIR)
+
+
+def restrict_launcher():
+    src = os.path.join(supervise_test.HERE, "restrict", "restrict.c")
+
+    def build(out):
+        subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out, src], check=True,
+                       timeout=120)
+    return supervise_test.cached_build(src, "restrict", build)
+
+
+RESTRICT = restrict_launcher()
+
+MODE = {"getfd": "getfd-eperm", "nolistener": "no-listener", "noseccomp": "no-seccomp"}[RESTRICTION]
+SUPERVISED = RESTRICTION == "getfd"  # the supervisor runs, without pidfd_getfd
+
+fail, no_dns = pltest.fail, pltest.no_dns
+
+
+def run(argv, dns, proxy=None, extra=(), timeout=60):
+    """RESTRICT MODE -- WRAPPER [-p proxy] extra -- argv, in dns's namespace."""
+    lp = ([RESTRICT, MODE, "--", WRAPPER] + (["-p", proxy] if proxy else []) + list(extra)
+          + ["--"] + list(argv))
+    t0 = time.time()
+    r = subprocess.run(dns.wrap(lp), capture_output=True, text=True, timeout=timeout,
+                       cwd=pltest.TMP)
+    print("$", " ".join(lp), f"-> rc={r.returncode} ({time.time() - t0:.1f}s)")
+    print("stdout:", r.stdout[-500:])
+    print("stderr:", r.stderr[-1500:])
+    return r
+
+
+def no_supervisor_refusals(r):
+    """A dynamic program never needs the supervisor to take its socket."""
+    if "does not let the supervisor" in r.stderr or "cannot take this process" in r.stderr:
+        fail("a call of a dynamic program was refused for want of the socket copy")
+
+
+def curl_name_case():
+    """curl by name through microsocks: the name goes to the proxy."""
+    dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
+    r = run(["curl", "-sS", "-m", "20", f"http://{WEB_NAME}:{web.port}/"], dns, proxy, ["-v"])
+    if r.returncode != 0 or BODY.strip() not in r.stdout:
+        fail("the body did not arrive")
+    if f"connect {WEB_NAME}:{web.port} via {proxy}: ok" not in r.stderr:
+        fail("no log line for the proxied connect")
+    no_supervisor_refusals(r)
+    no_dns(dns)
+
+
+def curl_direct_case():
+    """curl to a loopback server: direct, as the policy says, with no refusal."""
+    dns, web = pltest.Dns(), pltest.HttpServer()
+    r = run(["curl", "-sS", "-m", "20", f"http://127.0.0.1:{web.port}/"], dns,
+            "socks5h://127.0.0.1:9")
+    if r.returncode != 0 or BODY.strip() not in r.stdout or web.requests != 1:
+        fail("the direct fetch from loopback did not work")
+    no_supervisor_refusals(r)
+    no_dns(dns)
+
+
+def exclude_case():
+    """An --exclude'd network is connected directly (here 127.0.0.0/8 with
+    --proxy-loopback, so that only the exclusion lets it through)."""
+    dns, web = pltest.Dns(), pltest.HttpServer()
+    r = run(["curl", "-sS", "-m", "20", f"http://127.0.0.1:{web.port}/"], dns,
+            "socks5h://127.0.0.1:9", ["--proxy-loopback", "--exclude", "127.0.0.0/8"])
+    if r.returncode != 0 or BODY.strip() not in r.stdout:
+        fail("the excluded destination was not connected directly")
+    no_supervisor_refusals(r)
+    no_dns(dns)
+
+
+def proxy_down_case():
+    """A dead proxy: the connect fails with a sentence, nothing goes direct."""
+    dns, target = pltest.Dns(), pltest.Listener()
+    dead = f"socks5h://127.0.0.1:{pltest.free_port()}"
+    r = run(["curl", "-sS", "-m", "20", f"http://127.0.0.1:{target.port}/"], dns, dead,
+            ["--proxy-loopback"])
+    if r.returncode == 0 or f"via {dead}: Connection refused" not in r.stderr:
+        fail("expected the connect to fail with a log line naming the proxy")
+    if target.count != 0:
+        fail("the target saw a direct connection")
+    no_dns(dns)
+
+
+def leak_probe_case():
+    """Every leak path of the interposer: refused or answered locally, no query."""
+    dns = pltest.Dns()
+    r = run([LEAK_PROBE, "wrapped", dns.addr], dns)
+    if r.returncode != 0:
+        fail("leak probe failed")
+    for line in ("res_query p10.leak.test: refused:", "res_nsend: refused:",
+                 f"sendto {dns.addr}:53: refused:", f"sendmmsg {dns.addr}:53: refused:",
+                 f"connect {dns.addr}:53: refused:"):
+        if line not in r.stderr:
+            fail(f"no log line {line!r}")
+    no_supervisor_refusals(r)
+    no_dns(dns)
+
+
+def static_refused(r, target, web=None):
+    """A static program that cannot be covered: fails with a sentence that
+    names the restriction, and nothing it tried reached anywhere."""
+    if SUPERVISED:
+        if "refused: the kernel does not let the supervisor take this process's socket: " \
+           "a seccomp profile forbids pidfd_getfd" not in r.stderr:
+            fail("no log line naming the restriction")
+    elif r.returncode != 126 or "statically linked" not in r.stderr:
+        fail("expected the wrapper to refuse the static program (exit 126) with a sentence")
+    if target is not None and target.count != 0:
+        fail("the static program connected directly")
+
+
+def static_ip_case():
+    """gcc -static connecting to loopback (direct by policy)."""
+    client = supervise_test.raw_client()
+    dns, target = pltest.Dns(), pltest.Listener()
+    r = run([client, "ip", "127.0.0.1", str(target.port)], dns, "socks5h://127.0.0.1:9")
+    if r.returncode == 0:
+        fail("the static program ran unchecked")
+    static_refused(r, target)
+    no_dns(dns)
+
+
+def static_dns_case():
+    """gcc -static doing its own DNS, UDP then TCP: no query leaves."""
+    client = supervise_test.raw_client()
+    dns, proxy = pltest.Dns(), pltest.microsocks()
+    for how in ("sendto", "tcp"):
+        r = run([client, "dns", how, WEB_NAME, "80"], dns, proxy)
+        if r.returncode == 0 or "resolved" in r.stdout:
+            fail("the static program resolved a name")
+        static_refused(r, None)
+    no_dns(dns)
+
+
+def go_fetch_case():
+    """Go (CGO_ENABLED=0, raw system calls): refused with a sentence, no query."""
+    client = supervise_test.go_client()
+    dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
+    r = run([client, f"http://{WEB_NAME}:{web.port}/"], dns, proxy)
+    if r.returncode == 0 or web.requests != 0:
+        fail("the Go client fetched unchecked")
+    static_refused(r, None)
+    no_dns(dns)
+
+
+CASES = {
+    "curl_name": curl_name_case,
+    "curl_direct": curl_direct_case,
+    "exclude": exclude_case,
+    "proxy_down": proxy_down_case,
+    "leak_probe": leak_probe_case,
+    "static_ip": static_ip_case,
+    "static_dns": static_dns_case,
+    "go_fetch": go_fetch_case,
+}
+
+if __name__ == "__main__":
+    CASES[CASE]()
+    print("PASS")

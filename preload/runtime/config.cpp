@@ -138,6 +138,7 @@ void load() noexcept {
     int t = parse_int(env("LEAKPROOF_TIMEOUT_MS"), 120000);
     cfg.timeout_ms = t > 0 ? t : 120000;
     cfg.proxy_loopback = env("LEAKPROOF_PROXY_LOOPBACK") == "1";
+    cfg.unsupervised = env("LEAKPROOF_UNSUPERVISED") == "1";
     cfg.log_level = parse_int(env("LEAKPROOF_LOG_LEVEL"), 1);
     copy(cfg.log_file, sizeof cfg.log_file, env("LEAKPROOF_LOG_FILE"));
     copy(cfg.map_path, sizeof cfg.map_path, env("LEAKPROOF_MAP"));

@@ -17,6 +17,10 @@
 //                          "leakproof"), so Tor (IsolateSOCKSAuth) gives each
 //                          process its own circuits. Re-derived in a forked
 //                          child; empty or unset: off.
+//   LEAKPROOF_UNSUPERVISED=1   no seccomp supervisor watches the tree (the
+//                          kernel offers no user notification): the
+//                          interposer refuses to exec a program it cannot
+//                          reach (interposer/hooks/exec.cpp)
 #pragma once
 
 #include <netinet/in.h>
@@ -40,6 +44,7 @@ struct settings {
     net::cidr excludes[max_excludes];
     std::size_t exclude_count = 0;
     bool proxy_loopback = false;
+    bool unsupervised = false;
     int log_level = 1;
     char log_file[256] = "";
     char map_path[256] = "";

@@ -188,11 +188,16 @@ std::vector<sock_filter> filter_program() {
 // WAIT_KILLABLE_RECV: once we have taken a notification, a signal (Go
 // preempts goroutines with SIGURG all the time) no longer interrupts and
 // restarts the call half way through our handshake.
+// Linux < 5.19 does not know that flag (EINVAL): there a signal can still
+// restart a trapped call, which the supervisor answers again.
 int install_filter(sock_fprog& fprog) noexcept {
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -errno;
     long fd =
         syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
                 SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &fprog);
+    if (fd < 0 && errno == EINVAL)
+        fd =
+            syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &fprog);
     return fd < 0 ? -errno : static_cast<int>(fd);
 }
 #else
@@ -456,6 +461,10 @@ std::string setup_error(int err) {
 }
 
 }  // namespace
+
+bool unavailable(int err) noexcept {
+    return err == ENOSYS || err == EINVAL || err == ENOTSUP;
+}
 
 int hand_over(const std::string& map, std::string& error) {
     auto prog = filter_program();

@@ -46,4 +46,11 @@ namespace lp::supervise {
 // program (the filter may be installed, with nobody to answer it).
 int hand_over(const std::string& map, std::string& error);
 
+// Whether hand_over's -errno means this kernel, or a sandbox around us,
+// offers no seccomp user notification (ENOSYS: no seccomp(); EINVAL: no
+// listener flag; ENOTSUP: an architecture the filter does not know). No
+// filter was installed then: the program may run with the interposer
+// alone.
+bool unavailable(int err) noexcept;
+
 }  // namespace lp::supervise

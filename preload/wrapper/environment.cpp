@@ -38,11 +38,18 @@ environment interposer_env(const options& o, const std::vector<leakproof::proxy>
         // for the SOCKS5 hops that have none (config.hpp). Always set, so
         // that an outer run's value is not inherited.
         {"LEAKPROOF_ISOLATE", o.isolate_process ? "process:leakproof-" + random_hex(8) : ""},
+        // Set to 1 by set_unsupervised(); always set, so that an outer
+        // run's value is not inherited.
+        {"LEAKPROOF_UNSUPERVISED", "0"},
     };
     if (!o.log_file.empty()) env.emplace_back("LEAKPROOF_LOG_FILE", o.log_file);
     // --supervise: the supervisor alone, for where LD_PRELOAD is unwelcome.
     if (!o.supervise) env.emplace_back("LD_PRELOAD", preload);
     return env;
+}
+
+void set_unsupervised() {
+    setenv("LEAKPROOF_UNSUPERVISED", "1", 1);
 }
 
 std::string create_map() {

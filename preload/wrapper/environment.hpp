@@ -18,6 +18,10 @@ using environment = std::vector<std::pair<std::string, std::string>>;
 environment interposer_env(const options& o, const std::vector<leakproof::proxy>& chain,
                            const std::string& lib);
 
+// No seccomp supervisor will watch the tree: tells the interposer to refuse
+// to exec what it cannot reach (runtime/config.hpp, LEAKPROOF_UNSUPERVISED).
+void set_unsupervised();
+
 // Creates an empty placeholder map and returns its path; dies on failure.
 std::string create_map();
 

@@ -71,6 +71,8 @@ void apply_file(options& o, const std::string& path, const std::string& text, bo
             }
         } else if (key == "proxy_loopback") {
             o.proxy_loopback = o.proxy_loopback || truthy(value);
+        } else if (key == "require_supervisor") {
+            o.require_supervisor = o.require_supervisor || truthy(value);
         } else if (key == "log_file") {
             if (o.log_file.empty()) o.log_file = value;
         } else {
@@ -163,6 +165,8 @@ options parse(int argc, char** argv) {
             o.proxy_loopback = true;
         else if (a == "--supervise")
             o.supervise = true;
+        else if (a == "--require-supervisor")
+            o.require_supervisor = true;
         else if (a == "--log-file")
             o.log_file = value_of(argc, argv, i, a);
         else if (a == "-h" || a == "--help")
@@ -187,8 +191,10 @@ options parse(int argc, char** argv) {
 const char* usage_text() noexcept {
     return "usage: leakproof [-p URL]... [--tor] [-u USER] [--pass PASS] [-i] [-q] [-v...]\n"
            "                 [--timeout S] [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
-           "                 [--log-file FILE] [--supervise] [--] COMMAND [ARGS...]\n"
+           "                 [--log-file FILE] [--supervise] [--require-supervisor]\n"
+           "                 [--] COMMAND [ARGS...]\n"
            "       leakproof [options] --shell | --env | --help | --version\n"
+           "       leakproof [-p URL]... --check\n"
            "\n"
            "Runs COMMAND with every TCP connection sent through a SOCKS proxy and every\n"
            "name resolved by the proxy, never by local DNS.\n"
@@ -211,6 +217,9 @@ const char* usage_text() noexcept {
            "      --log-file FILE    log there instead of stderr ($LEAKPROOF_LOG_FILE)\n"
            "      --supervise        no LD_PRELOAD: the seccomp supervisor alone checks\n"
            "                         every connect (it always watches the whole tree)\n"
+           "      --require-supervisor  refuse to run where the kernel offers no seccomp\n"
+           "                         user notification (default: a dynamic command runs\n"
+           "                         with the interposer alone, static ones are refused)\n"
            "      --shell            run $SHELL under leakproof\n"
            "      --env              print export lines for eval\n"
            "\n"

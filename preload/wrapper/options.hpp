@@ -27,6 +27,10 @@ struct options {
     // --supervise: no interposer (LD_PRELOAD); the seccomp supervisor
     // (supervisor/supervisor.hpp), which always watches the whole tree, does it all.
     bool supervise = false;
+    // --require-supervisor (config: require_supervisor): where the kernel
+    // offers no seccomp user notification, refuse every command instead of
+    // running a dynamic one with the interposer alone.
+    bool require_supervisor = false;
     enum class mode { run, shell, env, help, version } what = mode::run;
     std::vector<std::string> command;
 };

@@ -60,10 +60,19 @@ def run(argv, dns, proxy=None, extra=(), timeout=60):
     return r
 
 
+WARNING = "leakproof: warning: cannot install the seccomp supervisor: "
+
+
 def no_supervisor_refusals(r):
-    """A dynamic program never needs the supervisor to take its socket."""
+    """A dynamic program never needs the supervisor to take its socket; with
+    no supervisor at all, the wrapper says so in exactly one line."""
     if "does not let the supervisor" in r.stderr or "cannot take this process" in r.stderr:
         fail("a call of a dynamic program was refused for want of the socket copy")
+    warnings = r.stderr.count(WARNING)
+    if warnings != (0 if SUPERVISED else 1):
+        fail(f"{warnings} warning lines about the missing supervisor")
+    if not SUPERVISED and "static and setuid programs below are refused" not in r.stderr:
+        fail("the warning does not say what is not covered")
 
 
 def curl_name_case():
@@ -176,7 +185,42 @@ def go_fetch_case():
     no_dns(dns)
 
 
+def static_below_case():
+    """A static program started by a dynamic shell: covered by the
+    supervisor, or (without one) refused at its exec with one log line and
+    EACCES; either way nothing it tries reaches anywhere unchecked."""
+    client = supervise_test.raw_client()
+    dns, target = pltest.Dns(), pltest.Listener()
+    r = run(["/bin/sh", "-c", f"{client} ip 127.0.0.1 {target.port}; echo exit=$?"], dns,
+            "socks5h://127.0.0.1:9")
+    if target.count != 0:
+        fail("the static program connected directly")
+    if SUPERVISED:
+        static_refused(r, target)
+    else:
+        if f"execve {client}: refused: it is statically linked" not in r.stderr:
+            fail("no log line for the refused exec")
+        if "Permission denied" not in r.stderr or "exit=126" not in r.stdout:
+            fail("the shell did not see EACCES")
+    no_dns(dns)
+
+
+def require_supervisor_case():
+    """--require-supervisor: where there is no supervisor, nothing runs."""
+    dns, web = pltest.Dns(), pltest.HttpServer()
+    r = run(["curl", "-sS", "-m", "20", f"http://127.0.0.1:{web.port}/"], dns,
+            "socks5h://127.0.0.1:9", ["--require-supervisor"])
+    if SUPERVISED:
+        if r.returncode != 0 or BODY.strip() not in r.stdout:
+            fail("with a supervisor, --require-supervisor changed nothing: the fetch failed")
+    elif r.returncode != 126 or "(--require-supervisor)" not in r.stderr or web.requests:
+        fail("expected exit 126 and a sentence naming --require-supervisor")
+    no_dns(dns)
+
+
 CASES = {
+    "static_below": static_below_case,
+    "require_supervisor": require_supervisor_case,
     "curl_name": curl_name_case,
     "curl_direct": curl_direct_case,
     "exclude": exclude_case,

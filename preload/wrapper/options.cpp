@@ -177,6 +177,8 @@ options parse(int argc, char** argv) {
             o.what = options::mode::shell;
         else if (a == "--env")
             o.what = options::mode::env;
+        else if (a == "--check")
+            o.what = options::mode::check;
         else
             throw usage_error{"unknown option '" + a + "' (see leakproof --help)"};
     }
@@ -222,6 +224,8 @@ const char* usage_text() noexcept {
            "                         with the interposer alone, static ones are refused)\n"
            "      --shell            run $SHELL under leakproof\n"
            "      --env              print export lines for eval\n"
+           "      --check            say what this machine allows and whether each proxy\n"
+           "                         answers; exit 0 when everything would be covered\n"
            "\n"
            "See leakproof(1).\n";
 }

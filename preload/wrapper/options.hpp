@@ -31,7 +31,7 @@ struct options {
     // offers no seccomp user notification, refuse every command instead of
     // running a dynamic one with the interposer alone.
     bool require_supervisor = false;
-    enum class mode { run, shell, env, help, version } what = mode::run;
+    enum class mode { run, shell, env, check, help, version } what = mode::run;
     std::vector<std::string> command;
 };
 

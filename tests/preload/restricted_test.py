@@ -218,7 +218,53 @@ def require_supervisor_case():
     no_dns(dns)
 
 
+CHECK_LINES = {
+    "getfd": ["pidfd_getfd of a process that is no descendant: no (Operation not permitted)",
+              "static command: supervised, but its connects and DNS queries fail: pidfd_getfd is "
+              "refused (Operation not permitted): in a container, give it CAP_SYS_PTRACE",
+              "dynamic command: interposer + supervisor: covered"],
+    "nolistener": ["seccomp user notification: no (Invalid argument)",
+                   "dynamic command: interposer alone", "static command: refused (exit 126)"],
+    "noseccomp": ["seccomp user notification: no (Function not implemented)",
+                  "dynamic command: interposer alone", "static command: refused (exit 126)"],
+}
+
+
+def check_case():
+    """leakproof --check: what the machine allows, each proxy asked; exit 0
+    only when everything would be covered (the control: unrestricted, with
+    a live proxy), 1 under the restriction or with a proxy that is down."""
+    proxy = pltest.microsocks()
+    dead = f"socks5h://127.0.0.1:{pltest.free_port()}"
+
+    def check(argv):
+        r = subprocess.run(argv + ["--check"], capture_output=True, text=True, timeout=60)
+        print("$", " ".join(argv), "--check ->", r.returncode, "\n" + r.stdout + r.stderr)
+        return r
+    r = check([WRAPPER, "-p", proxy])
+    for line in ("seccomp user notification: yes", "static command: supervised: covered",
+                 f"proxy {proxy}: answers SOCKS; no RESOLVE (not Tor)"):
+        if line not in r.stdout:
+            fail(f"control: no line {line!r}")
+    if r.returncode != 0:
+        fail("control: --check did not exit 0 on an unrestricted machine with a live proxy")
+    r = check([WRAPPER, "-p", proxy, "-p", dead])
+    if r.returncode != 1 or f"proxy {dead}: cannot be reached through the hops before it: " \
+            "proxy: connection refused by the destination" not in r.stdout:
+        fail("a proxy that is down was not reported (exit 1)")
+    r = check([WRAPPER, "-p", dead])
+    if r.returncode != 1 or f"proxy {dead}: does not answer: Connection refused" not in r.stdout:
+        fail("a first proxy that is down was not reported (exit 1)")
+    r = check([RESTRICT, MODE, "--", WRAPPER, "-p", proxy])
+    for line in CHECK_LINES[RESTRICTION]:
+        if line not in r.stdout:
+            fail(f"no line {line!r}")
+    if r.returncode != 1:
+        fail("--check exited 0 although something is not covered")
+
+
 CASES = {
+    "check": check_case,
     "static_below": static_below_case,
     "require_supervisor": require_supervisor_case,
     "curl_name": curl_name_case,

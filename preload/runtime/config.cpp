@@ -139,6 +139,7 @@ void load() noexcept {
     cfg.timeout_ms = t > 0 ? t : 120000;
     cfg.proxy_loopback = env("LEAKPROOF_PROXY_LOOPBACK") == "1";
     cfg.unsupervised = env("LEAKPROOF_UNSUPERVISED") == "1";
+    cfg.supervisor_pid = parse_int(env("LEAKPROOF_SUPERVISOR_PID"), 0);
     cfg.log_level = parse_int(env("LEAKPROOF_LOG_LEVEL"), 1);
     copy(cfg.log_file, sizeof cfg.log_file, env("LEAKPROOF_LOG_FILE"));
     copy(cfg.map_path, sizeof cfg.map_path, env("LEAKPROOF_MAP"));

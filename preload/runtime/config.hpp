@@ -21,6 +21,8 @@
 //                          kernel offers no user notification): the
 //                          interposer refuses to exec a program it cannot
 //                          reach (interposer/hooks/exec.cpp)
+//   LEAKPROOF_SUPERVISOR_PID   the supervisor's pid: every process names it as
+//                          its ptracer, for Yama (interposer/ptracer.hpp)
 #pragma once
 
 #include <netinet/in.h>
@@ -45,6 +47,7 @@ struct settings {
     std::size_t exclude_count = 0;
     bool proxy_loopback = false;
     bool unsupervised = false;
+    long supervisor_pid = 0;
     int log_level = 1;
     char log_file[256] = "";
     char map_path[256] = "";

@@ -466,7 +466,7 @@ bool unavailable(int err) noexcept {
     return err == ENOSYS || err == EINVAL || err == ENOTSUP;
 }
 
-int hand_over(const std::string& map, std::string& error) {
+int hand_over(const std::string& map, std::string& error, pid_t& supervisor) {
     auto prog = filter_program();
     if (prog.empty()) {
         error = setup_error(ENOTSUP);  // the filter knows x86_64 system call numbers only
@@ -495,6 +495,7 @@ int hand_over(const std::string& map, std::string& error) {
     // The kernel clears the word and wakes the supervisor when our exec
     // (or exit, if the exec fails) leaves the memory we share.
     syscall(SYS_set_tid_address, &s->wrapper_running);
+    supervisor = s->supervisor;
     return 0;
 }
 

@@ -32,6 +32,10 @@
 // packet sockets fail with EPERM: their frames carry no address to check.
 #pragma once
 
+#include <sys/types.h>
+
+#include <sys/types.h>
+
 #include <string>
 
 namespace lp::supervise {
@@ -44,7 +48,8 @@ namespace lp::supervise {
 // -EBUSY this tree already has a supervisor (an outer leakproof) and
 // nothing changed; after any other failure the caller must not run the
 // program (the filter may be installed, with nobody to answer it).
-int hand_over(const std::string& map, std::string& error);
+// On success `supervisor` is the supervisor's pid.
+int hand_over(const std::string& map, std::string& error, pid_t& supervisor);
 
 // Whether hand_over's -errno means this kernel, or a sandbox around us,
 // offers no seccomp user notification (ENOSYS: no seccomp(); EINVAL: no

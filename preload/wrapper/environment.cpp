@@ -1,5 +1,6 @@
 #include "wrapper/environment.hpp"
 
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -50,6 +51,14 @@ environment interposer_env(const options& o, const std::vector<leakproof::proxy>
 
 void set_unsupervised() {
     setenv("LEAKPROOF_UNSUPERVISED", "1", 1);
+}
+
+// The command keeps the declaration across its exec; the interposer makes
+// it in every other process (interposer/ptracer.hpp). Under an outer
+// supervisor (no supervisor of our own) the outer one's pid stays.
+void set_supervisor(pid_t pid) {
+    (void)prctl(PR_SET_PTRACER, static_cast<unsigned long>(pid), 0, 0, 0);
+    setenv("LEAKPROOF_SUPERVISOR_PID", std::to_string(pid).c_str(), 1);
 }
 
 std::string create_map() {

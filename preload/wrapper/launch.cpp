@@ -109,9 +109,11 @@ int launch(const std::string& path, const command_check& check, const options& o
            const std::string& map) {
     bool is_static = check.what == command_check::verdict::static_only;
     std::string error;
-    int rc = lp::supervise::hand_over(map, error);
+    pid_t supervisor = 0;
+    int rc = lp::supervise::hand_over(map, error, supervisor);
     if (rc == 0) {
         if (o.verbosity >= 2) say(stderr, "leakproof: " + path + ": " + modes(check, o) + "\n");
+        set_supervisor(supervisor);
         exec_command(path, o.command);
     }
     if (rc < 0 && lp::supervise::unavailable(-rc)) {

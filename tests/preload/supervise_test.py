@@ -461,7 +461,57 @@ def copy_refused_case():
         shutil.rmtree(home, ignore_errors=True)
 
 
+def ptracer_case():
+    """For Yama's ptrace_scope 1 (interposer/ptracer.hpp): every process
+    that execs a static program has named the supervisor its ptracer
+    (prctl PR_SET_PTRACER) before the exec — the command itself, one a
+    dynamic shell starts, one python's subprocess starts — and the pid it
+    names is the supervisor's (a process the wrapper's start cloned). This
+    kernel has no Yama (the call fails with EINVAL and changes nothing), so
+    what is checked is that the declaration is made, in the right order."""
+    import re
+    if shutil.which("strace") is None:
+        print("SKIP: no strace")
+        sys.exit(SKIP)
+    client = raw_client()
+    target = pltest.Listener()
+    trace = os.path.join(pltest.TMP, "trace.txt")
+    run_static = f"{client} len 16 127.0.0.1 {target.port}"
+    spawn = pltest.write(os.path.join(pltest.TMP, "spawn.py"),
+                         f"import subprocess\nsubprocess.run({run_static.split()!r})\n")
+    script = f"{run_static}; python3 {spawn}"
+    for argv in (run_static.split(), ["/bin/sh", "-c", script]):
+        r = subprocess.run(["strace", "-f", "-qq", "-o", trace, "-e",
+                            "trace=prctl,execve,clone,clone3,vfork,fork", WRAPPER,
+                            "-p", "socks5h://127.0.0.1:9", "--"] + argv,
+                           capture_output=True, text=True, timeout=60, cwd=pltest.TMP)
+        print(r.stdout, r.stderr[-800:])
+        with open(trace) as f:
+            lines = f.read().splitlines()
+        named, declared, execs = set(), set(), 0
+        for line in lines:
+            pid = line.split(" ", 1)[0]
+            m = re.search(r"prctl\(PR_SET_PTRACER, (\d+)\)", line)
+            if m:
+                named.add(m.group(1))
+                declared.add(pid)
+            elif f'execve("{client}"' in line:
+                execs += 1
+                if pid not in declared:
+                    fail(f"process {pid} exec'd the static program without naming its ptracer")
+        if execs != (1 if len(argv) > 3 else 2):
+            fail(f"expected the static program to be exec'd, saw {execs} execs")
+        if len(named) != 1:
+            fail(f"expected one ptracer named by every process, got {named}")
+        supervisor = named.pop()
+        if not any(re.search(r"(clone3?\(|resumed>).* = " + supervisor + "$", l) for l in lines):
+            fail(f"the ptracer named, {supervisor}, is no process the wrapper started")
+    if target.count != 3:
+        fail(f"the static program did not run each time ({target.count} connections)")
+
+
 CASES = {
+    "ptracer": ptracer_case,
     "go_fetch": go_fetch_case,
     "go_bare_leaks": go_bare_leaks_case,
     "go_under_shell": go_under_shell_case,

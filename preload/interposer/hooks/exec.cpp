@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "interposer/ptracer.hpp"
 #include "runtime/config.hpp"
 #include "runtime/program.hpp"
 #include "runtime/real.hpp"  // LP_EXPORT
@@ -71,8 +72,10 @@ const exec_functions& real_exec() noexcept {
     return table;
 }
 
-// 0 when `path` may run here, else EACCES after the log line.
+// 0 when `path` may run here, else EACCES after the log line. The exec
+// keeps the process's ptracer, which a vfork child has not named yet.
 int refusal(const char* call, const char* path) noexcept {
+    lp::ptracer::declare();
     if (!lp::config::get().unsupervised) return 0;
     lp::program::check c;
     lp::program::examine(path, getenv("PATH"), c);
@@ -86,6 +89,7 @@ int refusal(const char* call, const char* path) noexcept {
 // The same for a name execvp would look up in PATH. A name it cannot
 // find is left to libc, which fails with ENOENT.
 int refusal_in_path(const char* call, const char* file) noexcept {
+    lp::ptracer::declare();
     if (!lp::config::get().unsupervised) return 0;
     char path[PATH_MAX];
     if (!lp::program::resolve(file, getenv("PATH"), path, sizeof path)) return 0;

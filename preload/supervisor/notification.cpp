@@ -474,8 +474,9 @@ const char* call_name(int nr) noexcept {
     return "call";
 }
 
-// Yama's ptrace_scope (0 without Yama): at 1 and above only an ancestor
-// or a holder of CAP_SYS_PTRACE may take a process's descriptors.
+// Yama's ptrace_scope (0 without Yama): at 1 only an ancestor, the ptracer
+// the process named (interposer/ptracer.hpp) or a holder of CAP_SYS_PTRACE
+// may take a process's descriptors; at 2 only the latter.
 int yama_scope() noexcept {
     int fd = ::open("/proc/sys/kernel/yama/ptrace_scope", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 0;
@@ -492,10 +493,16 @@ const char* why_refused(pid_t tid) noexcept {
     if (::readlink(path, link, sizeof link) < 0 && errno == EACCES)
         return "the kernel does not let the supervisor take this process's socket: the process "
                "made itself non-dumpable (run leakproof as root to cover it)";
-    if (yama_scope() >= 1)
+    int scope = yama_scope();
+    if (scope == 1)
         return "the kernel does not let the supervisor take this process's socket: "
-               "kernel.yama.ptrace_scope admits only ancestors (run leakproof as root, or "
-               "sysctl kernel.yama.ptrace_scope=0)";
+               "kernel.yama.ptrace_scope is 1 and the process was started where nothing of "
+               "leakproof's could name the supervisor its ptracer (by a static program, or by "
+               "posix_spawn) (run leakproof as root, or sysctl kernel.yama.ptrace_scope=0)";
+    if (scope >= 2)
+        return "the kernel does not let the supervisor take this process's socket: "
+               "kernel.yama.ptrace_scope is 2 or more (run leakproof as root, or sysctl "
+               "kernel.yama.ptrace_scope=0)";
     return "the kernel does not let the supervisor take this process's socket: a seccomp profile "
            "forbids pidfd_getfd (in a container: give it CAP_SYS_PTRACE)";
 }

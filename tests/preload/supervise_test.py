@@ -395,9 +395,9 @@ def descriptors_case():
 NOT_DUMPABLE = """import ctypes, socket, sys
 if sys.argv[2] == "not-dumpable":
     ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
-s = socket.socket()
+host = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
 try:
-    s.connect(("127.0.0.1", int(sys.argv[1])))
+    s = socket.create_connection((host, int(sys.argv[1])), timeout=20)
     print("connected")
 except OSError as e:
     print("error", e.errno)
@@ -432,9 +432,9 @@ def copy_refused_case():
         script = pltest.write(os.path.join(home, "not_dumpable.py"), NOT_DUMPABLE, 0o644)
         static = os.path.join(home, os.path.basename(client))
 
-        def as_nobody(argv):
+        def as_nobody(argv, proxy="socks5h://127.0.0.1:9"):
             argv = ["runuser", "-u", nobody.pw_name, "--", os.path.join(home, "leakproof"),
-                    "-p", "socks5h://127.0.0.1:9", "--"] + argv
+                    "-p", proxy, "--"] + argv
             r = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=home)
             print("$", " ".join(argv), "->", r.returncode, r.stdout.strip(), r.stderr.strip())
             return r
@@ -445,6 +445,11 @@ def copy_refused_case():
                 fail(f"a {mode} dynamic program's direct connect did not go through")
         if target.count != 2:
             fail(f"the target saw {target.count} connections, not 2")
+        # By name through a real proxy: the interposer's own connect, no copy either.
+        r = as_nobody(["/usr/bin/python3", script, str(web.port), "not-dumpable", WEB_NAME],
+                      proxy=pltest.microsocks())
+        if r.stdout.strip() != "connected" or "refused" in r.stderr:
+            fail("a non-dumpable dynamic program's connect by name did not go through the proxy")
         r = as_nobody([static, "ip", "127.0.0.1", str(web.port)])
         if r.returncode != 0 or BODY.strip() not in r.stdout:
             fail("control: the dumpable static program did not fetch through the supervisor")

@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <utility>
@@ -32,6 +33,7 @@ struct kernel_facts {
     int notification = 0;  // 0: seccomp user notification works, else the errno
     int addfd = ENOTTY;    // 0: SECCOMP_IOCTL_NOTIF_ADDFD works, else the errno
     int getfd = 0;         // 0: pidfd_getfd of a non-descendant works, else the errno
+    int named = 0;         // the same, of a non-descendant that named us its ptracer
     int yama = -1;         // kernel.yama.ptrace_scope, -1 without Yama
 };
 
@@ -174,6 +176,49 @@ int probe_getfd() {
     return err;
 }
 
+// The same of a process that named the taker its ptracer (PR_SET_PTRACER),
+// as every process of the tree names the supervisor: two siblings, so that
+// the taker is no ancestor of the target, as the supervisor is none.
+int probe_named_getfd() {
+    int ready[2], done[2];
+    if (::pipe2(ready, O_CLOEXEC) != 0) return errno;
+    if (::pipe2(done, O_CLOEXEC) != 0) return errno;
+    pid_t target = ::fork();
+    if (target == 0) {
+        ::close(ready[1]);  // EOF once the parent is done
+        char pid_text[16] = {};
+        ssize_t n = ::read(ready[0], pid_text, sizeof pid_text - 1);  // the taker's pid
+        if (n > 0) (void)prctl(PR_SET_PTRACER, std::strtoul(pid_text, nullptr, 10), 0, 0, 0);
+        (void)!::write(done[1], "n", 1);
+        char c;
+        (void)!::read(ready[0], &c, 1);  // until the taker is done (EOF)
+        _exit(0);
+    }
+    int result[2];
+    if (target < 0 || ::pipe2(result, O_CLOEXEC) != 0) return errno;
+    pid_t taker = ::fork();
+    if (taker == 0) {
+        char c;
+        int err = ::read(done[0], &c, 1) == 1 ? 0 : EIO;
+        long pidfd = err ? -1 : syscall(SYS_pidfd_open, target, 0);
+        if (!err && pidfd < 0) err = errno;
+        if (!err && syscall(SYS_pidfd_getfd, pidfd, ready[0], 0) < 0) err = errno;
+        (void)!::write(result[1], &err, sizeof err);
+        _exit(0);
+    }
+    std::string pid_text = std::to_string(taker);
+    (void)!::write(ready[1], pid_text.data(), pid_text.size());
+    int err = EIO;
+    ::close(result[1]);
+    if (taker < 0 || ::read(result[0], &err, sizeof err) != static_cast<ssize_t>(sizeof err))
+        err = EIO;
+    for (int fd : {ready[0], ready[1], done[0], done[1], result[0]}) ::close(fd);
+    for (pid_t p : {target, taker})
+        while (p > 0 && ::waitpid(p, nullptr, 0) < 0 && errno == EINTR) {
+        }
+    return err;
+}
+
 int read_yama() {
     int fd = ::open("/proc/sys/kernel/yama/ptrace_scope", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
@@ -215,6 +260,15 @@ bool report_modes(const kernel_facts& k) {
             "(Go with cgo) are not checked, static and setuid programs below are refused\n"
             "static command: refused (exit 126): LD_PRELOAD cannot reach it and nothing can "
             "supervise it here\n");
+        return false;
+    }
+    if (k.getfd != 0 && k.named == 0) {
+        say(stdout,
+            "dynamic command: interposer + supervisor: covered (every process names the "
+            "supervisor its ptracer)\n"
+            "static command: supervised: covered when the wrapper or a dynamic program starts "
+            "it; one started by another static program or by posix_spawn cannot connect: " +
+                copy_refusal(k) + "\n");
         return false;
     }
     if (k.getfd != 0) {
@@ -321,8 +375,10 @@ int check_machine(const options&) {
     k.yama = read_yama();
     if (int err = probe_notification(k)) k.notification = err;
     k.getfd = probe_getfd();
+    k.named = probe_named_getfd();
     say(stdout, "seccomp user notification: " + yes_or(k.notification) + "\n");
     say(stdout, "pidfd_getfd of a process that is no descendant: " + yes_or(k.getfd) + "\n");
+    say(stdout, "pidfd_getfd of one that named us its ptracer: " + yes_or(k.named) + "\n");
     say(stdout, "Yama ptrace_scope: " + yama_text(k.yama) + "\n");
     say(stdout, "SECCOMP_IOCTL_NOTIF_ADDFD: " +
                     (k.notification ? std::string{"unknown (no notification)"} : yes_or(k.addfd)) +

@@ -220,6 +220,7 @@ def require_supervisor_case():
 
 CHECK_LINES = {
     "getfd": ["pidfd_getfd of a process that is no descendant: no (Operation not permitted)",
+              "pidfd_getfd of one that named us its ptracer: no (Operation not permitted)",
               "static command: supervised, but its connects and DNS queries fail: pidfd_getfd is "
               "refused (Operation not permitted): in a container, give it CAP_SYS_PTRACE",
               "dynamic command: interposer + supervisor: covered"],
@@ -243,6 +244,7 @@ def check_case():
         return r
     r = check([WRAPPER, "-p", proxy])
     for line in ("seccomp user notification: yes", "static command: supervised: covered",
+                 "pidfd_getfd of one that named us its ptracer: yes",
                  f"proxy {proxy}: answers SOCKS; no RESOLVE (not Tor)"):
         if line not in r.stdout:
             fail(f"control: no line {line!r}")

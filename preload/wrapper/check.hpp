@@ -5,11 +5,13 @@
 // takes a descriptor of its own parent, which is no descendant of it — as
 // the supervisor is none of the program's — and one child takes a
 // descriptor of its sibling after the sibling named it its ptracer (what
-// every process of the tree does for Yama, interposer/ptracer.hpp). Each proxy of the chain is asked
-// for a CONNECT to 127.0.0.1:9 through the hops before it (any SOCKS reply
-// is an answer; nothing leaves the proxies' hosts), the first also for a
-// Tor RESOLVE of 127.0.0.1, which only Tor answers (the runtime's tunnel
-// drives the core: no SOCKS byte is made here).
+// every process of the tree does for Yama, interposer/ptracer.hpp).
+//
+// Each proxy of the chain is asked for a CONNECT to 127.0.0.1:9 through the
+// hops before it (any SOCKS reply is an answer; nothing leaves the proxies'
+// hosts), the first also for a Tor RESOLVE of 127.0.0.1, which only Tor
+// answers (the runtime's tunnel drives the core: no SOCKS byte is made
+// here).
 #pragma once
 
 #include "wrapper/options.hpp"

@@ -78,11 +78,22 @@ def config_bad_key_case():
 
 
 def env_export_case():
+    """Exported into a shell: the interposer alone, which covers curl and,
+    in the programs below (not in that shell itself, which it does not
+    reach), refuses to exec a static program: no supervisor watches."""
     proxy, url = setup()
     r = run([WRAPPER, "-p", proxy, "--env"])
     if r.returncode != 0 or "export LD_PRELOAD=" not in r.stdout:
         fail("--env prints no export lines")
     expect_body(run(["sh", "-c", f'eval "$1" && curl -sS {url}', "sh", r.stdout]))
+    static = os.path.join(pltest.TMP, "static-true")
+    src = pltest.write(static + ".c", "int main(void) { return 0; }\n")
+    subprocess.run(["cc", "-static", "-o", static, src], check=True, timeout=120)
+    # The shell that evaluates the lines is not interposed itself: a shell below it is.
+    ran = run(["sh", "-c", f'eval "$1" && sh -c "{static}; echo exit=\\$?"', "sh", r.stdout])
+    if "exit=126" not in ran.stdout or \
+       f"execve {static}: refused: it is statically linked" not in ran.stderr:
+        fail("a static program ran unprotected under --env")
 
 
 def shell_case():

@@ -122,6 +122,7 @@ def build_case():
                 f"{libdir}/leakproof/libleakproof.so", "usr/include/leakproof/asio.hpp",
                 "usr/include/leakproof/handshake.hpp", f"{libdir}/cmake/leakproof/leakproofConfig.cmake",
                 f"{libdir}/pkgconfig/leakproof.pc", "usr/share/man/man1/leakproof.1.gz",
+                "usr/share/man/man1/leakproof-connect.1.gz",
                 "usr/share/bash-completion/completions/leakproof",
                 "usr/share/bash-completion/completions/leakproof-connect",
                 "usr/share/zsh/vendor-completions/_leakproof",
@@ -129,9 +130,13 @@ def build_case():
     missing = [p for p in expected if p not in files]
     if missing:
         fail(f"missing from the package: {missing}")
+    # dpkg-gencontrol's count: KiB per file rounded up, one per directory or link.
+    listing = run(["dpkg-deb", "-c", deb]).stdout.splitlines()
+    want_kib = sum((int(l.split()[2]) + 1023) // 1024 if l.startswith("-") else 1
+                   for l in listing if not l.endswith(" ./"))
     kib = int(fields.get("Installed-Size", "0"))
-    if kib < 100:
-        fail(f"Installed-Size {kib} KiB is not the size of the files")
+    if kib != want_kib:
+        fail(f"Installed-Size {kib} KiB, the files take {want_kib}")
     print(f"ok: {len(files)} files, {kib} KiB installed, Depends: {fields['Depends']}")
 
 
@@ -176,9 +181,9 @@ def check_installed(libdir):
         fail(f"the installed wrapper preloaded {interposer!r}, not {want}")
     if run(["dpkg", "-V", "leakproof"]).stdout.strip():
         fail("dpkg -V: installed files differ from the package's md5sums")
-    r = run(["man", "-aw", "leakproof"])
-    if "/usr/share/man/man1/leakproof.1.gz" not in r.stdout.split():
-        fail("man does not find leakproof(1) in the package")
+    for page in ("leakproof", "leakproof-connect"):
+        if f"/usr/share/man/man1/{page}.1.gz" not in run(["man", "-aw", page]).stdout.split():
+            fail(f"man does not find {page}(1) in the package")
     r = run(["bash", "--norc", "--noprofile", "-c",
              ". /usr/share/bash-completion/bash_completion; for c in leakproof leakproof-connect;"
              " do _completion_loader $c; complete -p $c; done"])

@@ -15,7 +15,9 @@ LEAKPROOF_DEB=FILE makes extract and install use FILE (e.g. the .deb that
 scripts/package builds from scratch, with the multiarch libdir) instead.
 """
 import os
+import hashlib
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -96,14 +98,24 @@ def fetch_through_proxy(wrapper):
     return r.stdout.split(":")[0]
 
 
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
 def build_case():
-    r = run([os.path.join(SOURCE, "scripts", "package"), "--from-build", BUILD, "--output", OUT],
-            timeout=300)
-    if r.returncode != 0:
-        fail("scripts/package failed")
+    debs = []
+    for out in (OUT + "-again", OUT):  # the fixture's last
+        r = run([os.path.join(SOURCE, "scripts", "package"), "--from-build", BUILD,
+                 "--output", out], timeout=300)
+        if r.returncode != 0:
+            fail("scripts/package failed")
+        debs.append(os.path.join(out, os.path.basename(deb_path())))
     deb = deb_path()
     if not os.path.isfile(deb):
         fail(f"no {deb}")
+    if sha256(debs[0]) != sha256(debs[1]):
+        fail("the same tree packaged twice gave different bytes")
     fields = {}
     for line in run(["dpkg-deb", "-f", deb]).stdout.splitlines():
         if ":" in line and not line.startswith(" "):
@@ -202,7 +214,8 @@ def install_case():
         print("SKIP: dpkg -i needs root")
         sys.exit(SKIP)
     if package_state() not in ("", "un"):
-        print(f"SKIP: a leakproof package is already known to dpkg ({package_state()})")
+        print(f"SKIP: a leakproof package is already known to dpkg ({package_state()});"
+              " if an interrupted run of this test left it, dpkg -P leakproof")
         sys.exit(SKIP)
     deb = deb_path()
     paths = package_paths(deb)
@@ -233,4 +246,7 @@ def install_case():
             dpkg("-P", "leakproof")
 
 
+# ctest's timeout and ^C: still through install_case's finally (dpkg -P).
+signal.signal(signal.SIGTERM, lambda *_: sys.exit("FAIL: terminated"))
+signal.signal(signal.SIGINT, lambda *_: sys.exit("FAIL: interrupted"))
 {"build": build_case, "extract": extract_case, "install": install_case}[CASE]()

@@ -15,7 +15,7 @@ _leakproof_connect()
         -p)
             COMPREPLY=($(compgen -W "socks5h://127.0.0.1:9050 socks5h:// socks5:// socks4a:// socks4://" \
                 -- "$cur"))
-            compopt -o nospace
+            [[ ${COMPREPLY-} == *:// ]] && compopt -o nospace  # the host follows
             __ltrim_colon_completions "$cur"
             return
             ;;

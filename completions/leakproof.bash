@@ -41,7 +41,7 @@ _leakproof_proxy_urls()
 {
     COMPREPLY=($(compgen -W "socks5h://127.0.0.1:9050 socks5h:// socks5:// socks4a:// socks4://" \
         -- "$cur"))
-    compopt -o nospace
+    [[ ${COMPREPLY-} == *:// ]] && compopt -o nospace  # the host follows
     __ltrim_colon_completions "$cur"
 }
 
@@ -58,8 +58,8 @@ _leakproof()
     fi
 
     case $prev in
-        -p | --proxy) _leakproof_proxy_urls && return ;;
-        --log-file) _filedir && return ;;
+        -p | --proxy) _leakproof_proxy_urls; return ;;
+        --log-file) _filedir; return ;;
         -u | --user | --pass | --password | --timeout | --exclude) return ;;
         --isolate) [[ $split == true ]] &&
             COMPREPLY=($(compgen -W "invocation process" -- "$cur")) && return ;;

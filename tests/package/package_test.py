@@ -186,6 +186,27 @@ def left_behind(paths, existed):
             and os.path.lexists("/" + p.rstrip("/"))]
 
 
+CONSUMER = """#include <leakproof/leakproof.hpp>
+int main() {
+    leakproof::proxy p;
+    return leakproof::parse_proxy_url("socks5h://127.0.0.1:9050", p) ? 1 : 0;
+}
+"""
+
+
+def check_library():
+    """The headers, libleakproof.a and the .pc file where the compiler and pkg-config look."""
+    r = run(["pkg-config", "--modversion", "leakproof"])
+    if r.stdout.strip() != project_version():
+        fail("pkg-config does not find the package's leakproof.pc")
+    src = os.path.join(pltest.TMP, "consumer.cpp")
+    pltest.write(src, CONSUMER)
+    flags = run(["pkg-config", "--cflags", "--libs", "leakproof"]).stdout.split()
+    exe = os.path.join(pltest.TMP, "consumer")
+    if run(["c++", src, "-o", exe, *flags]).returncode != 0 or run([exe]).returncode != 0:
+        fail("a program built with pkg-config's flags against the package does not work")
+
+
 def check_installed(libdir):
     interposer = fetch_through_proxy("/usr/bin/leakproof")
     want = os.path.realpath(f"/{libdir}/leakproof/libleakproof.so")
@@ -193,6 +214,7 @@ def check_installed(libdir):
         fail(f"the installed wrapper preloaded {interposer!r}, not {want}")
     if run(["dpkg", "-V", "leakproof"]).stdout.strip():
         fail("dpkg -V: installed files differ from the package's md5sums")
+    check_library()
     for page in ("leakproof", "leakproof-connect"):
         if f"/usr/share/man/man1/{page}.1.gz" not in run(["man", "-aw", page]).stdout.split():
             fail(f"man does not find {page}(1) in the package")

@@ -504,7 +504,8 @@ LogLevel ERROR
 
     port, p = _start("ssh-D", ssh_argv, ready)
     return Server("ssh-socks", "127.0.0.1", port, proc=p, sshd_port=sshd_port,
-                  env=lambda: {"LP_SSH_SOCKS": f"127.0.0.1:{port}"})
+                  env=lambda: {"LP_SSH_SOCKS": f"127.0.0.1:{port}",
+                               "LP_SSHD": f"127.0.0.1:{sshd_port}"})
 
 
 def fault_proxy(count_file=None, timeout=5.0):

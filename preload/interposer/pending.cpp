@@ -17,12 +17,12 @@
 #include <new>
 #include <optional>
 
-#include "runtime/config.hpp"
-#include "interposer/hooks/epoll.hpp"
 #include "interposer/fdtable.hpp"
 #include "interposer/hooks.hpp"
+#include "interposer/hooks/epoll.hpp"
 #include "leakproof/error.hpp"
 #include "leakproof/handshake.hpp"
+#include "runtime/config.hpp"
 #include "runtime/real.hpp"
 #include "runtime/tunnel.hpp"
 

@@ -15,14 +15,14 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/config.hpp"
 #include "leakproof/error.hpp"
+#include "runtime/config.hpp"
 #include "runtime/log.hpp"
 #include "runtime/placeholder.hpp"
 #include "runtime/policy.hpp"
 #include "runtime/refuse.hpp"
-#include "supervisor/dns_responder.hpp"
 #include "runtime/tunnel.hpp"
+#include "supervisor/dns_responder.hpp"
 
 namespace lp::supervise {
 namespace {

@@ -11,11 +11,11 @@
 #include <fcntl.h>
 #include <string.h>
 
-#include "interposer/pending.hpp"
-#include "runtime/config.hpp"
 #include "interposer/fdtable.hpp"
 #include "interposer/hooks.hpp"
+#include "interposer/pending.hpp"
 #include "leakproof/error.hpp"
+#include "runtime/config.hpp"
 #include "runtime/policy.hpp"
 #include "runtime/real.hpp"
 #include "runtime/refuse.hpp"

@@ -17,12 +17,12 @@
 #include <new>
 #include <optional>
 
-#include "runtime/config.hpp"
-#include "interposer/hooks/epoll.hpp"
 #include "interposer/fdtable.hpp"
 #include "interposer/hooks.hpp"
+#include "interposer/hooks/epoll.hpp"
 #include "leakproof/error.hpp"
 #include "leakproof/handshake.hpp"
+#include "runtime/config.hpp"
 #include "runtime/real.hpp"
 #include "runtime/tunnel.hpp"
 
@@ -142,7 +142,7 @@ int errno_of(std::error_code ec) noexcept {
 // epoll registrations come back and its poll/select waiters wake. The log
 // line comes first: a program may exit the moment it sees the outcome.
 void finish(entry* e, std::error_code ec) noexcept {
-    tunnel::report(e->d, ec);
+    tunnel::report(e->d, ec, e->hop);
     remove(e);
     pending_count.fetch_sub(1, std::memory_order_relaxed);
     bool ours = same_socket(*e);
@@ -445,7 +445,7 @@ bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d,
     if (e == nullptr) return false;
     int err = begin(e);
     if (err != 0) {
-        tunnel::report(e->d, {err, std::generic_category()});
+        tunnel::report(e->d, {err, std::generic_category()}, 0);
         keep_spare(e);
         errno = err;
     } else {

@@ -9,9 +9,9 @@
 #include <string_view>
 #include <system_error>
 
-#include "runtime/config.hpp"
 #include "leakproof/error.hpp"
 #include "leakproof/handshake.hpp"
+#include "runtime/config.hpp"
 #include "runtime/log.hpp"
 #include "runtime/real.hpp"
 #include "runtime/tunnel.hpp"
@@ -88,7 +88,7 @@ bool resolve_ptr(const net::ip& a, char (&out)[256], std::size_t& len) noexcept 
         ln.proxy(config::get().chain[0]);
         ln << ": ";
         if (ec)
-            ln << tunnel::describe(ec);
+            tunnel::put_error(ln, ec, 0);
         else
             ln << std::string_view{out, len};
         log::emit(lvl, ln);

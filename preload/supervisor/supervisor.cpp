@@ -29,9 +29,9 @@
 #include <vector>
 
 #include "runtime/log.hpp"
+#include "runtime/tunnel.hpp"
 #include "supervisor/dns_responder.hpp"
 #include "supervisor/notification.hpp"
-#include "runtime/tunnel.hpp"
 
 namespace lp::supervise {
 namespace {

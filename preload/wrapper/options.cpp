@@ -69,6 +69,8 @@ void apply_file(options& o, const std::string& path, const std::string& text, bo
                 o.isolate = truthy(value) || value == "process";
                 o.isolate_process = value == "process";
             }
+        } else if (key == "pipeline") {
+            o.pipeline = o.pipeline || truthy(value);
         } else if (key == "proxy_loopback") {
             o.proxy_loopback = o.proxy_loopback || truthy(value);
         } else if (key == "log_file") {
@@ -159,6 +161,8 @@ options parse(int argc, char** argv) {
             add_exclude(o, value_of(argc, argv, i, a));
         else if (a == "--tor")
             o.tor = true;
+        else if (a == "--pipeline")
+            o.pipeline = true;
         else if (a == "--proxy-loopback")
             o.proxy_loopback = true;
         else if (a == "--supervise")
@@ -185,8 +189,8 @@ options parse(int argc, char** argv) {
 }
 
 const char* usage_text() noexcept {
-    return "usage: leakproof [-p URL]... [--tor] [-u USER] [--pass PASS] [-i] [-q] [-v...]\n"
-           "                 [--timeout S] [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
+    return "usage: leakproof [-p URL]... [--tor] [--pipeline] [-u USER] [--pass PASS] [-i] [-q]\n"
+           "                 [-v...] [--timeout S] [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
            "                 [--log-file FILE] [--supervise] [--] COMMAND [ARGS...]\n"
            "       leakproof [options] --shell | --env | --help | --version\n"
            "\n"
@@ -199,6 +203,9 @@ const char* usage_text() noexcept {
            "      --tor              the first proxy is Tor: socks5h://127.0.0.1:9050 unless\n"
            "                         -p is given, one-round-trip (pipelined) handshake.\n"
            "                         Reverse lookups of real addresses ask Tor (RESOLVE_PTR)\n"
+           "      --pipeline         every SOCKS5 hop: greeting, credentials and request in\n"
+           "                         one write (one round trip; some servers, e.g.\n"
+           "                         microsocks, drop bytes sent before they asked)\n"
            "  -u, --user USER        SOCKS user for the first proxy\n"
            "      --pass PASS        SOCKS password for the first proxy\n"
            "  -i, --isolate          fresh random SOCKS5 credentials for this run (Tor\n"

@@ -59,7 +59,7 @@ int parse_int(std::string_view s, int fallback) noexcept {
 
 void copy(char* dst, std::size_t size, std::string_view s) noexcept {
     std::size_t n = s.size() < size - 1 ? s.size() : size - 1;
-    std::memcpy(dst, s.data(), n);
+    if (n > 0) std::memcpy(dst, s.data(), n);  // an unset variable's data() is null
     dst[n] = '\0';
 }
 

@@ -12,8 +12,9 @@
 //             isolated hops' user names, LEAKPROOF_ISOLATE).
 //
 // Nothing else needs it: the placeholder map is shared memory by design,
-// the fd table describes descriptors the child inherits, the real-function
-// table is the same in the child, and the log reads the pid per line.
+// the fd table and the epoll records describe descriptors and epoll sets
+// the child inherits as they are, the real-function table is the same in
+// the child, and the log reads the pid per line.
 #include <pthread.h>
 
 #include "interposer/pending.hpp"

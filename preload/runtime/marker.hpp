@@ -2,7 +2,7 @@
 //
 // Every connect the runtime makes to the first proxy passes this address
 // length, whatever the family: one no program passes (odd, so the size of no
-// address structure), which the filter (supervisor/supervisor.cpp) lets
+// address structure), which the filter (supervisor/filter.cpp) lets
 // through without stopping for the supervisor. That is safe because the
 // address is ours (the configured proxy, in our memory), and it spares every
 // proxied connect of a dynamic program a round trip through the supervisor

@@ -208,15 +208,15 @@ std::error_code establish(int fd, int family, int flags, const leakproof::addres
     // the deadline bounds the connect to the proxy too (even a loopback
     // one waits, for SYN retries, when the proxy's accept queue is full).
     bool switch_mode = !(flags & O_NONBLOCK);
-    if (switch_mode && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys(errno);
+    if (switch_mode && real::fn().fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys(errno);
     auto ec = run_chain(fd, family, target, port, dl, hop);
-    if (switch_mode) ::fcntl(fd, F_SETFL, flags);
+    if (switch_mode) real::fn().fcntl(fd, F_SETFL, flags);
     return ec;
 }
 
 std::error_code establish(int fd, int family, const leakproof::address& target, std::uint16_t port,
                           std::size_t& hop) noexcept {
-    int flags = ::fcntl(fd, F_GETFL);
+    int flags = real::fn().fcntl(fd, F_GETFL);
     hop = 0;
     return flags < 0 ? sys(errno) : establish(fd, family, flags, target, port, hop);
 }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "runtime/environment.hpp"
 #include "runtime/net.hpp"
 #include "wrapper/command.hpp"
 
@@ -99,7 +100,7 @@ void apply_defaults(options& o, double cli_timeout, bool timeout_given) {
         need_proxy = false;
     }
     if (need_proxy) {
-        if (const char* p = std::getenv("LEAKPROOF_PROXY"); p && *p) {
+        if (const char* p = std::getenv(lp::env::user_proxy); p && *p) {
             const std::string_view urls{p}, space{" \t\n"};
             for (std::size_t b = 0; (b = urls.find_first_not_of(space, b)) != urls.npos;) {
                 std::size_t e = std::min(urls.find_first_of(space, b), urls.size());

@@ -121,12 +121,20 @@ int connect_through(const std::vector<leakproof::proxy>& chain, const arguments&
                              [&](std::error_code ec) { result = ec; });
     io.run();
     if (result) {
-        char proxy[600];
-        leakproof::format_redacted(chain.back(), proxy, sizeof proxy);
-        die(1,
-            (std::string(args.host) + ":" + std::to_string(args.port) + " through " + proxy)
-                .c_str(),
-            result.message());
+        const std::string target = std::string(args.host) + ":" + std::to_string(args.port);
+        // A proxy that is another kind of server is named (which one, in a
+        // chain, the error does not say).
+        char named[700];
+        if (chain.size() == 1 &&
+            leakproof::format_not_socks(result, chain[0], named, sizeof named) > 0)
+            die(1, target.c_str(), named);
+        std::string through;
+        for (const auto& hop : chain) {
+            char proxy[600];
+            leakproof::format_redacted(hop, proxy, sizeof proxy);
+            through += (through.empty() ? " through " : " -> ") + std::string(proxy);
+        }
+        die(1, (target + through).c_str(), result.message());
     }
     std::error_code ec;
     int fd = socket.release(ec);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 namespace leakproof {
 namespace {
@@ -71,6 +72,42 @@ std::error_code validate_socks5(const request& req) noexcept {
     if (req.password.size() > max_field) return make(error::password_too_long);
     if (req.user.empty() && !req.password.empty()) return make(error::password_without_user);
     return {};
+}
+
+// What a reply with a wrong version byte may be instead: other servers speak
+// first (an SSH banner) or answer any bytes at once (an HTTP server's
+// "400 Bad Request", a TLS server's alert). Two bytes tell these apart; any
+// more of the reply already in hand must match too.
+struct other_protocol {
+    std::string_view start;
+    error answered;
+};
+constexpr other_protocol other_protocols[] = {
+    {"HTTP/", error::answered_http},
+    {"SSH-", error::answered_ssh},
+    {"\x15\x03", error::answered_tls},  // a TLS record: alert
+    {"\x16\x03", error::answered_tls},  // a TLS record: handshake
+};
+
+// The error for the `n` bytes in hand of a reply whose version is wrong.
+// Cold, like every failure: kept out of the way of a handshake that succeeds.
+[[gnu::cold]] error wrong_version_error(const std::uint8_t* in, std::size_t n) noexcept {
+    if (n < 2) return error::bad_version;
+    for (const auto& p : other_protocols)
+        if (std::memcmp(in, p.start.data(), std::min(n, p.start.size())) == 0) return p.answered;
+    return error::bad_version;
+}
+
+// The same for a reply read early, byte by byte: no error (wait) while the
+// one byte in hand may begin another protocol's answer and the second would
+// say which — it is still part of the reply, so it is never read past it.
+[[gnu::cold]] error early_wrong_version_error(const std::uint8_t* in, std::size_t n) noexcept {
+    const auto begins = [first = in[0]](const other_protocol& p) {
+        return static_cast<std::uint8_t>(p.start[0]) == first;
+    };
+    if (n == 1 && std::any_of(std::begin(other_protocols), std::end(other_protocols), begins))
+        return {};
+    return wrong_version_error(in, n);
 }
 
 // Each send's size, and the largest reply kept whole: a SOCKS5 reply with an
@@ -298,7 +335,10 @@ void handshake_machine::received(std::size_t n) noexcept {
 }
 
 void handshake_machine::closed() noexcept {
-    if (next().kind == action_kind::receive) fail(make(error::proxy_closed));
+    if (next().kind != action_kind::receive) return;
+    // A wrong first byte kept waiting for a second that never came.
+    const bool wrong_version = have_ > 0 && reply_version_wrong();
+    fail(make(wrong_version ? error::bad_version : error::proxy_closed));
 }
 
 std::size_t handshake_machine::feed(std::span<const std::uint8_t> in) noexcept {
@@ -310,18 +350,30 @@ std::size_t handshake_machine::feed(std::span<const std::uint8_t> in) noexcept {
     return n;
 }
 
+// Out of the way (cold) so that a handshake that succeeds pays nothing for
+// it (bench/core_cost.sh: as many instructions as before).
+bool handshake_machine::fail_wrong_version_early() noexcept {
+    if (const auto e = early_wrong_version_error(buf_.data(), have_); e != leakproof::error{})
+        fail(make(e));
+    return failed();
+}
+
+// For the reply being read, with at least its first byte in hand.
+inline bool handshake_machine::reply_version_wrong() const noexcept {
+    if (state_ == state::recv_reply_head) return buf_[0] != socks5_version;
+    if (state_ != state::recv_socks4_reply) return false;
+    return buf_[0] != 0 &&
+           !(req_.options.lenient_socks4_reply_version && buf_[0] == socks4_version);
+}
+
 // A refusal is acted on as soon as its byte arrives: many servers send
 // `05 04` and close without the rest of the reply.
 bool handshake_machine::check_early_failure() noexcept {
     const bool socks5_reply = state_ == state::recv_reply_head;
     const bool socks4_reply = state_ == state::recv_socks4_reply;
     if (!(socks5_reply || socks4_reply) || have_ == 0) return false;
-    if (socks5_reply && buf_[0] != socks5_version) {
-        fail(make(error::bad_version));
-    } else if (socks4_reply && buf_[0] != 0 &&
-               !(req_.options.lenient_socks4_reply_version && buf_[0] == socks4_version)) {
-        fail(make(error::bad_version));
-    } else if (have_ >= 2) {
+    if (reply_version_wrong()) return fail_wrong_version_early();
+    if (have_ >= 2) {
         const auto ec = socks5_reply ? socks5_reply_error(buf_[1]) : socks4_reply_error(buf_[1]);
         if (ec) fail(ec);
     }
@@ -350,7 +402,7 @@ void handshake_machine::parse_method() noexcept {
     // nothing else.
     if (req_.options.pipeline && auth_method() == method_user_pass && buf_[0] == rfc1929_version)
         return parse_auth();
-    if (buf_[0] != socks5_version) return fail(make(error::bad_version));
+    if (buf_[0] != socks5_version) return fail(make(wrong_version_error(buf_.data(), 2)));
     const std::uint8_t method = buf_[1];
     if (method == method_none_acceptable) return fail(make(error::no_acceptable_method));
     const bool offered =

@@ -164,6 +164,8 @@ private:
     void expect(state s, std::size_t n) noexcept;
     void on_complete_message() noexcept;
     bool check_early_failure() noexcept;
+    bool reply_version_wrong() const noexcept;
+    [[gnu::cold]] bool fail_wrong_version_early() noexcept;
     void parse_method() noexcept;
     void parse_auth() noexcept;
     void parse_reply_head() noexcept;

@@ -1,6 +1,5 @@
 #include "interposer/ptracer.hpp"
 
-#include <pthread.h>
 #include <sys/prctl.h>
 
 #include "runtime/config.hpp"
@@ -8,9 +7,9 @@
 namespace lp::ptracer {
 namespace {
 
+// After a fork, interposer/fork.cpp declares again in the child.
 __attribute__((constructor)) void declare_at_load() noexcept {
     declare();
-    pthread_atfork(nullptr, nullptr, declare);
 }
 
 }  // namespace

@@ -9,7 +9,7 @@
 // calls itself, with a mark in the upper half of one argument the kernel
 // reads as a 32-bit int and so ignores: connect's and sendto's address
 // length, sendmsg's and sendmmsg's flags. libc and Go pass those
-// zero-extended; the filter (supervisor/supervisor.cpp) lets a call with the
+// zero-extended; the filter (supervisor/filter.cpp) lets a call with the
 // mark through without a notification. The address and the length the
 // kernel reads are the caller's own, unchanged. A program that sets the
 // mark on purpose is not stopped: leakproof is no sandbox for hostile

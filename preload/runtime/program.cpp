@@ -9,6 +9,8 @@
 
 #include <cstring>
 
+#include "runtime/real.hpp"
+
 namespace lp::program {
 namespace {
 
@@ -132,7 +134,7 @@ void examine_at(const char* path, const char* search_path, int depth, check& out
     else if (n >= 2 && head[0] == '#' && head[1] == '!')
         check_script(fd, search_path, depth, out);
     // Anything else is a shell script without #!: run by /bin/sh, fine.
-    ::close(fd);
+    real::fn().close(fd);  // close() is one of the interposer's hooks
 }
 
 }  // namespace

@@ -95,11 +95,10 @@ int sock_opt(int fd, int opt) noexcept {
     return ::getsockopt(fd, SOL_SOCKET, opt, &v, &len) == 0 ? v : -1;
 }
 
-// Port 53 anywhere (placeholders aside) is DNS: the policy refuses it, we
-// hand it to our responder instead.
+// The policy refuses DNS (port 53, placeholders aside); we hand it to our
+// responder instead.
 bool is_dns(const policy::decision& d) noexcept {
-    return d.what == policy::verdict::refuse && d.error == EPERM && d.target.port == 53 &&
-           !placeholder::in_range(d.target.addr);
+    return d.rule == policy::rule::dns;
 }
 
 // Our responder as an address of the socket's family.
@@ -178,8 +177,9 @@ answer proxied(const call& c, const policy::decision& d) noexcept {
         r.reason = err;
         return refused("connect", r);
     }
-    auto ec = tunnel::establish(c.fd, c.domain, tunnel::target_of(d), d.target.port);
-    tunnel::report(d, ec);
+    std::size_t hop = 0;
+    auto ec = tunnel::establish(c.fd, c.domain, tunnel::target_of(d), d.target.port, hop);
+    tunnel::report(d, ec, hop);
     return ec ? fail(leakproof::to_errno(ec)) : ok(0);
 }
 
@@ -268,10 +268,11 @@ int read_msg(pid_t pid, const msghdr& h, datagram& m) noexcept {
 // descriptors (those are AF_UNIX's), only options like IP_PKTINFO.
 answer send_datagram(const call& c, datagram& m, int flags, const char* what) noexcept {
     if (m.name_len > 0) {
+        // Read as the kernel reads it (an AF_UNSPEC address, above all):
+        // the interposer's rule, policy::decide_send. What names no IP
+        // destination is sent as it is, for the kernel to refuse or ignore.
         auto* sa = reinterpret_cast<const sockaddr*>(&m.name);
-        // AF_UNSPEC with an address would still be sent to that address.
-        if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) return fail(EAFNOSUPPORT);
-        auto d = policy::decide(sa, m.name_len, c.type);
+        auto d = policy::decide_send(sa, m.name_len, c.domain, c.type);
         if (is_dns(d)) {
             log_redirect(what, d);
             if (int err = admit_to_responder(c)) return fail(err);

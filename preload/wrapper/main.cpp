@@ -7,6 +7,7 @@
 #include <exception>
 #include <string>
 
+#include "runtime/environment.hpp"
 #include "wrapper/chain.hpp"
 #include "wrapper/check.hpp"
 #include "wrapper/command.hpp"
@@ -51,7 +52,7 @@ int main_checked(int argc, char** argv) {
         die(exit_cannot_run, "refusing to run " + path + ": it " + check.why);
     std::string map = create_map();
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-    setenv("LEAKPROOF_MAP", map.c_str(), 1);
+    setenv(lp::env::map, map.c_str(), 1);
     // The supervisor reads the same LEAKPROOF_* settings as the interposer.
     return launch(path, check, o, map);
 }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "runtime/environment.hpp"
 #include "runtime/net.hpp"
 #include "wrapper/command.hpp"
 
@@ -69,6 +70,8 @@ void apply_file(options& o, const std::string& path, const std::string& text, bo
                 o.isolate = truthy(value) || value == "process";
                 o.isolate_process = value == "process";
             }
+        } else if (key == "pipeline") {
+            o.pipeline = o.pipeline || truthy(value);
         } else if (key == "proxy_loopback") {
             o.proxy_loopback = o.proxy_loopback || truthy(value);
         } else if (key == "require_supervisor") {
@@ -99,7 +102,7 @@ void apply_defaults(options& o, double cli_timeout, bool timeout_given) {
         need_proxy = false;
     }
     if (need_proxy) {
-        if (const char* p = std::getenv("LEAKPROOF_PROXY"); p && *p) {
+        if (const char* p = std::getenv(lp::env::user_proxy); p && *p) {
             const std::string_view urls{p}, space{" \t\n"};
             for (std::size_t b = 0; (b = urls.find_first_not_of(space, b)) != urls.npos;) {
                 std::size_t e = std::min(urls.find_first_of(space, b), urls.size());
@@ -161,6 +164,8 @@ options parse(int argc, char** argv) {
             add_exclude(o, value_of(argc, argv, i, a));
         else if (a == "--tor")
             o.tor = true;
+        else if (a == "--pipeline")
+            o.pipeline = true;
         else if (a == "--proxy-loopback")
             o.proxy_loopback = true;
         else if (a == "--supervise")
@@ -191,8 +196,8 @@ options parse(int argc, char** argv) {
 }
 
 const char* usage_text() noexcept {
-    return "usage: leakproof [-p URL]... [--tor] [-u USER] [--pass PASS] [-i] [-q] [-v...]\n"
-           "                 [--timeout S] [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
+    return "usage: leakproof [-p URL]... [--tor] [--pipeline] [-u USER] [--pass PASS] [-i] [-q]\n"
+           "                 [-v...] [--timeout S] [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
            "                 [--log-file FILE] [--supervise] [--require-supervisor]\n"
            "                 [--] COMMAND [ARGS...]\n"
            "       leakproof [options] --shell | --env | --help | --version\n"
@@ -207,6 +212,9 @@ const char* usage_text() noexcept {
            "      --tor              the first proxy is Tor: socks5h://127.0.0.1:9050 unless\n"
            "                         -p is given, one-round-trip (pipelined) handshake.\n"
            "                         Reverse lookups of real addresses ask Tor (RESOLVE_PTR)\n"
+           "      --pipeline         every SOCKS5 hop: greeting, credentials and request in\n"
+           "                         one write (one round trip; some servers, e.g.\n"
+           "                         microsocks, drop bytes sent before they asked)\n"
            "  -u, --user USER        SOCKS user for the first proxy\n"
            "      --pass PASS        SOCKS password for the first proxy\n"
            "  -i, --isolate          fresh random SOCKS5 credentials for this run (Tor\n"

@@ -23,6 +23,9 @@ struct options {
     // --tor: the first proxy is Tor (default socks5h://127.0.0.1:9050, not
     // $LEAKPROOF_PROXY or the config file's proxies), pipelined handshake.
     bool tor = false;
+    // --pipeline (config: pipeline = on): every SOCKS5 hop sends greeting,
+    // credentials and request in one write, whatever its URL says.
+    bool pipeline = false;
     std::string log_file;
     // --supervise: no interposer (LD_PRELOAD); the seccomp supervisor
     // (supervisor/supervisor.hpp), which always watches the whole tree, does it all.

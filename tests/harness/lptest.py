@@ -504,20 +504,25 @@ LogLevel ERROR
 
     port, p = _start("ssh-D", ssh_argv, ready)
     return Server("ssh-socks", "127.0.0.1", port, proc=p, sshd_port=sshd_port,
-                  env=lambda: {"LP_SSH_SOCKS": f"127.0.0.1:{port}"})
+                  env=lambda: {"LP_SSH_SOCKS": f"127.0.0.1:{port}",
+                               "LP_SSHD": f"127.0.0.1:{sshd_port}"})
 
 
-def fault_proxy(count_file=None, timeout=5.0):
+def fault_proxy(count_file=None, timeout=5.0, first_bytes=None):
     """tests/harness/fault_proxy.py: Tor extensions and injected faults.
 
     `.port` is the SOCKS port; `.mute` and `.close` the never-answering and
     closing ports. With count_file, the number of connections accepted on the
-    SOCKS port is kept in that file (`.connects()` reads it).
+    SOCKS port is kept in that file (`.connects()` reads it). With
+    first_bytes, each connection appends there (hex, one line) what the
+    client sent before the proxy answered: a pipelined handshake whole.
     """
     ports_file = os.path.join(TMP, "fault-ports.json")
     argv = [sys.executable, os.path.join(HERE, "fault_proxy.py"), "--ports-file", ports_file]
     if count_file:
         argv += ["--count-file", count_file]
+    if first_bytes:
+        argv += ["--first-bytes", first_bytes]
     p = spawn(argv, "fault_proxy.log")
     end = time.time() + timeout
     while not os.path.exists(ports_file):

@@ -63,6 +63,14 @@ def raw_client():
     return cached_build(os.path.join(HERE, "static", "rawclient.c"), "rawclient", build)
 
 
+def raw_client_dynamic():
+    """The same client linked dynamically: the interposer's enforcement point."""
+    def build(out):
+        subprocess.run(["cc", "-O2", "-o", out, os.path.join(HERE, "static", "rawclient.c")],
+                       check=True, timeout=120)
+    return cached_build(os.path.join(HERE, "static", "rawclient.c"), "rawclient-dynamic", build)
+
+
 def run(argv, dns, proxy=None, extra=(), wrapped=True, timeout=80):
     return pltest.run_wrapped(WRAPPER, argv, dns, proxy, extra, timeout=timeout, wrapped=wrapped)
 
@@ -332,6 +340,35 @@ def filter_marker_case():
         fail(f"the marked length did not pass the filter: {r.stdout!r}")
 
 
+def unspec_address_case():
+    """A datagram to an AF_UNSPEC address on an AF_INET socket, which the
+    kernel sends as AF_INET: both enforcement points judge it as that IPv4
+    address (policy::decide_send), so the supervisor (static client) and the
+    interposer (the same client linked dynamically) answer alike — loopback
+    is sent, anything else refused with EPERM and a log line."""
+    import socket
+    dns = pltest.Dns()
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(10)
+    port = sink.getsockname()[1]
+    try:
+        for client in (raw_client(), raw_client_dynamic()):
+            r = run([client, "unspec", "127.0.0.1", str(port)], dns)
+            if "unspec: sent" not in r.stdout:
+                fail(f"{client}: the loopback datagram was not sent: {r.stdout!r} {r.stderr!r}")
+            if sink.recv(64) != b"unspec":
+                fail(f"{client}: the datagram did not arrive")
+            r = run([client, "unspec", "192.0.2.1", "9"], dns)
+            if "unspec: Operation not permitted" not in r.stdout:
+                fail(f"{client}: expected EPERM for 192.0.2.1:9, got {r.stdout!r}")
+            if "sendto 192.0.2.1:9: refused: non-TCP socket refused" not in r.stderr:
+                fail(f"{client}: no refusal line: {r.stderr!r}")
+    finally:
+        sink.close()
+    no_dns(dns)
+
+
 def supervise_flag_case():
     """--supervise on a dynamic program: interposer and supervisor together."""
     dns, web, proxy = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
@@ -532,6 +569,7 @@ CASES = {
     "nested_refused": nested_refused_case,
     "c_bare_leaks": c_bare_leaks_case,
     "supervise_flag": supervise_flag_case,
+    "unspec_address": unspec_address_case,
     "filter_marker": filter_marker_case,
     "descriptors": descriptors_case,
     "copy_refused": copy_refused_case,

@@ -18,7 +18,6 @@
 // supervisor's filter without a notification (runtime/marker.hpp).
 #include <errno.h>
 #include <netinet/in.h>
-#include <string.h>
 
 #include "interposer/hooks.hpp"
 #include "runtime/marker.hpp"
@@ -55,18 +54,17 @@ bool addressed(const void* name, socklen_t len) noexcept {
     return name != nullptr && len >= sizeof(sa_family_t);
 }
 
-// The policy's verdict on sending to `name`. An AF_INET socket reads an
-// AF_UNSPEC address as AF_INET (a kernel compatibility rule, for UDP and raw
-// sockets alike), so that spelling is judged as the IPv4 address it is.
+// The policy's verdict on sending a datagram to `name`, read as the kernel
+// reads it (an AF_UNSPEC address: policy::decide_send, the rule the
+// supervisor applies too).
 lp::policy::decision judge(const sock& s, const void* name, socklen_t len) noexcept {
-    auto* sa = static_cast<const sockaddr*>(name);
-    sockaddr_in v4;
-    if (sa->sa_family == AF_UNSPEC && s.domain == AF_INET && len >= sizeof v4) {
-        memcpy(&v4, sa, sizeof v4);
-        v4.sin_family = AF_INET;
-        sa = reinterpret_cast<const sockaddr*>(&v4);
-    }
-    return lp::policy::decide(sa, len, s.tcp ? SOCK_STREAM : SOCK_DGRAM);
+    return lp::policy::decide_send(static_cast<const sockaddr*>(name), len, s.domain, SOCK_DGRAM);
+}
+
+// The verdict on a TCP send with MSG_FASTOPEN, which is a connect: its
+// address is read as connect() reads it.
+lp::policy::decision judge_connect(const void* name, socklen_t len) noexcept {
+    return lp::policy::decide(static_cast<const sockaddr*>(name), len, SOCK_STREAM);
 }
 
 // Datagrams have no proxy: anything but "direct" is a refusal.
@@ -89,7 +87,7 @@ ssize_t fastopen_via_proxy(int fd, const sockaddr* sa, socklen_t len, const msgh
 
 // sendto/sendmsg on a TCP socket with an address and MSG_FASTOPEN.
 ssize_t tcp_fastopen(const char* call, int fd, const msghdr& msg, int flags) noexcept {
-    auto d = judge(sock{SOCK_STREAM, -1, true}, msg.msg_name, msg.msg_namelen);
+    auto d = judge_connect(msg.msg_name, msg.msg_namelen);
     auto* sa = static_cast<const sockaddr*>(msg.msg_name);
     switch (d.what) {
         case verdict::direct: return lp::marker::sendmsg(fd, &msg, flags);
@@ -139,7 +137,7 @@ int tcp_sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags, unsigned first) no
     if (!(flags & MSG_FASTOPEN))
         return lp::marker::sendmmsg(fd, vec, n, flags);  // addresses ignored
     const msghdr& m = vec[first].msg_hdr;
-    auto d = judge(sock{SOCK_STREAM, -1, true}, m.msg_name, m.msg_namelen);
+    auto d = judge_connect(m.msg_name, m.msg_namelen);
     if (d.what == verdict::direct) return lp::marker::sendmmsg(fd, vec, n, flags);
     if (d.what == verdict::proxy) {
         d.reason = "MSG_FASTOPEN in sendmmsg cannot go through the proxy (use connect)";

@@ -14,6 +14,10 @@
  *       address length of N (the IPv4 address, zero-padded), a 64-bit value
  *       (0x... allowed) passed as is to the system call; prints
  *       "len N: connected" or "len N: ERRNO-TEXT"
+ *   rawclient unspec IP PORT             sendto() a UDP datagram ("unspec") on
+ *       an AF_INET socket, to IP:PORT spelled with family AF_UNSPEC (which
+ *       the kernel reads as AF_INET); prints "unspec: sent" or
+ *       "unspec: ERRNO-TEXT"
  *   rawclient nodump ...                 any of the above, after making the
  *       process non-dumpable (PR_SET_DUMPABLE 0)
  */
@@ -167,6 +171,16 @@ static int connect_with_len(const char* arg, const char* ip, int port) {
     return 0;
 }
 
+static int send_unspec(const char* ip, int port) {
+    struct sockaddr_in a = {.sin_family = AF_UNSPEC, .sin_port = htons(port)};
+    if (inet_pton(AF_INET, ip, &a.sin_addr) != 1) return 2;
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    ssize_t n = sendto(s, "unspec", 6, 0, (struct sockaddr*)&a, sizeof a);
+    printf("unspec: %s\n", n == 6 ? "sent" : strerror(errno));
+    close(s);
+    return 0;
+}
+
 int main(int argc, char** argv) {
     // As a script's interpreter (#!/path/to/rawclient) argv[1] is the script.
     if (argc > 1 && strchr(argv[1], '/') != NULL) {
@@ -180,11 +194,13 @@ int main(int argc, char** argv) {
     }
     if (argc == 2 && strcmp(argv[1], "packet") == 0) return packet();
     if (argc == 4 && strcmp(argv[1], "ip") == 0) return fetch(argv[2], atoi(argv[3]), argv[2]);
+    if (argc == 4 && strcmp(argv[1], "unspec") == 0) return send_unspec(argv[2], atoi(argv[3]));
     if (argc == 5 && strcmp(argv[1], "len") == 0)
         return connect_with_len(argv[2], argv[3], atoi(argv[4]));
     if (argc != 5 || strcmp(argv[1], "dns") != 0) {
         fprintf(stderr,
-                "usage: rawclient ip IP PORT | dns connect|sendto|tcp NAME PORT | len N IP PORT\n");
+                "usage: rawclient ip IP PORT | dns connect|sendto|tcp NAME PORT | len N IP PORT"
+                " | unspec IP PORT\n");
         return 2;
     }
     char ip[16];

@@ -280,13 +280,22 @@ void handshake_machine::expect(state s, std::size_t n) noexcept {
 }
 
 void handshake_machine::fail(std::error_code ec) noexcept {
-    state_ = state::failed;
     error_ = for_command(ec);
+    state_ = state::failed;
 }
 
 // "Command not supported" names the command: it is what a caller of BIND or
-// UDP ASSOCIATE gets from most proxies (microsocks, ssh -D, Tor).
+// UDP ASSOCIATE gets from most proxies (microsocks and Tor answer REP 7).
+// OpenSSH's ssh -D answers every command but CONNECT by closing the
+// connection before the first byte of its reply, which means the same.
 std::error_code handshake_machine::for_command(std::error_code ec) const noexcept {
+    const bool awaiting_first_reply =
+        (state_ == state::recv_reply_head || state_ == state::recv_socks4_reply) && have_ == 0 &&
+        bind_stage_ == 0;
+    const bool bind_or_udp = req_.cmd == command::bind || req_.cmd == command::udp_associate;
+    if (!bind_or_udp) return ec;
+    if (ec == make(error::proxy_closed) && awaiting_first_reply)
+        ec = make(error::command_not_supported);
     if (ec != make(error::command_not_supported)) return ec;
     if (req_.cmd == command::bind) return make(error::bind_not_supported);
     if (req_.cmd == command::udp_associate) return make(error::udp_not_supported);

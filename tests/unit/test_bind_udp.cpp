@@ -302,6 +302,42 @@ TEST_CASE("BIND and UDP ASSOCIATE refusals name the command") {
     CHECK(make_error_code(error::bind_not_supported).message() == "proxy does not support BIND");
 }
 
+TEST_CASE("a proxy that closes instead of answering BIND or UDP ASSOCIATE does not support it") {
+    const auto bind4 = make(socks_version::v4, command::bind, peer_v4, 0);
+    const auto bind5 = make(socks_version::v5, command::bind, peer_v4, 0);
+    const auto udp = make(socks_version::v5, command::udp_associate, address::ipv4({}), 0);
+    const auto connect5 = make(socks_version::v5, command::connect, peer_v4, 80);
+    for (const auto& [req, expected] :
+         {std::pair{bind4, error::bind_not_supported}, std::pair{bind5, error::bind_not_supported},
+          std::pair{udp, error::udp_not_supported}, std::pair{connect5, error::proxy_closed}}) {
+        CAPTURE(static_cast<int>(req.cmd));
+        client_handshake hs{req};
+        if (req.version == socks_version::v5) {
+            hs.sent();
+            hs.feed(bytes{0x05, 0x00});
+        }
+        REQUIRE(hs.next().kind == action_kind::send);
+        hs.sent();
+        hs.closed();  // ssh -D: no reply at all
+        CHECK(hs.error() == expected);
+    }
+    SUBCASE("a close inside the reply, or before the second one, is a close") {
+        client_handshake inside{bind5};
+        inside.sent();
+        inside.feed(bytes{0x05, 0x00});
+        inside.sent();
+        inside.feed(bytes{0x05});
+        inside.closed();
+        CHECK(inside.error() == error::proxy_closed);
+        client_handshake second{bind4};
+        play(second,
+             {{{0x04, 0x02, 0x00, 0x00, 192, 0, 2, 7, 0x00}, {0x00, 0x5A, 0, 0, 0, 0, 0, 0}}});
+        REQUIRE(second.await_peer());
+        second.closed();
+        CHECK(second.error() == error::proxy_closed);
+    }
+}
+
 TEST_CASE("BIND: a refused second reply fails with its code") {
     client_handshake hs{make(socks_version::v4, command::bind, peer_v4, 21)};
     play(hs, {{{0x04, 0x02, 0x00, 0x15, 192, 0, 2, 7, 0x00}, {0x00, 0x5A, 0, 0, 0, 0, 0, 0}}});

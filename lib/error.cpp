@@ -86,10 +86,22 @@ constexpr error_info table[] = {
     {"proxy: answered like an HTTP server, not SOCKS", std::errc::protocol_error, EPROTO},
     {"proxy: answered like an SSH server, not SOCKS", std::errc::protocol_error, EPROTO},
     {"proxy: answered like a TLS server, not SOCKS", std::errc::protocol_error, EPROTO},
+    {"proxy does not support BIND", std::errc::operation_not_supported, EOPNOTSUPP},
+    {"proxy does not support UDP ASSOCIATE", std::errc::operation_not_supported, EOPNOTSUPP},
+    {"proxy: the host that connected to the bound port is not the one asked for",
+     std::errc::permission_denied, EACCES},
+    {"UDP relay: fragmented datagram (FRAG is not 0; fragments are not reassembled)",
+     std::errc::protocol_error, EPROTO},
+    {"UDP relay: datagram shorter than its header", std::errc::protocol_error, EPROTO},
+    {"UDP relay: datagram has an unknown address type", std::errc::protocol_error, EPROTO},
+    {"UDP ASSOCIATE needs a single proxy (the relay must be reachable from this host)",
+     std::errc::operation_not_supported, EOPNOTSUPP},
+    {"the proxy ended the UDP association (its control connection closed)",
+     std::errc::connection_reset, ECONNRESET},
 };
 
 constexpr int table_size = static_cast<int>(sizeof table / sizeof table[0]);
-static_assert(table_size == static_cast<int>(error::answered_tls) + 1,
+static_assert(table_size == static_cast<int>(error::udp_association_closed) + 1,
               "every leakproof::error needs a row in the table");
 
 const error_info* lookup(int code) noexcept {

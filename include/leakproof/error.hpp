@@ -83,6 +83,15 @@ enum class error : int {
     answered_http,  // "HTTP/…": a web server or an HTTP proxy
     answered_ssh,   // "SSH-…": an SSH server's banner
     answered_tls,   // a TLS record: an alert (0x15 0x03) or a handshake (0x16 0x03)
+    // BIND and UDP ASSOCIATE.
+    bind_not_supported,       // REP 7 to a BIND (microsocks, ssh -D, Tor)
+    udp_not_supported,        // REP 7 to a UDP ASSOCIATE
+    bind_peer_mismatch,       // BIND's second reply names another host than the one asked for
+    udp_fragmented,           // a relay datagram with FRAG != 0 (never reassembled)
+    udp_truncated,            // a relay datagram shorter than its header
+    udp_bad_address_type,     // a relay datagram's ATYP is not 1, 3 or 4, or its name is empty
+    udp_chain_not_supported,  // UDP ASSOCIATE through more than one proxy
+    udp_association_closed,   // the UDP association's control connection ended
 };
 
 const std::error_category& error_category() noexcept;

@@ -17,12 +17,12 @@
 #include <new>
 #include <optional>
 
-#include "runtime/config.hpp"
-#include "interposer/hooks/epoll.hpp"
 #include "interposer/fdtable.hpp"
 #include "interposer/hooks.hpp"
+#include "interposer/hooks/epoll.hpp"
 #include "leakproof/error.hpp"
 #include "leakproof/handshake.hpp"
+#include "runtime/config.hpp"
 #include "runtime/real.hpp"
 #include "runtime/tunnel.hpp"
 
@@ -31,19 +31,14 @@ namespace {
 
 using leakproof::action_kind;
 
-constexpr int max_fd = 16384;  // the same range fdstate remembers peers for
+using fdtable::idle;
 
-std::atomic<int> table[max_fd];  // idle, pending or a kept errno
-std::atomic<int> pending_count{0};
-std::mutex mu;
-waiter* waiters = nullptr;
-
-bool in_range(int fd) noexcept {
-    return fd >= 0 && fd < max_fd;
-}
+waiter* waiters = nullptr;  // under fdtable::guard()
 
 // One handshake under way. Heap-allocated and never moved: the handshake
 // and its request hold views into `d` (the target name).
+}  // namespace
+
 struct entry {
     entry* prev = nullptr;  // in the list of handshakes under way, or of spares
     entry* next = nullptr;
@@ -56,10 +51,12 @@ struct entry {
     socklen_t peer_len = 0;
     std::size_t hop = 0;
     bool connecting = true;  // waiting for the TCP connect to the first proxy
-    std::size_t sent = 0;    // bytes of the current send action already written
+    tunnel::step_state io;
     std::optional<leakproof::client_handshake> hs;
     tunnel::deadline deadline{0};
 };
+
+namespace {
 
 // The helper thread's epoll set and its wake-up eventfd (new entries change
 // the earliest deadline). Reset in a forked child, which has no helper.
@@ -72,20 +69,19 @@ struct driver {
 driver drv;
 std::uint64_t next_gen = 1;
 
-// The handshakes under way, by fd and as a list (for the deadlines). An
-// entry that is done goes to the spares and is used again: a connect
-// allocates only while the number under way grows past its earlier peak.
-// All under mu.
-entry* by_fd[max_fd];
+// The handshakes under way, as a list (for the deadlines; by fd they are in
+// fdtable). An entry that is done goes to the spares and is used again: a
+// connect allocates only while the number under way grows past its earlier
+// peak. All under fdtable::guard().
 entry* under_way = nullptr;
 entry* spares = nullptr;
 
 entry* find(int fd) noexcept {
-    return in_range(fd) ? by_fd[fd] : nullptr;
+    return fdtable::handshake(fd);
 }
 
 void add(entry* e) noexcept {
-    by_fd[e->fd] = e;
+    fdtable::set_handshake(e->fd, e);
     e->prev = nullptr;
     e->next = under_way;
     if (under_way != nullptr) under_way->prev = e;
@@ -93,7 +89,7 @@ void add(entry* e) noexcept {
 }
 
 void remove(entry* e) noexcept {
-    if (by_fd[e->fd] == e) by_fd[e->fd] = nullptr;
+    if (fdtable::handshake(e->fd) == e) fdtable::set_handshake(e->fd, nullptr);
     (e->prev != nullptr ? e->prev->next : under_way) = e->next;
     if (e->next != nullptr) e->next->prev = e->prev;
 }
@@ -144,20 +140,22 @@ int errno_of(std::error_code ec) noexcept {
 void finish(entry* e, std::error_code ec) noexcept {
     tunnel::report(e->d, ec);
     remove(e);
-    pending_count.fetch_sub(1, std::memory_order_relaxed);
     bool ours = same_socket(*e);
     if (ours) {
         real::fn().epoll_ctl(drv.ep, EPOLL_CTL_DEL, e->fd, nullptr);
-        if (!ec) fdstate::remember_peer(e->fd, reinterpret_cast<sockaddr*>(&e->peer), e->peer_len);
+        // connect() said EINPROGRESS: the next one says 0, like the kernel's.
+        if (!ec)
+            fdtable::established(e->fd, reinterpret_cast<sockaddr*>(&e->peer), e->peer_len, false);
         // Before the shutdown: its EPOLLHUP reaches even a stripped
         // registration, and the woken program must find the errno.
-        table[e->fd].store(ec ? errno_of(ec) : idle, std::memory_order_release);
-        // Readable, writable and hung up for every readiness API, like a
-        // kernel connect that failed; SO_ERROR then says why.
-        if (ec) shutdown(e->fd, SHUT_RDWR);
+        fdtable::set_status(e->fd, ec ? errno_of(ec) : idle);
+        // Unconnected, in error and hung up for every readiness API, like a
+        // kernel connect that failed; SO_ERROR then says why (fdtable keeps
+        // the real errno, the kernel's own says ECONNRESET).
+        if (ec) tunnel::disconnect(e->fd, true);
         epollreg::restore(e->fd);
     } else {
-        table[e->fd].store(idle, std::memory_order_release);
+        fdtable::set_status(e->fd, idle);
     }
     wake_waiters();
     keep_spare(e);
@@ -198,63 +196,28 @@ bool next_hop(entry* e) noexcept {
         return false;
     }
     e->hs.emplace(tunnel::hop_request(e->hop, tunnel::target_of(e->d), e->d.target.port));
-    e->sent = 0;
+    e->io = {};
     return true;
 }
 
-enum class progress { more, wait, ended };
-
-progress do_send(entry* e, std::span<const std::uint8_t> bytes) noexcept {
-    auto rest = bytes.subspan(e->sent);
-    // MSG_DONTWAIT: the program may make the socket blocking meanwhile.
-    ssize_t n = real::fn().send(e->fd, rest.data(), rest.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        arm(e, EPOLLOUT);
-        return progress::wait;
+// One step of the shared handshake step (tunnel::step); false when the
+// entry waits (armed) or has ended.
+bool act(entry* e) noexcept {
+    std::error_code ec;
+    switch (tunnel::step(e->fd, *e->hs, e->io, ec)) {
+        case tunnel::step_result::more: return true;
+        case tunnel::step_result::want_read: arm(e, EPOLLIN); return false;
+        case tunnel::step_result::want_write: arm(e, EPOLLOUT); return false;
+        case tunnel::step_result::done: return next_hop(e);
+        case tunnel::step_result::failed: finish(e, ec); return false;
     }
-    if (n < 0) {
-        fail(e, errno);
-        return progress::ended;
-    }
-    e->sent += static_cast<std::size_t>(n);
-    if (e->sent == bytes.size()) {
-        e->sent = 0;
-        e->hs->sent();
-    }
-    return progress::more;
-}
-
-progress do_receive(entry* e, std::span<std::uint8_t> space) noexcept {
-    ssize_t n = real::fn().recv(e->fd, space.data(), space.size(), MSG_DONTWAIT);
-    if (n > 0) {
-        e->hs->received(static_cast<std::size_t>(n));
-    } else if (n == 0 || errno == ECONNRESET) {
-        e->hs->closed();
-    } else if (errno == EAGAIN || errno == EINTR) {
-        arm(e, EPOLLIN);
-        return progress::wait;
-    } else {
-        fail(e, errno);
-        return progress::ended;
-    }
-    return progress::more;
-}
-
-progress act(entry* e) noexcept {
-    auto a = e->hs->next();
-    switch (a.kind) {
-        case action_kind::send: return do_send(e, a.bytes);
-        case action_kind::receive: return do_receive(e, a.space);
-        case action_kind::done: return next_hop(e) ? progress::more : progress::ended;
-        case action_kind::failed: finish(e, a.error); return progress::ended;
-    }
-    return progress::ended;
+    return false;
 }
 
 // Runs the handshake as far as the socket allows without blocking.
 void step(entry* e) noexcept {
     if (e->connecting && !(connected(e) && next_hop(e))) return;
-    while (act(e) == progress::more) {
+    while (act(e)) {
     }
 }
 
@@ -292,12 +255,12 @@ void* run(void*) {
     for (;;) {
         int timeout, ep;
         {
-            std::lock_guard lk{mu};
+            auto lk = fdtable::guard();
             timeout = next_timeout_ms();
             ep = drv.ep;
         }
         int n = epoll_wait(ep, evs, 64, timeout);
-        std::lock_guard lk{mu};
+        auto lk = fdtable::guard();
         for (int i = 0; i < n; ++i) dispatch(evs[i].data.u64);
         expire();
     }
@@ -329,26 +292,27 @@ void close_driver_fds() noexcept {
 // fork(): the child has no helper thread. Handshakes under way stay the
 // parent's (the socket is shared); the child forgets them and makes its own
 // helper when it needs one.
+std::unique_lock<std::mutex> held_over_fork;
+
 void before_fork() noexcept {
-    mu.lock();
+    held_over_fork = fdtable::guard();
 }
 void after_fork_parent() noexcept {
-    mu.unlock();
+    held_over_fork.unlock();
 }
 void after_fork_child() noexcept {
     while (under_way != nullptr) {
         entry* e = under_way;
-        table[e->fd].store(idle, std::memory_order_relaxed);
+        fdtable::set_status(e->fd, idle);
         remove(e);
         keep_spare(e);
     }
-    pending_count.store(0);
     waiters = nullptr;
     close_driver_fds();
-    mu.unlock();
+    held_over_fork.unlock();
 }
 
-// Under mu. The epoll set, eventfd and thread, made on first use.
+// Under fdtable::guard(). The epoll set, eventfd and thread, made on first use.
 bool ensure_driver() noexcept {
     if (drv.running) return true;
     static bool atfork_done = false;
@@ -404,10 +368,10 @@ int connect_first_hop(const entry& e) noexcept {
     return ec ? errno_of(ec) : 0;
 }
 
-// Under mu: registers e and masks fd; on failure undoes everything.
+// Under fdtable::guard(): registers e and masks fd; on failure undoes
+// everything.
 int begin(entry* e) noexcept {
-    table[e->fd].store(pending, std::memory_order_release);
-    pending_count.fetch_add(1, std::memory_order_relaxed);
+    fdtable::set_status(e->fd, fdtable::pending);
     add(e);
     epollreg::mask(e->fd);
     int err = connect_first_hop(*e);
@@ -417,8 +381,7 @@ int begin(entry* e) noexcept {
     if (err == 0 && real::fn().epoll_ctl(drv.ep, EPOLL_CTL_ADD, e->fd, &ev) != 0) err = errno;
     if (err != 0) {
         remove(e);
-        pending_count.fetch_sub(1, std::memory_order_relaxed);
-        table[e->fd].store(idle, std::memory_order_release);
+        fdtable::set_status(e->fd, idle);
         epollreg::restore(e->fd);
     }
     return err;
@@ -426,20 +389,12 @@ int begin(entry* e) noexcept {
 
 }  // namespace
 
-int status(int fd) noexcept {
-    return in_range(fd) ? table[fd].load(std::memory_order_acquire) : idle;
-}
-
-bool any_pending() noexcept {
-    return pending_count.load(std::memory_order_relaxed) > 0;
-}
-
 bool wanted(int fd, int flags) noexcept {
-    return in_range(fd) && feature_on() && (flags & O_NONBLOCK);
+    return fdtable::in_range(fd) && feature_on() && (flags & O_NONBLOCK);
 }
 
 bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d, int& rc) noexcept {
-    std::lock_guard lk{mu};
+    auto lk = fdtable::guard();
     if (!ensure_driver()) return false;
     entry* e = make_entry(fd, sa, len, d);
     if (e == nullptr) return false;
@@ -456,40 +411,34 @@ bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d,
     return true;
 }
 
-int take_error(int fd) noexcept {
-    if (!in_range(fd)) return 0;
-    int st = table[fd].load(std::memory_order_acquire);
-    // Only a kept errno is cleared, and only once when threads race for it.
-    if (st <= 0 || !table[fd].compare_exchange_strong(st, idle, std::memory_order_acq_rel))
-        return 0;
-    return st;
+int abandon(int fd) noexcept {
+    auto lk = fdtable::guard();
+    entry* e = find(fd);
+    if (e == nullptr) return -2;
+    tunnel::report(e->d, {ECONNRESET, std::generic_category()});
+    discard(e);
+    fdtable::set_handshake(fd, nullptr);
+    fdtable::set_status(fd, idle);
+    tunnel::disconnect(fd, true);
+    epollreg::restore(fd);
+    return 0;
 }
 
-void forget(int fd) noexcept {
-    if (status(fd) == idle) return;
-    std::lock_guard lk{mu};
-    if (entry* e = find(fd)) {
-        real::fn().epoll_ctl(drv.ep, EPOLL_CTL_DEL, fd, nullptr);
-        pending_count.fetch_sub(1, std::memory_order_relaxed);
-        remove(e);
-        keep_spare(e);
-        wake_waiters();  // a poll() on this fd must now see POLLNVAL
-    }
-    table[fd].store(idle, std::memory_order_release);
+void discard(entry* e) noexcept {
+    real::fn().epoll_ctl(drv.ep, EPOLL_CTL_DEL, e->fd, nullptr);
+    remove(e);
+    keep_spare(e);
+    wake_waiters();  // a poll() on this fd must now see POLLNVAL
 }
 
 void settle(int fd) noexcept {
-    if (status(fd) != pending) return;
-    std::lock_guard lk{mu};
+    if (fdtable::status(fd) != fdtable::pending) return;
+    auto lk = fdtable::guard();
     entry* e = find(fd);
     if (e == nullptr) return;
     pollfd p{fd, POLLOUT, 0};
     if (e->connecting && real::fn().poll(&p, 1, 0) != 1) return;  // still connecting
     step(e);
-}
-
-std::unique_lock<std::mutex> guard() noexcept {
-    return std::unique_lock<std::mutex>{mu};
 }
 
 void add_waiter(waiter& w) noexcept {

@@ -59,6 +59,11 @@ void resolve() noexcept {
     load(table.recv_chk, "__recv_chk");
     load(table.recvfrom_chk, "__recvfrom_chk");
     load(table.poll_chk, "__poll_chk");
+    load(table.recvmmsg, "recvmmsg");
+    load(table.sendfile, "sendfile");
+    load(table.sendfile64, "sendfile64");
+    load(table.splice, "splice");
+    load(table.shutdown, "shutdown");
 }
 
 // At load time, see real.hpp. fn() still works before this runs (another

@@ -8,6 +8,7 @@
 // then hangs in dlsym's allocations — tests/preload/stress_test.py tsan_*).
 #pragma once
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -54,6 +55,11 @@ struct functions {
     ssize_t (*recv_chk)(int, void*, size_t, size_t, int);
     ssize_t (*recvfrom_chk)(int, void*, size_t, size_t, int, sockaddr*, socklen_t*);
     int (*poll_chk)(pollfd*, nfds_t, int, size_t);
+    int (*recvmmsg)(int, mmsghdr*, unsigned, int, timespec*);
+    ssize_t (*sendfile)(int, int, off_t*, size_t);
+    ssize_t (*sendfile64)(int, int, off64_t*, size_t);
+    ssize_t (*splice)(int, loff_t*, int, loff_t*, size_t, unsigned);
+    int (*shutdown)(int, int);
 };
 
 // The resolved table; never null members after the first call (a missing

@@ -3,6 +3,7 @@
 // dlsym(RTLD_NEXT) is for the interposer, and cannot work in a static
 // wrapper.)
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -19,12 +20,13 @@ namespace lp::real {
 namespace {
 
 constinit const functions table{
-    ::connect,  ::getpeername, ::getaddrinfo,  ::freeaddrinfo, ::getnameinfo, ::close,
-    ::dup,      ::dup2,        ::dup3,         ::close_range,  ::fcntl,       ::fcntl64,
-    ::sendto,   ::sendmsg,     ::sendmmsg,     ::syscall,      ::poll,        ::ppoll,
-    ::select,   ::pselect,     ::epoll_ctl,    ::getsockopt,   ::read,        ::write,
-    ::readv,    ::writev,      ::recv,         ::send,         ::recvfrom,    ::recvmsg,
-    __read_chk, __recv_chk,    __recvfrom_chk, __poll_chk,
+    ::connect,    ::getpeername, ::getaddrinfo,  ::freeaddrinfo, ::getnameinfo, ::close,
+    ::dup,        ::dup2,        ::dup3,         ::close_range,  ::fcntl,       ::fcntl64,
+    ::sendto,     ::sendmsg,     ::sendmmsg,     ::syscall,      ::poll,        ::ppoll,
+    ::select,     ::pselect,     ::epoll_ctl,    ::getsockopt,   ::read,        ::write,
+    ::readv,      ::writev,      ::recv,         ::send,         ::recvfrom,    ::recvmsg,
+    __read_chk,   __recv_chk,    __recvfrom_chk, __poll_chk,     ::recvmmsg,    ::sendfile,
+    ::sendfile64, ::splice,      ::shutdown,
 };
 
 }  // namespace

@@ -15,14 +15,14 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/config.hpp"
 #include "leakproof/error.hpp"
+#include "runtime/config.hpp"
 #include "runtime/log.hpp"
 #include "runtime/placeholder.hpp"
 #include "runtime/policy.hpp"
 #include "runtime/refuse.hpp"
-#include "supervisor/dns_responder.hpp"
 #include "runtime/tunnel.hpp"
+#include "supervisor/dns_responder.hpp"
 
 namespace lp::supervise {
 namespace {
@@ -168,12 +168,25 @@ answer probe_refused(const policy::decision& d) noexcept {
     return fail(d.error);
 }
 
+// Whether the socket has a peer: one getsockname-sized call per proxied
+// connect, next to the handshake's dozen.
+bool connected(int fd) noexcept {
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    return ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0;
+}
+
 answer proxied(const call& c, const policy::decision& d) noexcept {
     if (const char* err = config::get().error) {
         auto r = d;
         r.reason = err;
         return refused("connect", r);
     }
+    // Connected already (a proxied connect answered 0 earlier): the kernel
+    // says EISCONN. Our own connect to the proxy would say 0 instead (its
+    // non-blocking connect was never collected) and a second SOCKS greeting
+    // would go down the established stream to the destination.
+    if (connected(c.fd)) return fail(EISCONN);
     auto ec = tunnel::establish(c.fd, c.domain, tunnel::target_of(d), d.target.port);
     tunnel::report(d, ec);
     return ec ? fail(leakproof::to_errno(ec)) : ok(0);

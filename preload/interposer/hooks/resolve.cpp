@@ -28,9 +28,9 @@
 #include <string_view>
 
 #include "interposer/hooks.hpp"
-#include "interposer/reverse.hpp"
 #include "runtime/placeholder.hpp"
 #include "runtime/real.hpp"
+#include "interposer/reverse.hpp"
 
 namespace {
 

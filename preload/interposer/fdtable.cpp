@@ -60,7 +60,7 @@ void drop_records_in(int epfd) noexcept {
 // Under mu.
 void forget_locked(int fd, slot& s) noexcept {
     if (s.handshake != nullptr) {
-        async::discard(s.handshake);
+        async::release(s.handshake, fd);
         s.handshake = nullptr;
     }
     set_status(fd, idle);
@@ -219,6 +219,11 @@ void copy(int from, int to) noexcept {
     if (a == nullptr || b == nullptr || from == to) return;
     // dup2()/dup3() onto an open descriptor closed it first.
     forget(to);
+    if (a->state.load(std::memory_order_acquire) == pending) {
+        auto lk = guard();
+        if (a->handshake != nullptr) async::share(a->handshake, to);
+        return;
+    }
     socklen_t n = a->peer_len.load(std::memory_order_acquire);
     if (n == 0) return;
     std::memcpy(b->addr, a->addr, n);

@@ -42,7 +42,10 @@ waiter* waiters = nullptr;  // under fdtable::guard()
 struct entry {
     entry* prev = nullptr;  // in the list of handshakes under way, or of spares
     entry* next = nullptr;
-    int fd = -1;
+    int fd = -1;  // the number the handshake runs on
+    // Copies of fd (dup while pending): held back like fd, finished with it.
+    int copies[3] = {-1, -1, -1};
+    int n_copies = 0;
     std::uint64_t gen = 0;  // tells this entry's epoll events from a reused fd's
     dev_t dev = 0;          // the socket's identity, checked before touching
     ino_t ino = 0;          //   the fd from a timeout (it may have been reused)
@@ -88,8 +91,17 @@ void add(entry* e) noexcept {
     under_way = e;
 }
 
+// f(fd) for the handshake's fd and each copy of it.
+template <typename F>
+void each_fd(const entry& e, F f) noexcept {
+    f(e.fd);
+    for (int i = 0; i < e.n_copies; ++i) f(e.copies[i]);
+}
+
 void remove(entry* e) noexcept {
-    if (fdtable::handshake(e->fd) == e) fdtable::set_handshake(e->fd, nullptr);
+    each_fd(*e, [e](int fd) {
+        if (fdtable::handshake(fd) == e) fdtable::set_handshake(fd, nullptr);
+    });
     (e->prev != nullptr ? e->prev->next : under_way) = e->next;
     if (e->next != nullptr) e->next->prev = e->prev;
 }
@@ -143,19 +155,21 @@ void finish(entry* e, std::error_code ec) noexcept {
     bool ours = same_socket(*e);
     if (ours) {
         real::fn().epoll_ctl(drv.ep, EPOLL_CTL_DEL, e->fd, nullptr);
-        // connect() said EINPROGRESS: the next one says 0, like the kernel's.
-        if (!ec)
-            fdtable::established(e->fd, reinterpret_cast<sockaddr*>(&e->peer), e->peer_len, false);
-        // Before the shutdown: its EPOLLHUP reaches even a stripped
-        // registration, and the woken program must find the errno.
-        fdtable::set_status(e->fd, ec ? errno_of(ec) : idle);
+        each_fd(*e, [e, ec](int fd) {
+            // connect() said EINPROGRESS: the next one says 0, like the kernel's.
+            if (!ec)
+                fdtable::established(fd, reinterpret_cast<sockaddr*>(&e->peer), e->peer_len, false);
+            // Before the disconnect: its EPOLLHUP reaches even a stripped
+            // registration, and the woken program must find the errno.
+            fdtable::set_status(fd, ec ? errno_of(ec) : idle);
+        });
         // Unconnected, in error and hung up for every readiness API, like a
         // kernel connect that failed; SO_ERROR then says why (fdtable keeps
         // the real errno, the kernel's own says ECONNRESET).
         if (ec) tunnel::disconnect(e->fd, true);
-        epollreg::restore(e->fd);
+        each_fd(*e, [](int fd) { epollreg::restore(fd); });
     } else {
-        fdtable::set_status(e->fd, idle);
+        each_fd(*e, [](int fd) { fdtable::set_status(fd, idle); });
     }
     wake_waiters();
     keep_spare(e);
@@ -303,7 +317,7 @@ void after_fork_parent() noexcept {
 void after_fork_child() noexcept {
     while (under_way != nullptr) {
         entry* e = under_way;
-        fdtable::set_status(e->fd, idle);
+        each_fd(*e, [](int fd) { fdtable::set_status(fd, idle); });
         remove(e);
         keep_spare(e);
     }
@@ -416,12 +430,42 @@ int abandon(int fd) noexcept {
     entry* e = find(fd);
     if (e == nullptr) return -2;
     tunnel::report(e->d, {ECONNRESET, std::generic_category()});
+    int fds[1 + std::size(e->copies)];
+    int n = 0;
+    each_fd(*e, [&](int f) { fds[n++] = f; });
     discard(e);
-    fdtable::set_handshake(fd, nullptr);
-    fdtable::set_status(fd, idle);
     tunnel::disconnect(fd, true);
-    epollreg::restore(fd);
+    for (int i = 0; i < n; ++i) {
+        fdtable::set_status(fds[i], idle);
+        epollreg::restore(fds[i]);
+    }
     return 0;
+}
+
+bool share(entry* e, int copy) noexcept {
+    if (e->n_copies == static_cast<int>(std::size(e->copies))) return false;
+    e->copies[e->n_copies++] = copy;
+    fdtable::set_handshake(copy, e);
+    fdtable::set_status(copy, fdtable::pending);
+    return true;
+}
+
+void release(entry* e, int fd) noexcept {
+    if (fd != e->fd) {
+        for (int i = 0; i < e->n_copies; ++i)
+            if (e->copies[i] == fd) e->copies[i] = e->copies[--e->n_copies];
+        return;
+    }
+    if (e->n_copies == 0) return discard(e);
+    // The program closes the number the handshake runs on, not the socket:
+    // the handshake goes on on a copy (a new tag: the old number may return).
+    real::fn().epoll_ctl(drv.ep, EPOLL_CTL_DEL, fd, nullptr);
+    e->fd = e->copies[--e->n_copies];
+    e->gen = next_gen++;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLONESHOT;  // step() finds out which
+    ev.data.u64 = tag(*e);
+    if (real::fn().epoll_ctl(drv.ep, EPOLL_CTL_ADD, e->fd, &ev) != 0) fail(e, errno);
 }
 
 void discard(entry* e) noexcept {

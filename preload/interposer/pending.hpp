@@ -47,9 +47,15 @@ void settle(int fd) noexcept;
 // (unconnected, SO_ERROR ECONNRESET) and so do we: 0, or -2 when fd has no
 // handshake (any more).
 int abandon(int fd) noexcept;
-// Under fdtable::guard(), from fdtable::forget (close): the handshake `e`
-// is dropped, its socket gone.
+// Under fdtable::guard(), from fdtable: `copy` (dup*, F_DUPFD) names the
+// socket of handshake `e`, and is held back and finished with it; false
+// when e has no room for another copy (it is then not remembered).
 struct entry;
+bool share(entry* e, int copy) noexcept;
+// Under fdtable::guard(), from fdtable::forget (close): `fd` no longer
+// names e's socket. The handshake goes on while a copy does.
+void release(entry* e, int fd) noexcept;
+// Under fdtable::guard(): the handshake `e` is dropped, its socket gone.
 void discard(entry* e) noexcept;
 
 // A poll/select call waiting while some of its fds are pending: `efd` is

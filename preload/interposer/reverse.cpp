@@ -9,9 +9,9 @@
 #include <string_view>
 #include <system_error>
 
-#include "runtime/config.hpp"
 #include "leakproof/error.hpp"
 #include "leakproof/handshake.hpp"
+#include "runtime/config.hpp"
 #include "runtime/log.hpp"
 #include "runtime/real.hpp"
 #include "runtime/tunnel.hpp"

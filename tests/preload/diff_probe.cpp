@@ -4,12 +4,12 @@
 //
 //   diff_probe PORT CLOSED_PORT
 //
-// PORT is the test's gate server on 127.0.0.1: it greets every connection
-// with "HELLO\n", echoes what it gets, and answers end-of-file with "BYE\n"
-// and a close. The gate can hold a connect pending (its accept queue is
-// kept full, so the SYN is dropped until it is released): the probe asks
-// for that with a line "@plug" on stdout and waits for a line on stdin, and
-// lets it go with "@release" (also answered). CLOSED_PORT has no listener.
+// PORT is the test's gate server on 127.0.0.1: it echoes what it gets and
+// answers end-of-file with "BYE\n" and a close. It never speaks first, so
+// that readiness after a connect does not depend on when its bytes arrive. The gate can hold a
+// connect pending (its accept queue is kept full, so the SYN is dropped until it is released): the
+// probe asks for that with a line "@plug" on stdout and waits for a line on stdin, and lets it go
+// with "@release" (also answered). CLOSED_PORT has no listener.
 //
 // Only what the kernel decides is printed (return values, errno names,
 // readiness masks, SO_ERROR, addresses, data), never timings.
@@ -131,8 +131,12 @@ void peer_row(const char* step, int fd) {
         inet_ntop(AF_INET6, &a.sin6_addr, host, sizeof host);
         p = ntohs(a.sin6_port);
     }
-    out(step, std::string(host) + (p == port ? ":PORT" : ":" + std::to_string(p)) + " len " +
-                  std::to_string(len));
+    // The proxy's port (random) is named, for the rows that pin it.
+    const char* proxy = getenv("LP_DIFF_PROXY_PORT");
+    std::string where = p == port                   ? ":PORT"
+                        : proxy && atoi(proxy) == p ? ":PROXY"
+                                                    : ":" + std::to_string(p);
+    out(step, std::string(host) + where + " len " + std::to_string(len));
 }
 
 void so_error_row(const char* step, int fd) {
@@ -339,7 +343,9 @@ void every_call_used(int fd) {
     }
 }
 
+// Sends "HELLO\n" and reads its echo, peeking first.
 void greeting(int fd) {
+    say("hello", do_send(fd, const_cast<char*>("HELLO\n"), 6));
     pollfd p{fd, POLLIN, 0};
     poll(&p, 1, 3000);
     char buf[16];
@@ -395,8 +401,9 @@ void blocking_connect() {
     say("write", do_write(fd, const_cast<char*>("hello\n"), 6));
     out("echo", read_some(fd, do_read));
     say("shutdown_rd", shutdown(fd, SHUT_RD));
+    poll_row("poll_shut_rd", fd, POLLIN | POLLOUT, 0);
+    // Not polled after: the server's BYE then races our FIN (a reset, or not).
     say("shutdown_rdwr", shutdown(fd, SHUT_RDWR));
-    poll_row("poll_shut", fd, POLLIN | POLLOUT, 0);
     close(fd);
 }
 
@@ -459,6 +466,8 @@ void toggle_nonblock() {
     int flags = fcntl(fd, F_GETFL);
     say("set_blocking", fcntl(fd, F_SETFL, flags & ~O_NONBLOCK));
     gate("release_later");  // the gate lets it go 300 ms from now
+    // The kernel's blocking send waits for the connection; so must ours.
+    say("blocking_send", do_send(fd, const_cast<char*>("HELLO\n"), 6));
     char buf[16];
     long n = recv(fd, buf, 6, MSG_WAITALL);
     out("blocking_recv", n < 0 ? rc_of(n, errno) : std::string(buf, 5));

@@ -19,6 +19,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -475,6 +476,26 @@ void toggle_nonblock() {
     close(fd);
 }
 
+// The same with recvmmsg on a socket made blocking, which waits in the
+// kernel: the proxy's reply must not be what it gets (nothing is sent to the
+// server, so after SO_RCVTIMEO the kernel's answer is EAGAIN).
+void toggle_recvmmsg() {
+    row = "toggle_recvmmsg";
+    int fd = tcp();
+    timeval tv{2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    gate("plug");
+    connect_row("connect", fd, port);
+    say("set_blocking", fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK));
+    gate("release_later");
+    char buf[16];
+    long n = do_recvmmsg(fd, buf, sizeof buf);
+    out("blocking_recvmmsg", n < 0 ? rc_of(n, errno) : std::to_string(n) + " bytes");
+    say("hello", do_send(fd, const_cast<char*>("HELLO\n"), 6));
+    out("echo", read_some(fd, do_read));
+    close(fd);
+}
+
 void options_kept() {
     row = "options";
     int fd = tcp(AF_INET, false);
@@ -529,6 +550,19 @@ void refused_nonblocking() {
     close(fd);
 }
 
+// The pending error reaches the first call that looks, a recvmmsg here (the
+// kernel's sock_error rule): it must not be end-of-file from the proxy.
+void refused_recvmmsg() {
+    row = "refused_recvmmsg";
+    int fd = tcp();
+    connect_to(fd, closed_port);
+    poll_row("poll", fd, POLLOUT, 8000);
+    char buf[16];
+    say("recvmmsg", do_recvmmsg(fd, buf, sizeof buf));
+    so_error_row("so_error", fd);
+    close(fd);
+}
+
 void refused_blocking() {
     row = "refused_blocking";
     int fd = tcp(AF_INET, false);
@@ -548,6 +582,9 @@ int main(int argc, char** argv) {
         fprintf(stderr, "usage: diff_probe PORT CLOSED_PORT\n");
         return 2;
     }
+    // sendfile() and splice() have no MSG_NOSIGNAL: a broken stream must
+    // print EPIPE, not end the script.
+    signal(SIGPIPE, SIG_IGN);
     port = atoi(argv[1]);
     closed_port = atoi(argv[2]);
     nonblocking_connect();
@@ -557,9 +594,11 @@ int main(int argc, char** argv) {
     close_pending();
     dup_pending();
     toggle_nonblock();
+    toggle_recvmmsg();
     options_kept();
     v4_mapped_row();
     refused_nonblocking();
+    refused_recvmmsg();
     refused_blocking();
     printf("@end\n");
     return 0;

@@ -178,13 +178,15 @@ PINNED_SUPERVISE = {
     "refused_nb.poll": ("1 OUT|ERR|HUP", "1 OUT|HUP"),
     "refused_nb.so_error": ("ECONNREFUSED", "0"),
     "refused_nb.connect_again": ("-1 ECONNABORTED", "-1 ECONNREFUSED"),
+    "refused_recvmmsg.poll": ("1 OUT|ERR|HUP", "1 OUT|HUP"),
+    "refused_recvmmsg.recvmmsg": ("-1 ECONNREFUSED", "-1 ENOTCONN"),
 }
 # The scripts built around a pending window: under --supervise their first
 # row is pinned (connect() said 0 when the handshake was done, where the
 # kernel says EINPROGRESS) and the rows after it, which the probe ran on a
 # connected socket, are not compared.
 PENDING_SCRIPTS = ("nb", "shutdown_rdwr_pending", "shutdown_wr_pending", "close_pending",
-                   "dup_pending", "toggle")
+                   "dup_pending", "toggle", "toggle_recvmmsg")
 
 PINNED = {
     "dante": PINNED_COMMON,

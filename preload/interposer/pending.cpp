@@ -155,18 +155,19 @@ void finish(entry* e, std::error_code ec) noexcept {
     bool ours = same_socket(*e);
     if (ours) {
         real::fn().epoll_ctl(drv.ep, EPOLL_CTL_DEL, e->fd, nullptr);
+        // Unconnected, in error and hung up for every readiness API, like a
+        // kernel connect that failed; SO_ERROR then says why (fdtable keeps
+        // the real errno, the kernel's own says ECONNRESET). Before the state
+        // changes: the kernel's error must be there for the call that takes
+        // ours to clear it. A program its EPOLLHUP wakes meanwhile still sees
+        // "pending", and its SO_ERROR waits for this lock (settle).
+        if (ec) tunnel::disconnect(e->fd, true);
         each_fd(*e, [e, ec](int fd) {
             // connect() said EINPROGRESS: the next one says 0, like the kernel's.
             if (!ec)
                 fdtable::established(fd, reinterpret_cast<sockaddr*>(&e->peer), e->peer_len, false);
-            // Before the disconnect: its EPOLLHUP reaches even a stripped
-            // registration, and the woken program must find the errno.
             fdtable::set_status(fd, ec ? errno_of(ec) : idle);
         });
-        // Unconnected, in error and hung up for every readiness API, like a
-        // kernel connect that failed; SO_ERROR then says why (fdtable keeps
-        // the real errno, the kernel's own says ECONNRESET).
-        if (ec) tunnel::disconnect(e->fd, true);
         each_fd(*e, [](int fd) { epollreg::restore(fd); });
     } else {
         each_fd(*e, [](int fd) { fdtable::set_status(fd, idle); });

@@ -8,8 +8,12 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "runtime/placeholder.hpp"
+
 namespace lp::config {
 namespace {
+
+static_assert(placeholder::max_credentials == max_chain, "the map has room for each hop's");
 
 constinit settings cfg{};  // no code at load time: a page fault each counts
 pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -88,6 +92,32 @@ void load_excludes() noexcept {
     if (!ok) cfg.error = "bad LEAKPROOF_EXCLUDE";
 }
 
+// LEAKPROOF_CREDENTIALS (config.hpp): the hops whose user and password the
+// wrapper left in the placeholder map rather than in the environment.
+void load_credentials() noexcept {
+    auto hops = env("LEAKPROOF_CREDENTIALS");
+    if (hops.empty() || cfg.error != nullptr) return;
+    bool reachable = true;
+    bool ok = each_token(hops, true, [&reachable](std::string_view item) {
+        int hop = parse_int(item, -1);
+        if (hop < 0 || static_cast<std::size_t>(hop) >= cfg.chain_len) return false;
+        placeholder::credentials c;
+        if (!placeholder::credentials_of(static_cast<std::size_t>(hop), c)) {
+            reachable = false;
+            return false;
+        }
+        cfg.chain[hop].user = c.user;
+        cfg.chain[hop].password = c.password;
+        return true;
+    });
+    if (!reachable)
+        cfg.error =
+            "the proxy credentials are in the placeholder map, which this process cannot open "
+            "(is the supervisor gone?)";
+    else if (!ok)
+        cfg.error = "bad LEAKPROOF_CREDENTIALS (run programs through the leakproof wrapper)";
+}
+
 // LEAKPROOF_ISOLATE (config.hpp). The hops it applies to, and their base.
 bool isolated[max_chain];
 leakproof::short_string isolate_base;
@@ -133,6 +163,7 @@ void load_isolation() noexcept {
 
 void load() noexcept {
     load_chain();
+    load_credentials();
     load_excludes();
     load_isolation();
     int t = parse_int(env("LEAKPROOF_TIMEOUT_MS"), 120000);

@@ -11,6 +11,9 @@
 //   LEAKPROOF_LOG_LEVEL    0 quiet, 1 refusals/failures (default), 2 every connection
 //   LEAKPROOF_LOG_FILE     append log lines there instead of stderr
 //   LEAKPROOF_MAP          path of the shared placeholder map (see placeholder.hpp)
+//   LEAKPROOF_CREDENTIALS  hop numbers (0 = first; commas) whose user and
+//                          password are in the map, not in LEAKPROOF_PROXIES
+//                          (the wrapper keeps secrets out of the environment)
 //   LEAKPROOF_ISOLATE=process[:BASE]   per-process stream isolation: every
 //                          SOCKS5 hop without a user name authenticates as
 //                          "BASE-<pid>" (password BASE; BASE defaults to

@@ -15,7 +15,7 @@ namespace lp::placeholder {
 namespace {
 
 constexpr std::uint32_t magic = 0x4c50504d;  // "LPPM"
-constexpr std::uint32_t layout_version = 2;  // 2: entries placed by hash
+constexpr std::uint32_t layout_version = 3;  // 2: entries placed by hash; 3: credentials
 constexpr std::uint64_t reuse_after_ns = 30ULL * 1000 * 1000 * 1000;
 constexpr std::uint32_t v4_base = 0xF0000001;  // 240.0.0.1 is entry 0
 
@@ -31,10 +31,12 @@ struct shared_map {
     std::uint32_t version;
     std::uint32_t capacity;
     pthread_mutex_t mutex;
+    credentials creds[max_credentials];  // written once by the wrapper, read-only after
     entry entries[placeholder::capacity];
 };
 
 shared_map* map = nullptr;
+bool map_is_shared = false;  // the tree's map, not this process's own anonymous one
 pthread_once_t once = PTHREAD_ONCE_INIT;
 
 std::uint64_t now_ns() noexcept {
@@ -74,8 +76,10 @@ void init_map(shared_map* m) noexcept {
     m->magic = magic;
 }
 
+// `path` is /proc/<pid>/fd/<n>, a symbolic link to the memory file: it
+// must be followed.
 shared_map* open_file(const char* path) noexcept {
-    int fd = ::open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    int fd = ::open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) return nullptr;
     struct stat st;
     void* p = MAP_FAILED;
@@ -94,6 +98,7 @@ shared_map* open_file(const char* path) noexcept {
 void attach() noexcept {
     const char* path = std::getenv("LEAKPROOF_MAP");
     if (path != nullptr && path[0] != '\0') map = open_file(path);
+    map_is_shared = map != nullptr;
     if (map != nullptr) return;
     void* p = mmap(nullptr, sizeof(shared_map), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                    -1, 0);
@@ -249,24 +254,45 @@ void v6_of(std::uint32_t index, std::uint8_t (&out)[16]) noexcept {
     out[15] = static_cast<std::uint8_t>(v);
 }
 
-int create_file(const char* path) noexcept {
-    int fd = ::open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return errno;
+// Sealed at its size: nobody in the tree can shrink it under the others'
+// mappings (which would turn their next lookup into SIGBUS).
+int create(const credentials* creds, std::size_t count, int& fd) noexcept {
+    if (count > max_credentials) return EINVAL;
+    int mfd = ::memfd_create("leakproof-map", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0) return errno;
+    // Above stderr: the supervisor keeps it among its own descriptors.
+    if (mfd <= STDERR_FILENO) {
+        int moved = ::fcntl(mfd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        int err = errno;
+        ::close(mfd);
+        if (moved < 0) return err;
+        mfd = moved;
+    }
     int err = 0;
     void* p = MAP_FAILED;
-    if (ftruncate(fd, sizeof(shared_map)) != 0)
+    if (ftruncate(mfd, sizeof(shared_map)) != 0 ||
+        fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
         err = errno;
     else
-        p = mmap(nullptr, sizeof(shared_map), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        p = mmap(nullptr, sizeof(shared_map), PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
     if (err == 0 && p == MAP_FAILED) err = errno;
-    ::close(fd);
     if (err != 0) {
-        ::unlink(path);
+        ::close(mfd);
         return err;
     }
-    init_map(static_cast<shared_map*>(p));
+    auto* m = static_cast<shared_map*>(p);
+    for (std::size_t i = 0; i < count; ++i) m->creds[i] = creds[i];
+    init_map(m);
     munmap(p, sizeof(shared_map));
+    fd = mfd;
     return 0;
+}
+
+bool credentials_of(std::size_t hop, credentials& out) noexcept {
+    pthread_once(&once, attach);
+    if (!map_is_shared || hop >= max_credentials || !map->creds[hop].present) return false;
+    out = map->creds[hop];
+    return true;
 }
 
 }  // namespace lp::placeholder

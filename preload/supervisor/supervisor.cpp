@@ -29,9 +29,9 @@
 #include <vector>
 
 #include "runtime/log.hpp"
+#include "runtime/tunnel.hpp"
 #include "supervisor/dns_responder.hpp"
 #include "supervisor/notification.hpp"
-#include "runtime/tunnel.hpp"
 
 namespace lp::supervise {
 namespace {
@@ -272,11 +272,13 @@ void serve(const context& ctx) {
     workers.drain();
 }
 
-// The supervisor's own descriptors: the listener and stderr (for log
-// lines). Everything else the wrapper had — the caller's pipes above all —
-// would otherwise stay open until the whole tree exits. Returns the
-// listener's number, moved above stderr if it was below.
-int keep_only(int listener) noexcept {
+// The supervisor's own descriptors: the listener, the placeholder map
+// (whose /proc/<pid>/fd/<n> path the tree opens the map by) and stderr (for
+// log lines). Everything else the wrapper had — the caller's pipes above
+// all — would otherwise stay open until the whole tree exits. Returns the
+// listener's number, moved above stderr if it was below (the map's is
+// above already: placeholder::create).
+int keep_only(int listener, int map_fd) noexcept {
     if (listener <= STDERR_FILENO) {
         int moved = ::fcntl(listener, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
         ::close(listener);
@@ -288,8 +290,15 @@ int keep_only(int listener) noexcept {
         ::dup2(null, STDOUT_FILENO);
         ::close(null);
     }
-    for (int fd = STDERR_FILENO + 1; fd < listener; ++fd) ::close(fd);
-    ::close_range(static_cast<unsigned>(listener) + 1, ~0U, 0);
+    int low = listener < map_fd ? listener : map_fd;
+    int high = listener < map_fd ? map_fd : listener;
+    auto close_between = [](int from, int to) {  // both excluded
+        if (to - from > 1)
+            ::close_range(static_cast<unsigned>(from + 1), static_cast<unsigned>(to - 1), 0);
+    };
+    close_between(STDERR_FILENO, low);
+    close_between(low, high);
+    ::close_range(static_cast<unsigned>(high) + 1, ~0U, 0);
     return listener;
 }
 
@@ -331,7 +340,7 @@ void start_responder(context& ctx) noexcept {
 // Not for ThreadSanitizer, which handles clone() as a fork: the wrapper is
 // never built with it.
 struct shared_start {
-    std::string map;
+    int map_fd = -1;
     sigset_t mask{};                   // the wrapper's, for the supervisor once it runs
     int listener = -EIO;               // the filter's listener in the shared table, or -errno
     pid_t supervisor = -1;             // its pid, or -errno: from the middle
@@ -364,8 +373,8 @@ void wake_supervisor(shared_start& s) noexcept {
 }
 
 // The supervisor, once the wrapper is gone, in a session of its own (no
-// terminal, nobody's child to wait for): serves the tree, removes the
-// placeholder map when it is gone.
+// terminal, nobody's child to wait for): serves the tree. The placeholder
+// map goes with the last process that holds it: nothing to remove.
 [[noreturn]] void supervisor_main(const shared_start& s) {
     ::setsid();
     // What a terminal sent the wrapper's group while we were in it waits
@@ -373,13 +382,12 @@ void wake_supervisor(shared_start& s) noexcept {
     for (int sig : {SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGHUP}) ::signal(sig, SIG_IGN);
     ::sigprocmask(SIG_SETMASK, &s.mask, nullptr);
     context ctx;
-    ctx.listener = keep_only(s.listener);
+    ctx.listener = keep_only(s.listener, s.map_fd);
     if (ctx.listener >= 0) {
         ask_for_sync_wake_up(ctx.listener);
         start_responder(ctx);
         serve(ctx);
     }
-    if (!s.map.empty()) ::unlink(s.map.c_str());
     _exit(0);
 }
 
@@ -429,7 +437,7 @@ std::string setup_error(int err) {
 
 }  // namespace
 
-int hand_over(const std::string& map, std::string& error) {
+int hand_over(int map_fd, pid_t& supervisor, std::string& error) {
     auto prog = filter_program();
     if (prog.empty()) {
         error = setup_error(ENOTSUP);  // the filter knows x86_64 system call numbers only
@@ -442,7 +450,7 @@ int hand_over(const std::string& map, std::string& error) {
         error = "cannot start the supervisor: " + std::string{std::strerror(ENOMEM)};
         return -ENOMEM;
     }
-    s->map = map;
+    s->map_fd = map_fd;
     if (int err = start_supervisor(*s)) {
         delete s;
         error = "cannot start the supervisor: " + std::string{std::strerror(err)};
@@ -458,6 +466,7 @@ int hand_over(const std::string& map, std::string& error) {
     // The kernel clears the word and wakes the supervisor when our exec
     // (or exit, if the exec fails) leaves the memory we share.
     syscall(SYS_set_tid_address, &s->wrapper_running);
+    supervisor = s->supervisor;
     return 0;
 }
 

@@ -16,18 +16,37 @@ std::string proxy_url(const leakproof::proxy& p) {
     return {url, leakproof::format_proxy_url(p, url, sizeof url)};
 }
 
+bool has_credentials(const leakproof::proxy& p) {
+    return !p.user.empty() || !p.password.empty();
+}
+
+// The hop as the environment shows it: credentials stay in the map.
+leakproof::proxy without_credentials(leakproof::proxy p) {
+    p.user.clear();
+    p.password.clear();
+    return p;
+}
+
 }  // namespace
 
 environment interposer_env(const options& o, const std::vector<leakproof::proxy>& chain,
                            const std::string& lib) {
-    std::string urls;
-    for (const auto& p : chain) urls += (urls.empty() ? "" : " ") + proxy_url(p);
+    bool in_map = o.what != options::mode::env;
+    std::string urls, secret_hops;
+    for (std::size_t i = 0; i < chain.size(); ++i) {
+        const auto& p = chain[i];
+        bool hide = in_map && has_credentials(p);
+        urls += (urls.empty() ? "" : " ") + proxy_url(hide ? without_credentials(p) : p);
+        if (hide) secret_hops += (secret_hops.empty() ? "" : ",") + std::to_string(i);
+    }
     std::string excludes;
     for (const auto& e : o.excludes) excludes += (excludes.empty() ? "" : ",") + e;
     const char* old = std::getenv("LD_PRELOAD");
     std::string preload = lib + (old && *old ? ":" + std::string{old} : "");
     environment env{
         {"LEAKPROOF_PROXIES", urls},
+        // Always set, so that an outer run's value is not inherited.
+        {"LEAKPROOF_CREDENTIALS", secret_hops},
         {"LEAKPROOF_TIMEOUT_MS", std::to_string(static_cast<long>(o.timeout * 1000))},
         {"LEAKPROOF_EXCLUDE", excludes},
         {"LEAKPROOF_PROXY_LOOPBACK", o.proxy_loopback ? "1" : "0"},
@@ -45,13 +64,28 @@ environment interposer_env(const options& o, const std::vector<leakproof::proxy>
     return env;
 }
 
-std::string create_map() {
-    const char* dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    std::string path =
-        std::string{dir} + "/leakproof-" + std::to_string(getuid()) + "-" + random_hex(8);
-    if (int err = lp::placeholder::create_file(path.c_str()))
-        die(1, "cannot create the placeholder map " + path + ": " + std::strerror(err));
-    return path;
+int create_map(const std::vector<leakproof::proxy>& chain) {
+    if (chain.size() > lp::placeholder::max_credentials) die(1, "too many proxies in the chain");
+    lp::placeholder::credentials creds[lp::placeholder::max_credentials];
+    for (std::size_t i = 0; i < chain.size(); ++i)
+        creds[i] = {has_credentials(chain[i]), chain[i].user, chain[i].password};
+    int fd = -1;
+    if (int err = lp::placeholder::create(creds, chain.size(), fd))
+        die(1, std::string{"cannot create the placeholder map: "} + std::strerror(err));
+    return fd;
+}
+
+void refuse_env_secrets(const options& o) {
+    bool secret = o.have_user || o.have_password;
+    for (const auto& url : o.proxies) {
+        leakproof::proxy p;
+        if (!leakproof::parse_proxy_url(url, p) && has_credentials(p)) secret = true;
+    }
+    if (secret)
+        die(exit_usage,
+            "--env would print the proxy's user and password in the environment of every "
+            "later command; run the command through leakproof instead (its credentials then "
+            "stay in memory the tree alone uses)");
 }
 
 namespace {
@@ -65,9 +99,10 @@ std::string shell_quote(const std::string& s) {
 }  // namespace
 
 int print_env(const environment& env) {
-    // The map outlives this command (nothing waits to remove it); it is a
-    // 1 MiB file in /dev/shm, removed at reboot.
-    say(stdout, "export LEAKPROOF_MAP=" + shell_quote(create_map()) + "\n");
+    // No map: nothing would hold it for the later commands, and a file
+    // would outlive them with every name they looked up. Each process
+    // gets its own, shared with its forks (placeholder.hpp).
+    say(stdout, "export LEAKPROOF_MAP=''\n");
     for (const auto& [k, v] : env) say(stdout, "export " + k + "=" + shell_quote(v) + "\n");
     return 0;
 }

@@ -28,6 +28,7 @@ int main_checked(int argc, char** argv) {
         say(stdout, "leakproof " LEAKPROOF_VERSION "\n");
         return 0;
     }
+    if (o.what == options::mode::env) refuse_env_secrets(o);
     auto chain = build_chain(o);
     std::string lib = find_library();
     if (lib.empty()) die(1, "cannot find libleakproof.so next to the leakproof program");
@@ -44,10 +45,10 @@ int main_checked(int argc, char** argv) {
     auto check = check_command(path);
     if (check.what == command_check::verdict::refused)
         die(exit_cannot_run, "refusing to run " + path + ": it " + check.why);
-    std::string map = create_map();
+    int map = create_map(chain);
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-    setenv("LEAKPROOF_MAP", map.c_str(), 1);
-    // The supervisor reads the same LEAKPROOF_* settings as the interposer.
+    // The supervisor reads the same LEAKPROOF_* settings as the interposer;
+    // launch() adds LEAKPROOF_MAP once it knows who holds the map.
     return launch(path, check, o, map);
 }
 

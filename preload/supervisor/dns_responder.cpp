@@ -101,7 +101,7 @@ bool is_admitted(const sockaddr_storage& from) noexcept {
     return since != 0 && now_seconds() - since < admit_seconds;
 }
 
-void serve_udp(int fd) {
+void serve_udp(int fd) noexcept {
     std::uint8_t buf[4096], out[4096];
     for (;;) {
         sockaddr_storage from;
@@ -129,8 +129,13 @@ bool read_full(int fd, std::uint8_t* p, std::size_t n) {
     return true;
 }
 
+// TCP connections served at once; more wait in the listen queue. Each has
+// a thread and 64 KiB of buffer: the program chooses how many it opens.
+constexpr int max_tcp_connections = 16;
+std::atomic<int> tcp_connections{0};
+
 // One TCP connection: length-prefixed messages until EOF or idleness.
-void serve_tcp_conn(int fd) {
+void serve_tcp_conn(int fd) noexcept {
     std::uint8_t buf[65535], out[4096 + 2];
     std::uint8_t len[2];
     while (read_full(fd, len, 2)) {
@@ -143,10 +148,14 @@ void serve_tcp_conn(int fd) {
         if (::send(fd, out, size + 2, MSG_NOSIGNAL) != static_cast<ssize_t>(size + 2)) break;
     }
     ::close(fd);
+    tcp_connections.fetch_sub(1, std::memory_order_relaxed);
 }
 
-void serve_tcp(int listener) {
+void serve_tcp(int listener) noexcept {
     for (;;) {
+        // At the cap: accept nothing until a connection ends (bounded wait).
+        while (tcp_connections.load(std::memory_order_relaxed) >= max_tcp_connections)
+            ::usleep(10000);
         sockaddr_storage from{};
         socklen_t len = sizeof from;
         int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&from), &len, SOCK_CLOEXEC);
@@ -158,7 +167,15 @@ void serve_tcp(int listener) {
             ::close(fd);
             continue;
         }
-        std::thread{serve_tcp_conn, fd}.detach();
+        tcp_connections.fetch_add(1, std::memory_order_relaxed);
+        try {
+            std::thread{serve_tcp_conn, fd}.detach();
+        } catch (...) {
+            // No thread (no memory): this query goes unanswered, the
+            // program's lookup fails; the responder goes on.
+            ::close(fd);
+            tcp_connections.fetch_sub(1, std::memory_order_relaxed);
+        }
     }
 }
 

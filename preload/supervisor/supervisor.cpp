@@ -184,16 +184,34 @@ class pool {
 public:
     explicit pool(const context& ctx) : ctx_{ctx} {}
 
-    // `copy`: the program's socket, as handle_quick() left it.
-    void submit(const seccomp_notif& n, int copy) {
-        std::lock_guard lk{m_};
-        queue_.push_back({n, copy});
-        if (queue_.size() > idle_ && workers_ < max_workers) {
-            ++workers_;
-            std::thread{&pool::work, this}.detach();
-        } else {
-            wake_.notify_one();
+    // `copy`: the program's socket, as handle_quick() left it. Never
+    // throws: without memory for the queue, or a thread when there is
+    // none, the call fails (refuse_unserved) and the supervisor goes on.
+    void submit(const seccomp_notif& n, int copy) noexcept {
+        std::unique_lock lk{m_};
+        try {
+            queue_.push_back({n, copy});
+        } catch (...) {
+            lk.unlock();
+            refuse_unserved(ctx_, n, copy, ENOMEM);
+            return;
         }
+        if (queue_.size() > idle_ && workers_ < max_workers) {
+            try {
+                std::thread{&pool::work, this}.detach();  // it waits for the lock we hold
+                ++workers_;
+                return;
+            } catch (...) {
+                // The workers there are will get to it; with none, nobody would.
+                if (workers_ == 0) {
+                    queue_.pop_back();
+                    lk.unlock();
+                    refuse_unserved(ctx_, n, copy, EAGAIN);
+                    return;
+                }
+            }
+        }
+        wake_.notify_one();
     }
 
     // Lets the workers finish what is queued, then waits for them to end.
@@ -235,9 +253,14 @@ private:
 
 // The kernel's notification may be larger than our header's (a newer
 // kernel): receive into a buffer of its size, zeroed as it requires.
+// Zero when it is larger than any we have room for (serve() then stops:
+// the tree's calls fail, nothing passes unchecked).
+constexpr std::size_t notif_room = 1024;
+
 std::size_t notif_size() noexcept {
     seccomp_notif_sizes sizes{};
     if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) return sizeof(seccomp_notif);
+    if (sizes.seccomp_notif > notif_room) return 0;
     return sizes.seccomp_notif > sizeof(seccomp_notif) ? sizes.seccomp_notif
                                                        : sizeof(seccomp_notif);
 }
@@ -249,10 +272,11 @@ void reap(pid_t pid) noexcept {
 
 // Serves notifications until every process under the filter has exited
 // (the listener then reports POLLHUP).
-void serve(const context& ctx) {
+void serve(const context& ctx) noexcept {
     pool workers{ctx};
-    std::vector<unsigned char> buf(notif_size());
-    for (;;) {
+    alignas(seccomp_notif) unsigned char buf[notif_room];
+    std::size_t size = notif_size();
+    while (size > 0) {
         pollfd p{ctx.listener, POLLIN, 0};
         if (::poll(&p, 1, -1) < 0) {
             if (errno == EINTR) continue;
@@ -262,11 +286,11 @@ void serve(const context& ctx) {
             if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) break;
             continue;
         }
-        std::memset(buf.data(), 0, buf.size());
+        std::memset(buf, 0, size);
         // ENOENT: the caller was killed or interrupted meanwhile; nothing to answer.
-        if (::ioctl(ctx.listener, SECCOMP_IOCTL_NOTIF_RECV, buf.data()) != 0) continue;
+        if (::ioctl(ctx.listener, SECCOMP_IOCTL_NOTIF_RECV, buf) != 0) continue;
         seccomp_notif n;
-        std::memcpy(&n, buf.data(), sizeof n);
+        std::memcpy(&n, buf, sizeof n);
         if (int copy; !handle_quick(ctx, n, copy)) workers.submit(n, copy);
     }
     workers.drain();

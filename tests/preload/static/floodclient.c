@@ -61,14 +61,16 @@ static int flood(const struct sockaddr_in* to, int rounds) {
     pieces[BATCH - 1].iov_len = MAX_UDP - (BATCH - 1) * piece;
     struct iovec whole = {payload, MAX_UDP};
     for (int i = 0; i < BATCH; ++i)
-        batch[i].msg_hdr = (struct msghdr){.msg_name = (void*)to, .msg_namelen = sizeof *to,
-                                           .msg_iov = &whole, .msg_iovlen = 1};
+        batch[i].msg_hdr = (struct msghdr){
+            .msg_name = (void*)to, .msg_namelen = sizeof *to, .msg_iov = &whole, .msg_iovlen = 1};
     for (int r = 0; r < rounds; ++r) {
         if (sendto(s, payload, MAX_UDP, 0, (const struct sockaddr*)to, sizeof *to) == MAX_UDP)
             sent++, bytes += MAX_UDP;
         else
             printf("sendto: %s\n", errname(errno));
-        struct msghdr m = {.msg_name = (void*)to, .msg_namelen = sizeof *to, .msg_iov = pieces,
+        struct msghdr m = {.msg_name = (void*)to,
+                           .msg_namelen = sizeof *to,
+                           .msg_iov = pieces,
                            .msg_iovlen = BATCH};
         if (sendmsg(s, &m, 0) == MAX_UDP)
             sent++, bytes += MAX_UDP;
@@ -84,7 +86,9 @@ static int flood(const struct sockaddr_in* to, int rounds) {
     errno = 0;
     if (sendto(s, huge, sizeof huge, 0, (const struct sockaddr*)to, sizeof *to) < 0)
         printf("refused sendto 1 MiB: %s\n", errname(errno));
-    struct msghdr m = {.msg_name = (void*)to, .msg_namelen = sizeof *to, .msg_iov = pieces,
+    struct msghdr m = {.msg_name = (void*)to,
+                       .msg_namelen = sizeof *to,
+                       .msg_iov = pieces,
                        .msg_iovlen = BATCH + 1};
     pieces[BATCH] = (struct iovec){payload, 1};
     if (sendmsg(s, &m, 0) < 0) printf("refused sendmsg 1025 pieces: %s\n", errname(errno));
@@ -92,7 +96,8 @@ static int flood(const struct sockaddr_in* to, int rounds) {
     m.msg_iovlen = 1;
     m.msg_control = control;
     m.msg_controllen = sizeof control;
-    if (sendmsg(s, &m, 0) < 0) printf("refused sendmsg 64 KiB + 1 of control: %s\n", errname(errno));
+    if (sendmsg(s, &m, 0) < 0)
+        printf("refused sendmsg 64 KiB + 1 of control: %s\n", errname(errno));
     printf("flood: sent %ld datagrams, %ld bytes\n", sent, bytes);
     return 0;
 }

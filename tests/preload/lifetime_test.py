@@ -295,6 +295,28 @@ def credentials_options_case():
     t.check_gone()
 
 
+def credentials_static_case():
+    """A gcc -static program: the supervisor, which does its handshake,
+    reads the credentials from the map too (and without them the proxy
+    refuses: the control)."""
+    client = os.path.join(pltest.TMP, "rawclient")
+    subprocess.run(["cc", "-static", "-O2", "-o", client,
+                    os.path.join(os.path.dirname(os.path.abspath(__file__)), "static",
+                                 "rawclient.c")], check=True, timeout=120)
+    dns, web = pltest.Dns(), pltest.HttpServer()
+    ms = pltest.lptest.microsocks(auth=True, password=SECRET)
+    argv = [client, "ip", "127.0.0.1", str(web.port)]
+    for proxy, works in ((f"socks5h://{ms.user}:{SECRET}@127.0.0.1:{ms.port}", True),
+                         (f"socks5h://127.0.0.1:{ms.port}", False)):
+        r = pltest.run_wrapped(WRAPPER, argv, dns, proxy, ["--proxy-loopback", "-v"])
+        if (BODY.strip() in r.stdout) != works:
+            fail("the static client " + ("did not get" if works else "got") + " the page")
+        if SECRET in r.stderr:
+            fail("the password is in the log")
+        if works and "(supervised)" not in r.stderr:
+            fail("the static client did not run supervised")
+
+
 def env_mode_case():
     """--env refuses URL and option credentials with a sentence, prints no
     map, and keeps -i's (not secrets)."""

@@ -8,8 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cstdlib>
+#include <atomic>
 #include <cstring>
+
+#include "runtime/config.hpp"
+#include "runtime/real.hpp"
 
 namespace lp::placeholder {
 namespace {
@@ -36,14 +39,19 @@ struct shared_map {
 };
 
 shared_map* map = nullptr;
-bool map_is_shared = false;  // the tree's map, not this process's own anonymous one
 pthread_once_t once = PTHREAD_ONCE_INIT;
 
-std::uint64_t now_ns() noexcept {
+std::uint64_t monotonic_ns() noexcept {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ULL +
            static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::atomic<clock_fn> clock_now{monotonic_ns};
+
+std::uint64_t now_ns() noexcept {
+    return clock_now.load(std::memory_order_relaxed)();
 }
 
 char lower(char c) noexcept {
@@ -85,7 +93,7 @@ shared_map* open_file(const char* path) noexcept {
     void* p = MAP_FAILED;
     if (fstat(fd, &st) == 0 && st.st_size == static_cast<off_t>(sizeof(shared_map)))
         p = mmap(nullptr, sizeof(shared_map), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ::close(fd);
+    real::fn().close(fd);
     if (p == MAP_FAILED) return nullptr;
     auto* m = static_cast<shared_map*>(p);
     if (m->magic != magic || m->version != layout_version || m->capacity != capacity) {
@@ -96,9 +104,8 @@ shared_map* open_file(const char* path) noexcept {
 }
 
 void attach() noexcept {
-    const char* path = std::getenv("LEAKPROOF_MAP");
-    if (path != nullptr && path[0] != '\0') map = open_file(path);
-    map_is_shared = map != nullptr;
+    const char* path = config::get().map_path;
+    if (path[0] != '\0') map = open_file(path);
     if (map != nullptr) return;
     void* p = mmap(nullptr, sizeof(shared_map), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                    -1, 0);
@@ -254,6 +261,10 @@ void v6_of(std::uint32_t index, std::uint8_t (&out)[16]) noexcept {
     out[15] = static_cast<std::uint8_t>(v);
 }
 
+void use_clock(clock_fn now) noexcept {
+    clock_now.store(now != nullptr ? now : monotonic_ns, std::memory_order_relaxed);
+}
+
 // Sealed at its size: nobody in the tree can shrink it under the others'
 // mappings (which would turn their next lookup into SIGBUS).
 int create(const credentials* creds, std::size_t count, int& fd) noexcept {
@@ -262,22 +273,22 @@ int create(const credentials* creds, std::size_t count, int& fd) noexcept {
     if (mfd < 0) return errno;
     // Above stderr: the supervisor keeps it among its own descriptors.
     if (mfd <= STDERR_FILENO) {
-        int moved = ::fcntl(mfd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        int moved = real::fn().fcntl(mfd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
         int err = errno;
-        ::close(mfd);
+        real::fn().close(mfd);
         if (moved < 0) return err;
         mfd = moved;
     }
     int err = 0;
     void* p = MAP_FAILED;
     if (ftruncate(mfd, sizeof(shared_map)) != 0 ||
-        fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
+        real::fn().fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
         err = errno;
     else
         p = mmap(nullptr, sizeof(shared_map), PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
     if (err == 0 && p == MAP_FAILED) err = errno;
     if (err != 0) {
-        ::close(mfd);
+        real::fn().close(mfd);
         return err;
     }
     auto* m = static_cast<shared_map*>(p);
@@ -288,10 +299,12 @@ int create(const credentials* creds, std::size_t count, int& fd) noexcept {
     return 0;
 }
 
-bool credentials_of(std::size_t hop, credentials& out) noexcept {
-    pthread_once(&once, attach);
-    if (!map_is_shared || hop >= max_credentials || !map->creds[hop].present) return false;
-    out = map->creds[hop];
+bool read_credentials(const char* path, credentials (&out)[max_credentials]) noexcept {
+    if (path[0] == '\0') return false;
+    shared_map* m = open_file(path);
+    if (m == nullptr) return false;
+    for (std::size_t i = 0; i < max_credentials; ++i) out[i] = m->creds[i];
+    munmap(m, sizeof(shared_map));
     return true;
 }
 

@@ -12,15 +12,17 @@
 // same table: `getent hosts x` in one process and a connect to its answer in
 // another work together. It has no name in any file system: the wrapper
 // creates it, the supervisor keeps its descriptor for as long as the tree
-// lives, and LEAKPROOF_MAP names it as /proc/<supervisor>/fd/<n>, a path
-// that exists only while the supervisor holds it. A process that closed every
-// inherited descriptor (closefrom, Python's close_fds, a re-exec'ing daemon)
-// still finds the same map there; the kernel frees the memory when the last
-// process that holds or maps it is gone, however it ended: nothing is left to
-// remove. A process-shared robust mutex guards it (a process dying while
-// holding it cannot wedge the others). Without LEAKPROOF_MAP, or when the
-// path no longer opens (the supervisor is gone), the process uses an
-// anonymous shared mapping (shared with its forks only).
+// lives, and LEAKPROOF_MAP (read by config.hpp) names it as
+// /proc/<supervisor>/fd/<n>, a path that exists only while the supervisor
+// holds it (the wrapper holds it instead when it waits for the command:
+// runtime/environment.hpp). A process that closed every inherited descriptor (closefrom,
+// Python's close_fds, a re-exec'ing daemon) still finds the same map there;
+// the kernel frees the memory when the last process that holds or maps it
+// is gone, however it ended: nothing is left to remove. A process-shared
+// robust mutex guards it (a process dying while holding it cannot wedge the
+// others). Without LEAKPROOF_MAP, or when the path no longer opens (the
+// supervisor is gone), the process uses an anonymous shared mapping (shared
+// with its forks only).
 //
 // The map also holds the proxy chain's credentials, so that they never travel
 // in the environment (LEAKPROOF_CREDENTIALS lists the hops that have some).
@@ -62,6 +64,11 @@ bool name_of(const net::ip& a, char (&out)[256], std::size_t& len) noexcept;
 void v4_of(std::uint32_t index, std::uint8_t (&out)[4]) noexcept;
 void v6_of(std::uint32_t index, std::uint8_t (&out)[16]) noexcept;
 
+// The clock the 30-second rule reads: CLOCK_MONOTONIC in nanoseconds,
+// unless a unit test replaces it to age entries without waiting.
+using clock_fn = std::uint64_t (*)() noexcept;
+void use_clock(clock_fn now) noexcept;
+
 inline constexpr std::size_t max_credentials = 8;  // config::max_chain
 
 // One hop's credentials, as the wrapper stores them in the map.
@@ -76,8 +83,10 @@ struct credentials {
 // `fd`. Returns 0 or an errno value.
 int create(const credentials* creds, std::size_t count, int& fd) noexcept;
 
-// Hop `hop`'s credentials from this process's map. False when the process
-// has no shared map (none given, or it cannot be opened) or the hop has none.
-bool credentials_of(std::size_t hop, credentials& out) noexcept;
+// The credentials stored in the map that opens at `path` (config reads
+// them once, apart from the map this process attaches to, which needs the
+// settings first). False when there is no such map: none given, or its
+// holder is gone.
+bool read_credentials(const char* path, credentials (&out)[max_credentials]) noexcept;
 
 }  // namespace lp::placeholder

@@ -8,8 +8,9 @@
 
 #include <cstring>
 
-#include "runtime/config.hpp"
 #include "leakproof/error.hpp"
+#include "leakproof/proxy.hpp"
+#include "runtime/config.hpp"
 #include "runtime/log.hpp"
 #include "runtime/real.hpp"
 #include "runtime/refuse.hpp"
@@ -97,11 +98,12 @@ std::error_code handshake(int fd, const leakproof::request& req, const deadline&
 }
 
 std::error_code run_chain(int fd, int family, const leakproof::address& target, std::uint16_t port,
-                          const deadline& dl) noexcept {
+                          const deadline& dl, std::size_t& hop) noexcept {
     const auto& cfg = config::get();
+    hop = 0;
     if (auto ec = connect_first_hop(fd, family)) return ec;
-    for (std::size_t i = 0; i < cfg.chain_len; ++i)
-        if (auto ec = handshake(fd, hop_request(i, target, port), dl)) return ec;
+    for (; hop < cfg.chain_len; ++hop)
+        if (auto ec = handshake(fd, hop_request(hop, target, port), dl)) return ec;
     return {};
 }
 
@@ -118,9 +120,8 @@ void put_chain(log::line& ln) noexcept {
 std::error_code connect_first_hop(int fd, int family) noexcept {
     sockaddr_storage ss;
     if (auto ec = first_hop_address(family, ss)) return ec;
-    // The kernel reads the address it needs and ignores the rest (zeroes)
-    // of own_connect_len.
-    if (real::fn().connect(fd, reinterpret_cast<sockaddr*>(&ss), own_connect_len) == 0) return {};
+    socklen_t len = family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    if (marker::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return {};
     // Under way (an interrupted connect goes on too): the first send waits
     // for it, and fails with its error if it fails.
     if (errno == EINPROGRESS || errno == EINTR) return {};
@@ -155,6 +156,18 @@ const char* describe(std::error_code ec) noexcept {
     return s ? s : "unknown error";
 }
 
+void put_error(log::line& ln, std::error_code ec, std::size_t hop) noexcept {
+    const auto& cfg = config::get();
+    char named[700];
+    const std::size_t n = hop < cfg.chain_len
+                              ? leakproof::format_not_socks(ec, cfg.chain[hop], named, sizeof named)
+                              : 0;
+    if (n > 0)
+        ln << std::string_view{named, n};
+    else
+        ln << describe(ec);
+}
+
 leakproof::request hop_request(std::size_t i, const leakproof::address& target,
                                std::uint16_t port) noexcept {
     const auto& cfg = config::get();
@@ -170,7 +183,7 @@ leakproof::address target_of(const policy::decision& d) noexcept {
     return leakproof::address::ipv6(b);
 }
 
-void report(const policy::decision& d, std::error_code ec) noexcept {
+void report(const policy::decision& d, std::error_code ec, std::size_t hop) noexcept {
     bool ok = !ec;
     if (ok && !log::enabled(log::level::verbose)) return;
     auto ln = log::start();
@@ -178,28 +191,33 @@ void report(const policy::decision& d, std::error_code ec) noexcept {
     refuse::put_target(ln, d);
     ln << " via ";
     put_chain(ln);
-    ln << ": " << (ok ? "ok" : describe(ec));
+    ln << ": ";
+    if (ok)
+        ln << "ok";
+    else
+        put_error(ln, ec, hop);
     log::emit(ok ? log::level::verbose : log::level::normal, ln);
 }
 
 std::error_code establish(int fd, int family, int flags, const leakproof::address& target,
-                          std::uint16_t port) noexcept {
+                          std::uint16_t port, std::size_t& hop) noexcept {
     deadline dl{config::get().timeout_ms};
     // Sends and receives never block (MSG_DONTWAIT), but connect() has no
     // such flag: a blocking socket is non-blocking while we work, so that
     // the deadline bounds the connect to the proxy too (even a loopback
     // one waits, for SYN retries, when the proxy's accept queue is full).
     bool switch_mode = !(flags & O_NONBLOCK);
-    if (switch_mode && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys(errno);
-    auto ec = run_chain(fd, family, target, port, dl);
-    if (switch_mode) ::fcntl(fd, F_SETFL, flags);
+    if (switch_mode && real::fn().fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys(errno);
+    auto ec = run_chain(fd, family, target, port, dl, hop);
+    if (switch_mode) real::fn().fcntl(fd, F_SETFL, flags);
     return ec;
 }
 
-std::error_code establish(int fd, int family, const leakproof::address& target,
-                          std::uint16_t port) noexcept {
-    int flags = ::fcntl(fd, F_GETFL);
-    return flags < 0 ? sys(errno) : establish(fd, family, flags, target, port);
+std::error_code establish(int fd, int family, const leakproof::address& target, std::uint16_t port,
+                          std::size_t& hop) noexcept {
+    int flags = real::fn().fcntl(fd, F_GETFL);
+    hop = 0;
+    return flags < 0 ? sys(errno) : establish(fd, family, flags, target, port, hop);
 }
 
 }  // namespace lp::tunnel

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "leakproof/handshake.hpp"
+#include "runtime/log.hpp"
 #include "runtime/marker.hpp"
 #include "runtime/policy.hpp"
 
@@ -22,11 +23,12 @@ namespace lp::tunnel {
 // `flags` its F_GETFL (the caller has them already). The socket's mode is
 // the program's again on return, whatever happens. A system error comes
 // back in std::generic_category (leakproof::to_errno passes it through).
+// `hop` is set to the index of the hop the connect got to (the failing one).
 std::error_code establish(int fd, int family, int flags, const leakproof::address& target,
-                          std::uint16_t port) noexcept;
+                          std::uint16_t port, std::size_t& hop) noexcept;
 // The same for a caller without the flags: reads them first.
-std::error_code establish(int fd, int family, const leakproof::address& target,
-                          std::uint16_t port) noexcept;
+std::error_code establish(int fd, int family, const leakproof::address& target, std::uint16_t port,
+                          std::size_t& hop) noexcept;
 
 // The pieces the non-blocking path (pending.hpp), the reverse lookups
 // (reverse.hpp) and the supervisor share with establish():
@@ -65,6 +67,9 @@ std::error_code connect_first_hop(int fd, int family) noexcept;
 std::error_code drive(int fd, leakproof::client_handshake& hs, const deadline& dl) noexcept;
 // A one-line description of a handshake or system error, without allocating.
 const char* describe(std::error_code ec) noexcept;
+// Writes describe(ec), or for a hop that is not a SOCKS server the sentence
+// naming it ("proxy 127.0.0.1:8080 answered like an HTTP server, not SOCKS").
+void put_error(log::line& ln, std::error_code ec, std::size_t hop) noexcept;
 
 // The CONNECT request for hop `i` of the chain: the next proxy, or for the
 // last hop the program's destination. Views point into the configuration
@@ -74,6 +79,7 @@ leakproof::request hop_request(std::size_t i, const leakproof::address& target,
 // The destination the proxy gets for a "proxy" decision (a view into `d`).
 leakproof::address target_of(const policy::decision& d) noexcept;
 // Logs the outcome of a proxied connect: failures always, successes at -v.
-void report(const policy::decision& d, std::error_code ec) noexcept;
+// `hop`: the hop whose handshake gave `ec`.
+void report(const policy::decision& d, std::error_code ec, std::size_t hop) noexcept;
 
 }  // namespace lp::tunnel

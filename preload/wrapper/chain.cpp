@@ -76,8 +76,12 @@ std::vector<leakproof::proxy> build_chain(const options& o) {
     }
     set_credentials(chain.front(), o);
     // Tor reads a pipelined greeting + request (one round trip instead of
-    // two); other proxies of the chain keep what their URL says.
+    // two); other proxies of the chain keep what their URL says, unless
+    // --pipeline asks it of every SOCKS5 hop (SOCKS4 sends one message anyway).
     if (o.tor) chain.front().options.pipeline = true;
+    if (o.pipeline)
+        for (auto& p : chain)
+            if (p.version == leakproof::socks_version::v5) p.options.pipeline = true;
     if (o.isolate && !o.isolate_process) {
         // A fresh identity per invocation: Tor (IsolateSOCKSAuth) puts
         // streams with different credentials on different circuits.

@@ -3,6 +3,8 @@
 // shared placeholder map.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +22,19 @@ using environment = std::vector<std::pair<std::string, std::string>>;
 // -i's can be there (refuse_env_secrets).
 environment interposer_env(const options& o, const std::vector<leakproof::proxy>& chain,
                            const std::string& lib);
+
+// No seccomp supervisor will watch the tree: tells the interposer to refuse
+// to exec what it cannot reach (runtime/config.hpp, LEAKPROOF_UNSUPERVISED).
+void set_unsupervised();
+
+// The supervisor `pid` watches the tree: every process names it as its
+// ptracer, for Yama's ptrace_scope 1 (LEAKPROOF_SUPERVISOR_PID), and opens
+// the map as the descriptor `map_fd` the supervisor keeps (LEAKPROOF_MAP).
+void set_supervisor(pid_t pid, int map_fd);
+
+// This wrapper keeps the map for the tree, waiting for the command (under
+// an outer supervisor, or none): LEAKPROOF_MAP names our descriptor.
+void hold_map(int map_fd);
 
 // Creates an empty placeholder map holding the chain's credentials and
 // returns its descriptor (close-on-exec); dies on failure.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "supervisor/supervisor.hpp"
+#include "wrapper/environment.hpp"
 #include "wrapper/report.hpp"
 
 namespace lp::wrapper {
@@ -69,11 +70,34 @@ std::string modes(const command_check& check, const options& o) {
     std::exit(err == ENOENT ? exit_not_found : exit_cannot_run);
 }
 
-// The tree opens the map by a path that lives as long as `holder` keeps
-// descriptor `map_fd` open (placeholder.hpp).
-void name_map(pid_t holder, int map_fd) {
-    std::string path = "/proc/" + std::to_string(holder) + "/fd/" + std::to_string(map_fd);
-    setenv("LEAKPROOF_MAP", path.c_str(), 1);
+// Where the kernel offers no seccomp user notification: a dynamic command
+// runs with the interposer alone, which then refuses to exec what it cannot
+// reach (interposer/hooks/exec.cpp); everything else is refused. The
+// wrapper waits for it, holding the map. Returns the exit status, or -1
+// when the command must be refused with `error`.
+int run_unsupervised(const std::string& path, const command_check& check, const options& o,
+                     int map_fd, std::string& error) {
+    if (check.what != command_check::verdict::interposable) {
+        error = "it " + check.why + ", and " + error +
+                " (seccomp user notification is needed: Linux 5.0 or later, outside a sandbox "
+                "that forbids it)";
+        return -1;
+    }
+    if (o.require_supervisor || o.supervise) {
+        error += o.supervise ? " (--supervise)" : " (--require-supervisor)";
+        return -1;
+    }
+    if (o.verbosity >= 1)
+        say(stderr, "leakproof: warning: " + error +
+                        " (no seccomp user notification here): the interposer alone covers this "
+                        "command; static and setuid programs below are refused, raw system calls "
+                        "of dynamic ones are not checked\n");
+    if (o.verbosity >= 2)
+        say(stderr, "leakproof: " + path +
+                        ": interposer (LD_PRELOAD) alone: no seccomp user notification\n");
+    set_unsupervised();
+    hold_map(map_fd);
+    return run(path, o.command);
 }
 
 }  // namespace
@@ -82,27 +106,33 @@ void name_map(pid_t holder, int map_fd) {
 // static program started anywhere below is covered; the interposer does
 // the work in dynamic programs. The command replaces the wrapper (same
 // pid, no waiting); the supervisor holds the map as long as the tree lives.
-// Exit 126 when the supervisor cannot be set up: the program never runs
-// unchecked.
+// Exit 126 when the supervisor cannot be set up and the interposer alone
+// cannot stand in: the program never runs unchecked.
 int launch(const std::string& path, const command_check& check, const options& o, int map_fd) {
-    if (o.verbosity >= 2) say(stderr, "leakproof: " + path + ": " + modes(check, o) + "\n");
     bool is_static = check.what == command_check::verdict::static_only;
     std::string error;
-    pid_t supervisor = -1;
-    int rc = lp::supervise::hand_over(map_fd, supervisor, error);
+    pid_t supervisor = 0;
+    int rc = lp::supervise::hand_over(map_fd, error, supervisor);
     if (rc == 0) {
+        if (o.verbosity >= 2) say(stderr, "leakproof: " + path + ": " + modes(check, o) + "\n");
         // The supervisor waits, touching nothing, until our exec: the
         // memory we share is still ours to change.
-        name_map(supervisor, map_fd);
+        set_supervisor(supervisor, map_fd);
         exec_command(path, o.command);
     }
-    // An outer leakproof's supervisor already watches this tree (the kernel
-    // allows one per tree) and keeps doing so below us: our interposer
-    // alone is enough for a dynamic program.
-    if (rc == -EBUSY && !is_static && !o.supervise) {
+    if (rc < 0 && lp::supervise::unavailable(-rc)) {
+        rc = run_unsupervised(path, check, o, map_fd, error);
+        if (rc < 0) {
+            say(stderr, "leakproof: refusing to run " + path + ": " + error + "\n");
+            rc = exit_cannot_run;
+        }
+    } else if (rc == -EBUSY && !is_static && !o.supervise) {
+        // An outer leakproof's supervisor already watches this tree (the
+        // kernel allows one per tree) and keeps doing so below us: our
+        // interposer alone is enough for a dynamic program.
         if (o.verbosity >= 2)
             say(stderr, "leakproof: " + path + ": interposer alone, under an outer supervisor\n");
-        name_map(getpid(), map_fd);
+        hold_map(map_fd);
         rc = run(path, o.command);
     } else {
         say(stderr, "leakproof: refusing to run " + path + ": " + error + "\n");

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "runtime/environment.hpp"
 #include "runtime/net.hpp"
 #include "wrapper/command.hpp"
 
@@ -70,8 +71,12 @@ void apply_file(options& o, const std::string& path, const std::string& text, bo
                 o.isolate = truthy(value) || value == "process";
                 o.isolate_process = value == "process";
             }
+        } else if (key == "pipeline") {
+            o.pipeline = o.pipeline || truthy(value);
         } else if (key == "proxy_loopback") {
             o.proxy_loopback = o.proxy_loopback || truthy(value);
+        } else if (key == "require_supervisor") {
+            o.require_supervisor = o.require_supervisor || truthy(value);
         } else if (key == "log_file") {
             if (o.log_file.empty()) o.log_file = value;
         } else {
@@ -98,7 +103,7 @@ void apply_defaults(options& o, double cli_timeout, bool timeout_given) {
         need_proxy = false;
     }
     if (need_proxy) {
-        if (const char* p = std::getenv("LEAKPROOF_PROXY"); p && *p) {
+        if (const char* p = std::getenv(lp::env::user_proxy); p && *p) {
             const std::string_view urls{p}, space{" \t\n"};
             for (std::size_t b = 0; (b = urls.find_first_not_of(space, b)) != urls.npos;) {
                 std::size_t e = std::min(urls.find_first_of(space, b), urls.size());
@@ -179,10 +184,14 @@ options parse(int argc, char** argv) {
             add_exclude(o, value_of(argc, argv, i, a));
         else if (a == "--tor")
             o.tor = true;
+        else if (a == "--pipeline")
+            o.pipeline = true;
         else if (a == "--proxy-loopback")
             o.proxy_loopback = true;
         else if (a == "--supervise")
             o.supervise = true;
+        else if (a == "--require-supervisor")
+            o.require_supervisor = true;
         else if (a == "--log-file")
             o.log_file = value_of(argc, argv, i, a);
         else if (a == "-h" || a == "--help")
@@ -193,6 +202,8 @@ options parse(int argc, char** argv) {
             o.what = options::mode::shell;
         else if (a == "--env")
             o.what = options::mode::env;
+        else if (a == "--check")
+            o.what = options::mode::check;
         else
             throw usage_error{"unknown option '" + a + "' (see leakproof --help)"};
     }
@@ -205,10 +216,12 @@ options parse(int argc, char** argv) {
 }
 
 const char* usage_text() noexcept {
-    return "usage: leakproof [-p URL]... [--tor] [-u USER] [--pass PASS] [-i] [-q] [-v...]\n"
-           "                 [--timeout S] [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
-           "                 [--log-file FILE] [--supervise] [--] COMMAND [ARGS...]\n"
+    return "usage: leakproof [-p URL]... [--tor] [--pipeline] [-u USER] [--pass PASS] [-i] [-q]\n"
+           "                 [-v...] [--timeout S] [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
+           "                 [--log-file FILE] [--supervise] [--require-supervisor]\n"
+           "                 [--] COMMAND [ARGS...]\n"
            "       leakproof [options] --shell | --env | --help | --version\n"
+           "       leakproof [-p URL]... --check\n"
            "\n"
            "Runs COMMAND with every TCP connection sent through a SOCKS proxy and every\n"
            "name resolved by the proxy, never by local DNS.\n"
@@ -219,6 +232,9 @@ const char* usage_text() noexcept {
            "      --tor              the first proxy is Tor: socks5h://127.0.0.1:9050 unless\n"
            "                         -p is given, one-round-trip (pipelined) handshake.\n"
            "                         Reverse lookups of real addresses ask Tor (RESOLVE_PTR)\n"
+           "      --pipeline         every SOCKS5 hop: greeting, credentials and request in\n"
+           "                         one write (one round trip; some servers, e.g.\n"
+           "                         microsocks, drop bytes sent before they asked)\n"
            "  -u, --user USER        SOCKS user for the first proxy\n"
            "      --pass PASS        SOCKS password for the first proxy\n"
            "  -i, --isolate          fresh random SOCKS5 credentials for this run (Tor\n"
@@ -231,8 +247,13 @@ const char* usage_text() noexcept {
            "      --log-file FILE    log there instead of stderr ($LEAKPROOF_LOG_FILE)\n"
            "      --supervise        no LD_PRELOAD: the seccomp supervisor alone checks\n"
            "                         every connect (it always watches the whole tree)\n"
+           "      --require-supervisor  refuse to run where the kernel offers no seccomp\n"
+           "                         user notification (default: a dynamic command runs\n"
+           "                         with the interposer alone, static ones are refused)\n"
            "      --shell            run $SHELL under leakproof\n"
            "      --env              print export lines for eval\n"
+           "      --check            say what this machine allows and whether each proxy\n"
+           "                         answers; exit 0 when everything would be covered\n"
            "\n"
            "See leakproof(1).\n";
 }

@@ -23,11 +23,18 @@ struct options {
     // --tor: the first proxy is Tor (default socks5h://127.0.0.1:9050, not
     // $LEAKPROOF_PROXY or the config file's proxies), pipelined handshake.
     bool tor = false;
+    // --pipeline (config: pipeline = on): every SOCKS5 hop sends greeting,
+    // credentials and request in one write, whatever its URL says.
+    bool pipeline = false;
     std::string log_file;
     // --supervise: no interposer (LD_PRELOAD); the seccomp supervisor
     // (supervisor/supervisor.hpp), which always watches the whole tree, does it all.
     bool supervise = false;
-    enum class mode { run, shell, env, help, version } what = mode::run;
+    // --require-supervisor (config: require_supervisor): where the kernel
+    // offers no seccomp user notification, refuse every command instead of
+    // running a dynamic one with the interposer alone.
+    bool require_supervisor = false;
+    enum class mode { run, shell, env, check, help, version } what = mode::run;
     std::vector<std::string> command;
 };
 

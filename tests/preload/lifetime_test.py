@@ -54,8 +54,12 @@ def holders(inode):
                     found.append(pid_dir)
                     continue
             for fd in os.listdir(pid_dir + "/fd"):
-                link = os.readlink(f"{pid_dir}/fd/{fd}")
-                if "leakproof-map" in link and os.stat(f"{pid_dir}/fd/{fd}").st_ino == inode:
+                try:
+                    link = os.readlink(f"{pid_dir}/fd/{fd}")
+                    held = "leakproof-map" in link and os.stat(f"{pid_dir}/fd/{fd}").st_ino == inode
+                except OSError:
+                    continue  # closed meanwhile (the supervisor closes what it does not keep)
+                if held:
                     found.append(pid_dir)
                     break
         except OSError:
@@ -74,24 +78,37 @@ def wait_for(pred, seconds, what):
 
 class Tree:
     """`sh -c SCRIPT` under the wrapper; the script's first line is
-    $LEAKPROOF_MAP, from which the supervisor's pid and the map's inode."""
+    $LEAKPROOF_MAP and $LEAKPROOF_SUPERVISOR_PID: the map, held by the
+    supervisor, and its inode."""
 
     def __init__(self, script, proxy, dns, extra=()):
         argv = wrap(dns, [WRAPPER, "-p", proxy, *extra, "--", "sh", "-c",
-                         'echo "map=$LEAKPROOF_MAP"; ' + script])
-        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True, cwd=pltest.TMP, start_new_session=True)
+                         'echo "map=$LEAKPROOF_MAP $LEAKPROOF_SUPERVISOR_PID"; read go; ' +
+                         script])
+        # The script waits for a line: the tree must still run when its
+        # holders are looked for.
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, cwd=pltest.TMP,
+                                  start_new_session=True)
         line = self.p.stdout.readline().strip()
         print("first line:", line)
         if not line.startswith("map=/proc/"):
             self.p.kill()
             fail(f"LEAKPROOF_MAP is not a /proc path: {line!r} ({self.p.stderr.read()[-500:]})")
-        self.map = line[4:]
-        self.supervisor = int(self.map.split("/")[2])
+        self.map, pid = line[4:].split()
+        self.supervisor = int(pid)
+        if self.map.split("/")[2] != pid:
+            fail(f"the map {self.map} is not held by the supervisor {pid}")
         self.inode = os.stat(self.map).st_ino
         print(f"map {self.map}: inode {self.inode}, supervisor {self.supervisor}")
         if not holders(self.inode):  # the check after the tree ends is not blind
             fail("no holder of the map found while the tree runs")
+        try:
+            self.p.stdin.write("go\n")
+            self.p.stdin.close()
+        except BrokenPipeError:
+            pass  # the tree ended meanwhile: the checks that follow say how
+        self.p.stdin = None  # closed: communicate() has nothing to send
 
     def command_pid(self):
         # in_mount_ns runs unshare, which execs the wrapper: the same pid.

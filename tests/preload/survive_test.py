@@ -6,11 +6,17 @@ flood:   a gcc -static program sends the largest datagrams and sendmmsg
          supervisor, which starts in its memory) under RLIMIT_AS of 64 MiB;
          the supervisor copies each into fixed buffers (notification.cpp),
          so it still answers the refusals that follow the flood.
-killed_static, killed_dynamic: the supervisor is SIGKILLed while a static
-         (floodclient probe) or a dynamic (Python, with the interposer)
-         program runs; its next connect() and sendto() to a loopback listener
-         fail (the filter's calls have nobody to answer them), and the
-         listener sees no connection and no datagram after the kill.
+killed_static: the supervisor is SIGKILLed while a static program
+         (floodclient probe) runs; its next connect() and sendto() to a
+         loopback listener fail (the filter's calls have nobody to answer
+         them), and the listener sees no connection and no datagram after
+         the kill.
+killed_dynamic: the same under a dynamic program (Python, with the
+         interposer). The calls the interposer judged carry its mark, which
+         the filter lets through without the supervisor
+         (runtime/marker.hpp): they go on as the policy says (the loopback
+         listener is allowed directly). A static program it starts after
+         the kill fails every call, and nothing of it reaches the listener.
 
 usage: survive_test.py CASE WRAPPER CACHE_DIR
 """
@@ -88,9 +94,11 @@ def flood_case():
         fail("no datagram arrived: the check is blind")
 
 
-def killed_case(argv_for):
+def killed_case(argv_for, judged=False):
     """argv_for(ip, port) runs a probe that prints 'pid N map PATH' and,
-    per stdin line, 'tcp: RESULT udp: RESULT'."""
+    per stdin line, 'tcp: RESULT udp: RESULT'; with `judged`, the dynamic
+    probe's own results (which stay OK) followed by ' static tcp: RESULT
+    udp: RESULT', a static child's."""
     listener = pltest.Listener()
     udp = UdpCounter(listener.port)
     argv = [WRAPPER, "-p", NO_PROXY, "--", *argv_for("127.0.0.1", listener.port)]
@@ -112,7 +120,9 @@ def killed_case(argv_for):
             print(f"  {line}  (listener: {listener.count} connections, {udp.count} datagrams)")
             return line
 
-        if attempt() != "tcp: OK udp: OK" or listener.count != 1 or udp.count != 1:
+        ok = "tcp: OK udp: OK static tcp: OK udp: OK" if judged else "tcp: OK udp: OK"
+        per_attempt = 2 if judged else 1
+        if attempt() != ok or listener.count != per_attempt or udp.count != per_attempt:
             fail("with the supervisor, the direct loopback connect and send should work")
         os.kill(supervisor, signal.SIGKILL)
         end = time.time() + 10
@@ -125,14 +135,20 @@ def killed_case(argv_for):
                 break
             time.sleep(0.05)
         print(f"supervisor {supervisor} killed")
-        for _ in range(3):
+        attempts = 3
+        for _ in range(attempts):
             line = attempt()
-            if "tcp: OK" in line or "udp: OK" in line or not line.startswith("tcp: "):
+            own, _, static = line.partition(" static ") if judged else ("", "", line)
+            if judged and own != "tcp: OK udp: OK":
+                fail(f"the interposer's judged calls need no supervisor: {line!r}")
+            if "tcp: OK" in static or "udp: OK" in static or not static.startswith("tcp: "):
                 fail(f"a call succeeded without the supervisor: {line!r}")
-        if listener.count != 1 or udp.count != 1:
+        expected = per_attempt + (attempts if judged else 0)  # the interposer's own, if any
+        if listener.count != expected or udp.count != expected:
             fail(f"something reached the listener after the kill: {listener.count} connections, "
-                 f"{udp.count} datagrams")
-        print("without the supervisor: every connect and send failed, nothing reached the listener")
+                 f"{udp.count} datagrams ({expected} expected)")
+        print("without the supervisor: every call it would have answered failed, nothing of "
+              "them reached the listener")
     finally:
         p.stdin.close()
         p.wait(timeout=30)
@@ -145,7 +161,7 @@ def killed_static_case():
 
 
 PY_PROBE = r"""
-import errno, os, socket, sys
+import errno, os, socket, subprocess, sys
 print("pid", os.getpid(), "map", os.environ.get("LEAKPROOF_MAP", "-"), flush=True)
 def name(f):
     try:
@@ -161,12 +177,16 @@ for line in sys.stdin:
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     udp = name(lambda: u.sendto(b"x", to))
     u.close()
-    print("tcp:", tcp, "udp:", udp, flush=True)
+    child = subprocess.run([sys.argv[3], "probe", *sys.argv[1:3]], input="go\n",
+                           capture_output=True, text=True, timeout=30)
+    static = (child.stdout.splitlines()[1:] or ["no answer: " + child.stderr.strip()])[0]
+    print("tcp:", tcp, "udp:", udp, "static", static, flush=True)
 """
 
 
 def killed_dynamic_case():
-    killed_case(lambda ip, port: ["python3", "-c", PY_PROBE, ip, str(port)])
+    client = flood_client()
+    killed_case(lambda ip, port: ["python3", "-c", PY_PROBE, ip, str(port), client], judged=True)
 
 
 CASES = {"flood": flood_case, "killed_static": killed_static_case,

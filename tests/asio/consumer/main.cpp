@@ -11,6 +11,11 @@
 #endif
 #include <leakproof/asio.hpp>
 
+// The installed package's flavour reached this build without being asked for.
+#if defined(EXPECT_ASIO_BOOST) != defined(LEAKPROOF_ASIO_BOOST)
+#error "the installed leakproof did not hand its consumer its Asio flavour"
+#endif
+
 // The Asio the library was configured with (leakproof/asio_flavour.hpp).
 namespace net = leakproof::net;
 

@@ -16,8 +16,10 @@
 // nothing of Boost). Under Boost they travel in a boost::system category that
 // wraps it, so that a Boost user's error code compares equal to the
 // leakproof::error enum, has the same message, and maps to the same
-// std::errc condition; to_std_error_code() gives the std::error_code back
-// (for to_errno, format_not_socks and the rest of the core's API).
+// std::errc condition. In both flavours to_std_error_code() gives the core's
+// std::error_code back (for to_errno, format_not_socks and the rest of the
+// core's API): leakproof's errors in leakproof::error_category(), system
+// errors in std::system_category().
 //
 // One program uses one flavour: the types of the two differ under the same
 // names.
@@ -117,6 +119,7 @@ inline bool operator==(const error_code& ec, error e) noexcept {
 #include <asio/async_result.hpp>
 #include <asio/buffer.hpp>
 #include <asio/compose.hpp>
+#include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
@@ -139,7 +142,11 @@ inline error_code to_error_code(std::error_code ec) noexcept {
 inline error_code to_error_code(error e) noexcept {
     return make_error_code(e);
 }
+// Asio's system errors are in a category of its own ("asio.system"): the
+// core (to_errno) knows std::system_category().
 inline std::error_code to_std_error_code(const error_code& ec) noexcept {
+    if (ec.category() == ::asio::error::get_system_category())
+        return {ec.value(), std::system_category()};
     return ec;
 }
 

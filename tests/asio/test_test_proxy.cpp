@@ -129,6 +129,7 @@ TEST_SUITE("test-proxy") {
         CHECK(down.error == net::error::connection_refused);
         CHECK(leakproof::to_std_error_code(down.error) ==
               std::error_code(ECONNREFUSED, std::system_category()));
+        CHECK(leakproof::to_errno(leakproof::to_std_error_code(down.error)) == ECONNREFUSED);
     }
 
     TEST_CASE("a slow proxy is waited for, a silent one times out") {

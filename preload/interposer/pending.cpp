@@ -17,13 +17,15 @@
 #include <new>
 #include <optional>
 
-#include "runtime/config.hpp"
-#include "interposer/hooks/epoll.hpp"
 #include "interposer/fdtable.hpp"
 #include "interposer/hooks.hpp"
+#include "interposer/hooks/epoll.hpp"
 #include "leakproof/error.hpp"
 #include "leakproof/handshake.hpp"
+#include "runtime/config.hpp"
+#include "runtime/path.hpp"
 #include "runtime/real.hpp"
+#include "runtime/route.hpp"
 #include "runtime/tunnel.hpp"
 
 namespace lp::async {
@@ -54,11 +56,15 @@ struct entry {
     policy::decision d;
     sockaddr_storage peer{};
     socklen_t peer_len = 0;
-    std::size_t hop = 0;
+    path::chain chain;       // the decision's route's, or the default one
+    path::walk walk;         // the chain mode's choice of hops, attempt by attempt
+    path::selection sel;     // this attempt's hops
+    std::size_t hop = 0;     // position in `sel` of the hop being talked to
     bool connecting = true;  // waiting for the TCP connect to the first proxy
     std::size_t sent = 0;    // bytes of the current send action already written
     std::optional<leakproof::client_handshake> hs;
-    tunnel::deadline deadline{0};
+    tunnel::deadline whole{0};     // the whole connect's
+    tunnel::deadline deadline{0};  // this attempt's (path.hpp: hop timeout)
 };
 
 // The helper thread's epoll set and its wake-up eventfd (new entries change
@@ -142,7 +148,7 @@ int errno_of(std::error_code ec) noexcept {
 // epoll registrations come back and its poll/select waiters wake. The log
 // line comes first: a program may exit the moment it sees the outcome.
 void finish(entry* e, std::error_code ec) noexcept {
-    tunnel::report(e->d, ec);
+    tunnel::report(e->d, e->sel, ec);
     remove(e);
     pending_count.fetch_sub(1, std::memory_order_relaxed);
     bool ours = same_socket(*e);
@@ -169,6 +175,46 @@ void fail(entry* e, int err) noexcept {
 
 // ---- stepping --------------------------------------------------------------
 
+void arm(entry* e, std::uint32_t events) noexcept;
+
+// Starts the TCP connect of e's next attempt; the error when even that
+// failed at once for every hop the walk offers.
+std::error_code begin_attempt(entry* e) noexcept {
+    std::error_code ec = leakproof::error::no_proxy;
+    while (e->walk.next(e->sel)) {
+        e->hop = 0;
+        e->hs.reset();
+        e->connecting = true;
+        e->sent = 0;
+        e->deadline = tunnel::attempt_deadline(e->whole, e->sel);
+        ec = tunnel::connect_hop(e->fd, e->peer.ss_family, e->chain.hops[e->sel.hop[0]]);
+        if (!ec || config::get().path.how == path::mode::strict) return ec;
+        tunnel::report_down(e->d, e->chain, e->sel, 0, ec);
+        e->walk.down(e->sel, 0);
+        if (auto dc = tunnel::disconnect(e->fd)) return dc;
+    }
+    return ec;
+}
+
+// A failed step: the next attempt without the hop that is down, when the
+// chain mode allows one and a hop is left; otherwise the end.
+void give_up(entry* e, std::error_code ec) noexcept {
+    if (config::get().path.how == path::mode::strict || e->whole.remaining_ms() == 0)
+        return finish(e, ec);
+    int down = path::blame(e->sel, e->hop, ec);
+    if (down < 0) return finish(e, ec);
+    tunnel::report_down(e->d, e->chain, e->sel, static_cast<std::size_t>(down), ec);
+    e->walk.down(e->sel, static_cast<std::size_t>(down));
+    if (auto dc = tunnel::disconnect(e->fd)) return finish(e, dc);
+    if (auto again = begin_attempt(e))
+        return finish(e, again == leakproof::error::no_proxy ? ec : again);
+    arm(e, EPOLLOUT);
+}
+
+void give_up(entry* e, int err) noexcept {
+    give_up(e, {err, std::generic_category()});
+}
+
 // Waits (in the helper's epoll set) for `events`, once.
 void arm(entry* e, std::uint32_t events) noexcept {
     epoll_event ev{};
@@ -183,7 +229,7 @@ bool connected(entry* e) noexcept {
     socklen_t len = sizeof err;
     if (real::fn().getsockopt(e->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     if (err != 0) {
-        fail(e, err);
+        give_up(e, err);
         return false;
     }
     e->connecting = false;
@@ -193,11 +239,12 @@ bool connected(entry* e) noexcept {
 // Next hop's request, or the end of the chain. False when finished.
 bool next_hop(entry* e) noexcept {
     if (e->hs) ++e->hop;
-    if (e->hop == config::get().chain_len) {
+    if (e->hop == e->sel.len) {
         finish(e, {});
         return false;
     }
-    e->hs.emplace(tunnel::hop_request(e->hop, tunnel::target_of(e->d), e->d.target.port));
+    e->hs.emplace(
+        tunnel::hop_request(e->chain, e->sel, e->hop, tunnel::target_of(e->d), e->d.target.port));
     e->sent = 0;
     return true;
 }
@@ -213,7 +260,7 @@ progress do_send(entry* e, std::span<const std::uint8_t> bytes) noexcept {
         return progress::wait;
     }
     if (n < 0) {
-        fail(e, errno);
+        give_up(e, errno);
         return progress::ended;
     }
     e->sent += static_cast<std::size_t>(n);
@@ -234,7 +281,7 @@ progress do_receive(entry* e, std::span<std::uint8_t> space) noexcept {
         arm(e, EPOLLIN);
         return progress::wait;
     } else {
-        fail(e, errno);
+        give_up(e, errno);
         return progress::ended;
     }
     return progress::more;
@@ -246,7 +293,7 @@ progress act(entry* e) noexcept {
         case action_kind::send: return do_send(e, a.bytes);
         case action_kind::receive: return do_receive(e, a.space);
         case action_kind::done: return next_hop(e) ? progress::more : progress::ended;
-        case action_kind::failed: finish(e, a.error); return progress::ended;
+        case action_kind::failed: give_up(e, a.error); return progress::ended;
     }
     return progress::ended;
 }
@@ -271,8 +318,8 @@ int next_timeout_ms() noexcept {
 
 void expire() noexcept {
     for (entry* e = under_way; e != nullptr;) {
-        entry* next = e->next;  // fail() takes e off the list
-        if (e->deadline.remaining_ms() == 0) fail(e, ETIMEDOUT);
+        entry* next = e->next;  // finishing takes e off the list
+        if (e->deadline.remaining_ms() == 0) give_up(e, ETIMEDOUT);
         e = next;
     }
 }
@@ -392,15 +439,18 @@ entry* make_entry(int fd, const sockaddr* sa, socklen_t len, const policy::decis
     e->d = d;
     memcpy(&e->peer, sa, len);
     e->peer_len = len;
-    e->deadline = tunnel::deadline{config::get().timeout_ms};
+    e->whole = tunnel::deadline{config::get().timeout_ms};
+    e->chain = route::chain_for(d);
+    e->walk = path::walk{e->chain, config::get().path};
+    e->sel.len = 0;
     return e;
 }
 
-// The non-blocking connect to the first proxy: 0 when under way. The
-// socket's family is that of the program's address (the kernel refuses any
-// other).
-int connect_first_hop(const entry& e) noexcept {
-    auto ec = tunnel::connect_first_hop(e.fd, e.peer.ss_family);
+// The non-blocking connect to the attempt's first proxy: 0 when under way.
+// The socket's family is that of the program's address (the kernel refuses
+// any other).
+int connect_first_hop(entry& e) noexcept {
+    auto ec = begin_attempt(&e);
     return ec ? errno_of(ec) : 0;
 }
 
@@ -445,7 +495,7 @@ bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d,
     if (e == nullptr) return false;
     int err = begin(e);
     if (err != 0) {
-        tunnel::report(e->d, {err, std::generic_category()});
+        tunnel::report(e->d, e->sel, {err, std::generic_category()});
         keep_spare(e);
         errno = err;
     } else {

@@ -131,8 +131,21 @@ void load_isolation() noexcept {
     pthread_atfork(nullptr, nullptr, derive_isolated_users);
 }
 
+// The chain mode and the routes; every hop a connect may start with must
+// be an address (the wrapper resolves them).
+void load_routes() noexcept {
+    auto mode = env("LEAKPROOF_CHAIN");
+    if (!mode.empty() && !path::parse_mode(mode, cfg.path)) cfg.error = "bad LEAKPROOF_CHAIN";
+    cfg.path.hop_timeout_ms = parse_int(env("LEAKPROOF_HOP_TIMEOUT_MS"), 0);
+    if (const char* err = route::parse(env("LEAKPROOF_ROUTES"), cfg.routes)) cfg.error = err;
+    if (cfg.error == nullptr &&
+        !route::index_entries(cfg.routes, {cfg.chain, cfg.chain_len}, cfg.path.how))
+        cfg.error = "every proxy a connection may start with must be given as an IP address";
+}
+
 void load() noexcept {
     load_chain();
+    load_routes();
     load_excludes();
     load_isolation();
     int t = parse_int(env("LEAKPROOF_TIMEOUT_MS"), 120000);

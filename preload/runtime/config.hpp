@@ -17,6 +17,9 @@
 //                          "leakproof"), so Tor (IsolateSOCKSAuth) gives each
 //                          process its own circuits. Re-derived in a forked
 //                          child; empty or unset: off.
+//   LEAKPROOF_CHAIN        strict (default), dynamic, random[:N], round-robin[:N] (path.hpp)
+//   LEAKPROOF_HOP_TIMEOUT_MS  outside strict mode, when a hop counts as down
+//   LEAKPROOF_ROUTES       PATTERN=TARGET words, first match wins (route.hpp)
 #pragma once
 
 #include <netinet/in.h>
@@ -25,6 +28,8 @@
 
 #include "leakproof/proxy.hpp"
 #include "runtime/net.hpp"
+#include "runtime/path.hpp"
+#include "runtime/route.hpp"
 
 namespace lp::config {
 
@@ -43,6 +48,8 @@ struct settings {
     int log_level = 1;
     char log_file[256] = "";
     char map_path[256] = "";
+    path::settings path;
+    route::table routes;
     // Set when the environment is unusable: every proxied connect then fails
     // closed with this message instead of guessing.
     const char* error = nullptr;

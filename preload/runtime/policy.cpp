@@ -2,14 +2,14 @@
 
 #include "runtime/config.hpp"
 #include "runtime/placeholder.hpp"
+#include "runtime/route.hpp"
 
 namespace lp::policy {
 namespace {
 
 bool is_first_proxy(const net::endpoint& e) noexcept {
     const auto& cfg = config::get();
-    return cfg.chain_len > 0 && cfg.error == nullptr && e.port == cfg.first_hop_ep.port &&
-           e.addr.b == cfg.first_hop_ep.addr.b;
+    return cfg.chain_len > 0 && cfg.error == nullptr && route::is_entry(cfg.routes, e);
 }
 
 // `dns_only`: only entries naming port 53 explicitly count, so that
@@ -36,6 +36,7 @@ decision placeholder_target(decision d, int sotype) noexcept {
         return refuse(d, "unknown placeholder address (resolved in another session?)");
     d.by_name = true;
     d.what = verdict::proxy;
+    route::apply(d, true);
     return d;
 }
 
@@ -52,6 +53,7 @@ decision decide(const sockaddr* sa, socklen_t len, int sotype) noexcept {
     if (d.target.port == 53 && !excluded(d.target, true))
         return refuse(d, stream ? "DNS over TCP refused (names go to the proxy)"
                                 : "DNS over UDP refused (names go to the proxy)");
+    if (route::apply(d, stream)) return d;
     if (excluded(d.target, false)) return d;
     if (!stream) {
         if (d.target.addr.is_loopback()) return d;

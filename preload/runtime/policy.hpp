@@ -3,14 +3,16 @@
 // Rules, in order (connect(), and the destination of sendto/sendmsg/sendmmsg):
 //   1. not AF_INET/AF_INET6 (Unix sockets…)                  → direct
 //      an AF_INET/AF_INET6 address too short to read          → refuse (EINVAL)
-//   2. the first proxy itself                                  → direct
-//   3. a placeholder address: its name through the proxy; an unknown
+//   2. the first proxy itself (any entry hop of a chain, route.hpp) → direct
+//   3. a placeholder address: its name through the proxy, or what the
+//      first route for the name says (route.hpp); an unknown
 //      placeholder (stale, or from another invocation), or a
 //      non-TCP socket                                          → refuse
 //   4. port 53, TCP or UDP, any address — loopback included, since
 //      127.0.0.53 (systemd-resolved) would send the name on — unless an
 //      --exclude entry names port 53 explicitly (ADDR:53)     → refuse
-//   5. an --exclude CIDR[:PORT]                                → direct
+//   5. the first route for the address (route.hpp)            → its target
+//      an --exclude CIDR[:PORT]                                → direct
 //   6. not SOCK_STREAM: loopback                               → direct
 //      anything else (UDP cannot be proxied: it would leak)    → refuse
 //   7. loopback (127/8, ::1, 0.0.0.0, ::), unless --proxy-loopback → direct
@@ -40,6 +42,7 @@ struct decision {
     char name[256] = "";
     std::size_t name_len = 0;
     const char* reason = "";  // for refusals: a one-line why
+    std::uint8_t route = 0;   // 1 + the index of the route that matched; 0: none
     int error = EPERM;        // for refusals: the errno the program gets
 };
 

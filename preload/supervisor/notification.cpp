@@ -15,14 +15,14 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/config.hpp"
 #include "leakproof/error.hpp"
+#include "runtime/config.hpp"
 #include "runtime/log.hpp"
 #include "runtime/placeholder.hpp"
 #include "runtime/policy.hpp"
 #include "runtime/refuse.hpp"
-#include "supervisor/dns_responder.hpp"
 #include "runtime/tunnel.hpp"
+#include "supervisor/dns_responder.hpp"
 
 namespace lp::supervise {
 namespace {
@@ -174,8 +174,9 @@ answer proxied(const call& c, const policy::decision& d) noexcept {
         r.reason = err;
         return refused("connect", r);
     }
-    auto ec = tunnel::establish(c.fd, c.domain, tunnel::target_of(d), d.target.port);
-    tunnel::report(d, ec);
+    path::selection used;
+    auto ec = tunnel::establish(c.fd, c.domain, d, used);
+    tunnel::report(d, used, ec);
     return ec ? fail(leakproof::to_errno(ec)) : ok(0);
 }
 

@@ -38,6 +38,11 @@ environment interposer_env(const options& o, const std::vector<leakproof::proxy>
         // for the SOCKS5 hops that have none (config.hpp). Always set, so
         // that an outer run's value is not inherited.
         {"LEAKPROOF_ISOLATE", o.isolate_process ? "process:leakproof-" + random_hex(8) : ""},
+        // Chain mode and routes (runtime/path.hpp, runtime/route.hpp).
+        {"LEAKPROOF_CHAIN", o.chain_mode},
+        {"LEAKPROOF_HOP_TIMEOUT_MS",
+         std::to_string(static_cast<long>((o.hop_timeout > 0 ? o.hop_timeout : 10) * 1000))},
+        {"LEAKPROOF_ROUTES", build_routes(o)},
     };
     if (!o.log_file.empty()) env.emplace_back("LEAKPROOF_LOG_FILE", o.log_file);
     // --supervise: the supervisor alone, for where LD_PRELOAD is unwelcome.

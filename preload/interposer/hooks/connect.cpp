@@ -11,11 +11,11 @@
 #include <fcntl.h>
 #include <string.h>
 
-#include "interposer/pending.hpp"
-#include "runtime/config.hpp"
 #include "interposer/fdtable.hpp"
 #include "interposer/hooks.hpp"
+#include "interposer/pending.hpp"
 #include "leakproof/error.hpp"
+#include "runtime/config.hpp"
 #include "runtime/policy.hpp"
 #include "runtime/real.hpp"
 #include "runtime/refuse.hpp"
@@ -41,10 +41,10 @@ int proxied_connect(int fd, const sockaddr* sa, socklen_t len, const lp::policy:
     int flags = lp::real::fn().fcntl(fd, F_GETFL);
     if (int rc = 0; flags >= 0 && may_defer && start_async(fd, flags, sa, len, d, rc)) return rc;
     // A failure to read the flags is reported like any other: one log line.
+    lp::path::selection used;
     auto ec = flags < 0 ? std::error_code{errno, std::generic_category()}
-                        : lp::tunnel::establish(fd, sa->sa_family, flags, lp::tunnel::target_of(d),
-                                                d.target.port);
-    lp::tunnel::report(d, ec);
+                        : lp::tunnel::establish(fd, sa->sa_family, flags, d, used);
+    lp::tunnel::report(d, used, ec);
     if (ec) {
         errno = leakproof::to_errno(ec);
         return -1;

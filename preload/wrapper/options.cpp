@@ -121,7 +121,9 @@ void apply_own_format(options& o, const std::string& path, const std::string& te
         if (line.empty() || line[0] == '#') continue;
         auto where = path + ":" + std::to_string(lineno) + ": ";
         if (starts_with_word(line, "route")) {
-            apply_setting(o, where, "route", trim(line.substr(5)), proxies);
+            auto rest = trim(line.substr(5));  // `route P T` or `route = P T`
+            if (rest.starts_with('=')) rest = trim(rest.substr(1));
+            apply_setting(o, where, "route", rest, proxies);
             continue;
         }
         auto eq = line.find('=');
@@ -333,7 +335,7 @@ namespace {
 
 bool is_onion_pattern(const lp::route::rule& r) {
     return (r.kind == lp::route::pattern_kind::name || r.kind == lp::route::pattern_kind::suffix) &&
-           lp::route::is_onion(r.name.view());
+           (lp::route::is_onion(r.name.view()) || r.name.view() == ".onion");
 }
 
 void check_target_urls(const std::string& spec, std::string_view urls) {

@@ -205,9 +205,11 @@ private:
     }
 
     void directive(const line_view& l) {
-        auto w = words(l.text);
+        // "chain_len = 2" and "remote_dns_subnet 224" alike.
+        auto kv = key_value(l.text);
+        auto w = words(kv ? kv->first : l.text);
         auto key = w[0];
-        auto arg = w.size() > 1 ? w[1] : std::string_view{};
+        auto arg = kv ? kv->second : w.size() > 1 ? w[1] : std::string_view{};
         if (one_of(key, {"strict_chain", "dynamic_chain", "random_chain", "round_robin_chain"})) {
             chain_ = key == "strict_chain"    ? "strict"
                      : key == "dynamic_chain" ? "dynamic"

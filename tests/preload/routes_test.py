@@ -14,6 +14,7 @@ import pltest
 from pltest import BODY, WEB_NAME
 
 WRAPPER = os.path.abspath(sys.argv[2])
+ALLOC_PROBE = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 else None
 fail, no_dns = pltest.fail, pltest.no_dns
 
 # Opens `n` connections one after the other (blocking sockets: the
@@ -260,6 +261,26 @@ def print_config_case():
         fail("an http entry was not refused with its line")
 
 
+def allocates_nothing_case():
+    """A route to a dynamic chain whose first hop is dead: matching the route,
+    skipping the hop and trying again allocate nothing per connect, blocking
+    and non-blocking (alloc_probe counts malloc calls per round)."""
+    dns, web, alive = pltest.Dns(), pltest.HttpServer(), pltest.microsocks()
+    route = f"*.only-proxy.test={dead_proxy()},{alive}"
+    for mode in ("blocking", "nonblocking"):
+        r = run([ALLOC_PROBE, WEB_NAME, str(web.port), mode, "5"], dns,
+                ["-v", "--chain", "dynamic", "-p", dead_proxy(), "--route", route])
+        counts = [int(l.split()[2]) for l in r.stdout.splitlines() if l.startswith("round ")]
+        if r.returncode != 0 or len(counts) != 5:
+            fail(f"{mode}: the probe did not connect 5 times")
+        if r.stderr.count("is down") < 5 or r.stderr.count(f"via {alive} (route ") < 5:
+            fail(f"{mode}: the connects did not take the route past the dead hop")
+        if any(counts[1:]):
+            fail(f"{mode}: allocations per connect {counts} (after the first: none expected)")
+        print(f"{mode}: allocations per connect {counts}")
+    no_dns(dns)
+
+
 CASES = {
     "dynamic_async": lambda: dynamic_case("async"),
     "dynamic_blocking": lambda: dynamic_case("blocking"),
@@ -275,6 +296,7 @@ CASES = {
     "peer_proxychains": peer_proxychains_case,
     "peer_tsocks": peer_tsocks_case,
     "print_config": print_config_case,
+    "allocates_nothing": allocates_nothing_case,
 }
 
 if __name__ == "__main__":

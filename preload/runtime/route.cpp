@@ -1,7 +1,9 @@
 #include "runtime/route.hpp"
 
 #include "runtime/config.hpp"
+#include "runtime/log.hpp"
 #include "runtime/policy.hpp"
+#include "runtime/refuse.hpp"
 
 namespace lp::route {
 namespace {
@@ -123,11 +125,22 @@ void apply_to_name(policy::decision& d, const rule& r) noexcept {
     }
 }
 
+// The one route verdict no connect line reports later: at -v, here.
+void log_direct(const policy::decision& d, const rule& r) noexcept {
+    if (!log::enabled(log::level::verbose)) return;
+    auto ln = log::start();
+    ln << "connect ";
+    refuse::put_target(ln, d);
+    ln << ": direct (route " << r.pattern.view() << ")";
+    log::emit(log::level::verbose, ln);
+}
+
 void apply_to_address(policy::decision& d, const rule& r, bool stream) noexcept {
     if (r.what == action::refuse) {
         refuse(d, "refused by a route");
     } else if (r.what == action::direct) {
         d.what = policy::verdict::direct;
+        if (stream) log_direct(d, r);
     } else if (!stream) {
         refuse(d, "non-TCP socket refused (only TCP can go through the proxy)");
     } else {

@@ -147,7 +147,8 @@ def route_refuse_case():
         r = run(curl(f"http://{WEB_NAME}:{web.port}/"), dns, extra)
         if r.returncode == 0:
             fail("a refused route let the request through")
-        expect_in(r.stderr, f"connect {WEB_NAME}:{web.port}: refused: refused by a route")
+        expect_in(r.stderr, f"connect {WEB_NAME}:{web.port}: refused: refused by a route "
+                            f"(route {WEB_NAME})")
         if web.requests != 0:
             fail("the web server saw the request")
         no_dns(dns)
@@ -163,6 +164,7 @@ def route_direct_case():
              f"127.0.0.1:{web.port}=direct"]
     r = run(curl(f"http://127.0.0.1:{web.port}/"), dns, extra)
     expect_body(r, "direct route")
+    expect_in(r.stderr, f"connect 127.0.0.1:{web.port}: direct (route 127.0.0.1:{web.port})")
     r = run(curl(f"http://127.0.0.1:{other.port}/"), dns, extra)
     if r.returncode == 0 or other.count != 0:
         fail("a loopback destination without the route went direct")

@@ -239,6 +239,34 @@ def peer_tsocks_case():
     no_dns(dns)
 
 
+def peer_torsocks_case():
+    """A torsocks file naming dante as its "Tor" (TorAddress/TorPort; tor = on
+    pipelines the handshake, which dante reads), AllowOutboundLocalhost 0
+    refusing loopback like torsocks, OnionAddrRange warned about."""
+    dns = pltest.Dns()
+    web = pltest.HttpServer()
+    local = pltest.Listener()
+    port = pltest.dante().rsplit(":", 1)[1]
+    conf = pltest.write(os.path.join(pltest.TMP, "torsocks.conf"),
+                        f"TorAddress 127.0.0.1\nTorPort {port}\nOnionAddrRange 127.42.42.0/24\n"
+                        f"AllowOutboundLocalhost 0\n")
+    r = run(curl(f"http://{WEB_NAME}:{web.port}/"), dns, ["-v", "--config", conf])
+    expect_body(r, "torsocks file")
+    expect_in(r.stderr, "torsocks.conf:3: warning: OnionAddrRange",
+              f"via socks5h://127.0.0.1:{port}: ok")
+    env = subprocess.run([WRAPPER, "--config", conf, "--env"], capture_output=True, text=True)
+    for line in env.stdout.splitlines():  # --env leaves its placeholder map for the shell
+        if line.startswith("export LEAKPROOF_MAP="):
+            os.unlink(line.split("=", 1)[1].strip("'"))
+    expect_in(env.stdout, "export LEAKPROOF_TOR='1'",
+              f"export LEAKPROOF_PROXIES='socks5h://127.0.0.1:{port}?pipeline=1'")
+    r = run(curl(f"http://127.0.0.1:{local.port}/"), dns, ["--config", conf])
+    if r.returncode == 0 or local.count != 0:
+        fail("AllowOutboundLocalhost 0 let a loopback connection through")
+    expect_in(r.stderr, "refused by a route (route 127.0.0.0/8)")
+    no_dns(dns)
+
+
 def print_config_case():
     """--print-config shows a peer's file in leakproof's format; a refused
     directive names its line and exits 2."""
@@ -297,6 +325,7 @@ CASES = {
     "route_onion": route_onion_case,
     "peer_proxychains": peer_proxychains_case,
     "peer_tsocks": peer_tsocks_case,
+    "peer_torsocks": peer_torsocks_case,
     "print_config": print_config_case,
     "allocates_nothing": allocates_nothing_case,
 }

@@ -22,3 +22,20 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/leakproofConfig.cmake
 file(RELATIVE_PATH LEAKPROOF_PC_TO_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
 configure_file(cmake/leakproof.pc.in ${CMAKE_CURRENT_BINARY_DIR}/leakproof.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/leakproof.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
+
+# Shell completions, where bash-completion and zsh look for them. zsh's
+# directory depends on the prefix given at install time (cmake --install
+# --prefix): Debian's zsh searches share/zsh/vendor-completions for /usr and
+# share/zsh/site-functions for every other prefix (/usr/local among them).
+install(FILES completions/leakproof.bash DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
+        RENAME leakproof)
+install(FILES completions/leakproof-connect.bash
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions RENAME leakproof-connect)
+install(CODE "
+  set(zsh_dir site-functions)
+  if(CMAKE_INSTALL_PREFIX MATCHES \"^/usr/?$\" AND EXISTS /etc/debian_version)
+    set(zsh_dir vendor-completions)
+  endif()
+  file(INSTALL \"${PROJECT_SOURCE_DIR}/completions/_leakproof\"
+       DESTINATION \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_DATADIR}/zsh/\${zsh_dir}\")
+")

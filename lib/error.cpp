@@ -81,10 +81,27 @@ constexpr error_info table[] = {
     {"proxy URL: host, user or password longer than 255 bytes", std::errc::invalid_argument,
      EINVAL},
     {"proxy URL: unknown option (known: pipeline=0|1)", std::errc::invalid_argument, EINVAL},
+
+    // protocol_error, as bad_version is: checks for that condition still hold.
+    {"proxy: answered like an HTTP server, not SOCKS", std::errc::protocol_error, EPROTO},
+    {"proxy: answered like an SSH server, not SOCKS", std::errc::protocol_error, EPROTO},
+    {"proxy: answered like a TLS server, not SOCKS", std::errc::protocol_error, EPROTO},
+    {"proxy does not support BIND", std::errc::operation_not_supported, EOPNOTSUPP},
+    {"proxy does not support UDP ASSOCIATE", std::errc::operation_not_supported, EOPNOTSUPP},
+    {"proxy: the host that connected to the bound port is not the one asked for",
+     std::errc::permission_denied, EACCES},
+    {"UDP relay: fragmented datagram (FRAG is not 0; fragments are not reassembled)",
+     std::errc::protocol_error, EPROTO},
+    {"UDP relay: datagram shorter than its header", std::errc::protocol_error, EPROTO},
+    {"UDP relay: datagram has an unknown address type", std::errc::protocol_error, EPROTO},
+    {"UDP ASSOCIATE needs a single proxy (the relay must be reachable from this host)",
+     std::errc::operation_not_supported, EOPNOTSUPP},
+    {"the proxy ended the UDP association (its control connection closed)",
+     std::errc::connection_reset, ECONNRESET},
 };
 
 constexpr int table_size = static_cast<int>(sizeof table / sizeof table[0]);
-static_assert(table_size == static_cast<int>(error::url_bad_option) + 1,
+static_assert(table_size == static_cast<int>(error::udp_association_closed) + 1,
               "every leakproof::error needs a row in the table");
 
 const error_info* lookup(int code) noexcept {
@@ -128,6 +145,10 @@ int to_errno(std::error_code ec) noexcept {
     if (ec.category() == std::system_category() || ec.category() == std::generic_category())
         return ec.value();
     return EPROTO;
+}
+
+bool answered_other_protocol(std::error_code ec) noexcept {
+    return ec == error::answered_http || ec == error::answered_ssh || ec == error::answered_tls;
 }
 
 std::error_code socks5_reply_error(std::uint8_t rep) noexcept {

@@ -1,12 +1,14 @@
 // The SOCKS client handshake as a state machine over one buffer.
 //
-// Wire formats: RFC 1928 (SOCKS5), RFC 1929 (username/password), the SOCKS4
-// and SOCKS4a protocol texts, and Tor's socks-extensions.txt (RESOLVE 0xF0,
-// RESOLVE_PTR 0xF1, extended error codes 0xF0-0xF7).
+// Wire formats: RFC 1928 (SOCKS5, its BIND and UDP ASSOCIATE, and the UDP
+// datagram header), RFC 1929 (username/password), the SOCKS4 and SOCKS4a
+// protocol texts (CONNECT and BIND), and Tor's socks-extensions.txt (RESOLVE
+// 0xF0, RESOLVE_PTR 0xF1, extended error codes 0xF0-0xF7).
 #include "leakproof/handshake.hpp"
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 
 namespace leakproof {
 namespace {
@@ -57,7 +59,8 @@ std::error_code validate_name(std::string_view name) noexcept {
 
 std::error_code validate_socks4(const request& req) noexcept {
     if (req.target.type == address::kind::ipv6) return make(error::ipv6_needs_socks5);
-    if (req.cmd == command::resolve_ptr) return make(error::command_needs_socks5);
+    if (req.cmd == command::resolve_ptr || req.cmd == command::udp_associate)
+        return make(error::command_needs_socks5);
     if (req.target.type == address::kind::name && req.version == socks_version::v4)
         return make(error::name_needs_socks4a);
     if (req.user.size() > max_field) return make(error::user_too_long);
@@ -71,6 +74,42 @@ std::error_code validate_socks5(const request& req) noexcept {
     if (req.password.size() > max_field) return make(error::password_too_long);
     if (req.user.empty() && !req.password.empty()) return make(error::password_without_user);
     return {};
+}
+
+// What a reply with a wrong version byte may be instead: other servers speak
+// first (an SSH banner) or answer any bytes at once (an HTTP server's
+// "400 Bad Request", a TLS server's alert). Two bytes tell these apart; any
+// more of the reply already in hand must match too.
+struct other_protocol {
+    std::string_view start;
+    error answered;
+};
+constexpr other_protocol other_protocols[] = {
+    {"HTTP/", error::answered_http},
+    {"SSH-", error::answered_ssh},
+    {"\x15\x03", error::answered_tls},  // a TLS record: alert
+    {"\x16\x03", error::answered_tls},  // a TLS record: handshake
+};
+
+// The error for the `n` bytes in hand of a reply whose version is wrong.
+// Cold, like every failure: kept out of the way of a handshake that succeeds.
+[[gnu::cold]] error wrong_version_error(const std::uint8_t* in, std::size_t n) noexcept {
+    if (n < 2) return error::bad_version;
+    for (const auto& p : other_protocols)
+        if (std::memcmp(in, p.start.data(), std::min(n, p.start.size())) == 0) return p.answered;
+    return error::bad_version;
+}
+
+// The same for a reply read early, byte by byte: no error (wait) while the
+// one byte in hand may begin another protocol's answer and the second would
+// say which — it is still part of the reply, so it is never read past it.
+[[gnu::cold]] error early_wrong_version_error(const std::uint8_t* in, std::size_t n) noexcept {
+    const auto begins = [first = in[0]](const other_protocol& p) {
+        return static_cast<std::uint8_t>(p.start[0]) == first;
+    };
+    if (n == 1 && std::any_of(std::begin(other_protocols), std::end(other_protocols), begins))
+        return {};
+    return wrong_version_error(in, n);
 }
 
 // Each send's size, and the largest reply kept whole: a SOCKS5 reply with an
@@ -116,6 +155,12 @@ address address::host_name(std::string_view n) noexcept {
     r.type = kind::name;
     r.name = n;
     return r;
+}
+
+bool address::unspecified() const noexcept {
+    const std::size_t size = type == kind::ipv4 ? 4 : type == kind::ipv6 ? 16 : 0;
+    return size != 0 &&
+           std::all_of(ip.begin(), ip.begin() + long(size), [](std::uint8_t b) { return b == 0; });
 }
 
 // ---------------------------------------------------------------- validation
@@ -272,8 +317,26 @@ void handshake_machine::expect(state s, std::size_t n) noexcept {
 }
 
 void handshake_machine::fail(std::error_code ec) noexcept {
+    error_ = for_command(ec);
     state_ = state::failed;
-    error_ = ec;
+}
+
+// "Command not supported" names the command: it is what a caller of BIND or
+// UDP ASSOCIATE gets from most proxies (microsocks and Tor answer REP 7).
+// OpenSSH's ssh -D answers every command but CONNECT by closing the
+// connection before the first byte of its reply, which means the same.
+std::error_code handshake_machine::for_command(std::error_code ec) const noexcept {
+    const bool awaiting_first_reply =
+        (state_ == state::recv_reply_head || state_ == state::recv_socks4_reply) && have_ == 0 &&
+        bind_stage_ == 0;
+    const bool bind_or_udp = req_.cmd == command::bind || req_.cmd == command::udp_associate;
+    if (!bind_or_udp) return ec;
+    if (ec == make(error::proxy_closed) && awaiting_first_reply)
+        ec = make(error::command_not_supported);
+    if (ec != make(error::command_not_supported)) return ec;
+    if (req_.cmd == command::bind) return make(error::bind_not_supported);
+    if (req_.cmd == command::udp_associate) return make(error::udp_not_supported);
+    return ec;
 }
 
 void handshake_machine::sent() noexcept {
@@ -298,7 +361,10 @@ void handshake_machine::received(std::size_t n) noexcept {
 }
 
 void handshake_machine::closed() noexcept {
-    if (next().kind == action_kind::receive) fail(make(error::proxy_closed));
+    if (next().kind != action_kind::receive) return;
+    // A wrong first byte kept waiting for a second that never came.
+    const bool wrong_version = have_ > 0 && reply_version_wrong();
+    fail(make(wrong_version ? error::bad_version : error::proxy_closed));
 }
 
 std::size_t handshake_machine::feed(std::span<const std::uint8_t> in) noexcept {
@@ -310,18 +376,30 @@ std::size_t handshake_machine::feed(std::span<const std::uint8_t> in) noexcept {
     return n;
 }
 
+// Out of the way (cold) so that a handshake that succeeds pays nothing for
+// it (bench/core_cost.sh: as many instructions as before).
+bool handshake_machine::fail_wrong_version_early() noexcept {
+    if (const auto e = early_wrong_version_error(buf_.data(), have_); e != leakproof::error{})
+        fail(make(e));
+    return failed();
+}
+
+// For the reply being read, with at least its first byte in hand.
+inline bool handshake_machine::reply_version_wrong() const noexcept {
+    if (state_ == state::recv_reply_head) return buf_[0] != socks5_version;
+    if (state_ != state::recv_socks4_reply) return false;
+    return buf_[0] != 0 &&
+           !(req_.options.lenient_socks4_reply_version && buf_[0] == socks4_version);
+}
+
 // A refusal is acted on as soon as its byte arrives: many servers send
 // `05 04` and close without the rest of the reply.
 bool handshake_machine::check_early_failure() noexcept {
     const bool socks5_reply = state_ == state::recv_reply_head;
     const bool socks4_reply = state_ == state::recv_socks4_reply;
     if (!(socks5_reply || socks4_reply) || have_ == 0) return false;
-    if (socks5_reply && buf_[0] != socks5_version) {
-        fail(make(error::bad_version));
-    } else if (socks4_reply && buf_[0] != 0 &&
-               !(req_.options.lenient_socks4_reply_version && buf_[0] == socks4_version)) {
-        fail(make(error::bad_version));
-    } else if (have_ >= 2) {
+    if (reply_version_wrong()) return fail_wrong_version_early();
+    if (have_ >= 2) {
         const auto ec = socks5_reply ? socks5_reply_error(buf_[1]) : socks4_reply_error(buf_[1]);
         if (ec) fail(ec);
     }
@@ -339,6 +417,7 @@ void handshake_machine::on_complete_message() noexcept {
         case state::recv_socks4_reply: parse_socks4_reply(); break;
         default: break;
     }
+    if (state_ == state::done) on_final_reply();
 }
 
 // ---------------------------------------------------------------- parsing
@@ -350,7 +429,7 @@ void handshake_machine::parse_method() noexcept {
     // nothing else.
     if (req_.options.pipeline && auth_method() == method_user_pass && buf_[0] == rfc1929_version)
         return parse_auth();
-    if (buf_[0] != socks5_version) return fail(make(error::bad_version));
+    if (buf_[0] != socks5_version) return fail(make(wrong_version_error(buf_.data(), 2)));
     const std::uint8_t method = buf_[1];
     if (method == method_none_acceptable) return fail(make(error::no_acceptable_method));
     const bool offered =
@@ -420,6 +499,128 @@ void handshake_machine::parse_socks4_reply() noexcept {
     reply_.port = get_port(buf_.data() + 2);
     reply_.bound = address::ipv4({buf_[4], buf_[5], buf_[6], buf_[7]});
     state_ = state::done;
+}
+
+// ---------------------------------------------------------------- BIND
+
+namespace {
+
+// The IPv4 address inside ::ffff:a.b.c.d, so that a peer reported either way
+// compares equal to an IPv4 target.
+address unmapped(const address& a) noexcept {
+    static constexpr std::uint8_t prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+    if (a.type != address::kind::ipv6 || !std::equal(prefix, prefix + 12, a.ip.begin())) return a;
+    return address::ipv4({a.ip[12], a.ip[13], a.ip[14], a.ip[15]});
+}
+
+// Whether the host in BIND's second reply is the one the request named. A
+// name cannot be checked without resolving it, and 0.0.0.0 or :: asks for
+// any host: both accept every peer.
+bool peer_is_expected(const address& asked, const address& peer) noexcept {
+    if (asked.type == address::kind::name || asked.unspecified()) return true;
+    const address a = unmapped(asked), p = unmapped(peer);
+    if (a.type != p.type) return false;
+    return std::equal(a.ip.begin(), a.ip.begin() + (a.type == address::kind::ipv4 ? 4 : 16),
+                      p.ip.begin());
+}
+
+}  // namespace
+
+// A reply ended the handshake. For BIND the first one is the announcement;
+// the second names the peer, checked against the request unless told not to.
+void handshake_machine::on_final_reply() noexcept {
+    if (req_.cmd != command::bind) return;
+    ++bind_stage_;
+    if (bind_stage_ == 2 && req_.options.check_bind_peer &&
+        !peer_is_expected(req_.target, reply_.bound))
+        fail(make(error::bind_peer_mismatch));
+}
+
+bool handshake_machine::await_peer() noexcept {
+    if (!listening()) return false;
+    if (req_.version == socks_version::v5)
+        expect(state::recv_reply_head, socks5_reply_head);
+    else
+        expect(state::recv_socks4_reply, socks4_reply_size);
+    return true;
+}
+
+// ---------------------------------------------------------------- UDP datagrams
+
+std::size_t udp_header_size(const address& destination) noexcept {
+    switch (destination.type) {
+        case address::kind::ipv4: return 4 + 4 + 2;
+        case address::kind::ipv6: return 4 + 16 + 2;
+        case address::kind::name:
+            return validate_name(destination.name) ? 0 : 4 + 1 + destination.name.size() + 2;
+        default: return 0;
+    }
+}
+
+udp_header_result encode_udp_header(const address& destination, std::uint16_t port,
+                                    std::span<std::uint8_t> out) noexcept {
+    if (destination.type == address::kind::none) return {0, make(error::hostname_empty)};
+    if (destination.type == address::kind::name) {
+        if (auto ec = validate_name(destination.name)) return {0, ec};
+    }
+    if (port == 0) return {0, make(error::port_zero)};
+    const std::size_t size = udp_header_size(destination);
+    if (out.size() < size) return {0, std::make_error_code(std::errc::no_buffer_space)};
+    std::uint8_t* p = out.data();
+    *p++ = 0x00;  // RSV
+    *p++ = 0x00;
+    *p++ = 0x00;  // FRAG: a whole datagram
+    switch (destination.type) {
+        case address::kind::ipv4:
+            *p++ = atyp_ipv4;
+            p = std::copy_n(destination.ip.begin(), 4, p);
+            break;
+        case address::kind::ipv6:
+            *p++ = atyp_ipv6;
+            p = std::copy_n(destination.ip.begin(), 16, p);
+            break;
+        default:
+            *p++ = atyp_name;
+            *p++ = static_cast<std::uint8_t>(destination.name.size());
+            p = put(p, destination.name);
+            break;
+    }
+    put_port(p, port);
+    return {size, {}};
+}
+
+std::error_code parse_udp_datagram(std::span<const std::uint8_t> in, udp_datagram& out) noexcept {
+    constexpr std::size_t fixed = 4;  // RSV RSV FRAG ATYP
+    if (in.size() < fixed) return make(error::udp_truncated);
+    if (in[2] != 0) return make(error::udp_fragmented);
+    const std::uint8_t* addr = in.data() + fixed;
+    std::size_t header = 0;
+    switch (in[3]) {
+        case atyp_ipv4: header = fixed + 4 + 2; break;
+        case atyp_ipv6: header = fixed + 16 + 2; break;
+        case atyp_name:
+            if (in.size() < fixed + 1) return make(error::udp_truncated);
+            if (addr[0] == 0) return make(error::udp_bad_address_type);
+            header = fixed + 1 + addr[0] + 2;
+            break;
+        default: return make(error::udp_bad_address_type);
+    }
+    if (in.size() < header) return make(error::udp_truncated);
+    switch (in[3]) {
+        case atyp_ipv4: out.source = address::ipv4({addr[0], addr[1], addr[2], addr[3]}); break;
+        case atyp_ipv6: {
+            std::array<std::uint8_t, 16> a{};
+            std::copy_n(addr, 16, a.begin());
+            out.source = address::ipv6(a);
+            break;
+        }
+        default:
+            out.source = address::host_name({reinterpret_cast<const char*>(addr + 1), addr[0]});
+            break;
+    }
+    out.port = get_port(in.data() + header - 2);
+    out.payload = in.subspan(header);
+    return {};
 }
 
 }  // namespace leakproof

@@ -122,6 +122,24 @@ struct bounded_writer {
     }
 };
 
+// host:port, an IPv6 host in brackets.
+void put_host_port(bounded_writer& w, const proxy& p) noexcept {
+    const bool bracket = address::parse(p.host.view()).type == address::kind::ipv6;
+    if (bracket) w.put("[");
+    w.put(p.host.view());
+    if (bracket) w.put("]");
+    char port[8];
+    std::size_t n = sizeof port;
+    port[--n] = '\0';
+    unsigned v = p.port;
+    do {
+        port[--n] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v);
+    w.put(":");
+    w.put(port + n);
+}
+
 const char* scheme_name(socks_version v) noexcept {
     switch (v) {
         case socks_version::v4: return "socks4";
@@ -228,20 +246,7 @@ std::size_t format_url(const proxy& p, char* out, std::size_t size, secrets what
         }
         w.put("@");
     }
-    const bool bracket = address::parse(p.host.view()).type == address::kind::ipv6;
-    if (bracket) w.put("[");
-    w.put(p.host.view());
-    if (bracket) w.put("]");
-    char port[8];
-    std::size_t n = sizeof port;
-    port[--n] = '\0';
-    unsigned v = p.port;
-    do {
-        port[--n] = static_cast<char>('0' + v % 10);
-        v /= 10;
-    } while (v);
-    w.put(":");
-    w.put(port + n);
+    put_host_port(w, p);
     if (what == secrets::kept && p.options.pipeline) w.put("?pipeline=1");
     return w.len;
 }
@@ -254,6 +259,20 @@ std::size_t format_redacted(const proxy& p, char* out, std::size_t size) noexcep
 
 std::size_t format_proxy_url(const proxy& p, char* out, std::size_t size) noexcept {
     return format_url(p, out, size, secrets::kept);
+}
+
+std::size_t format_not_socks(std::error_code ec, const proxy& p, char* out,
+                             std::size_t size) noexcept {
+    if (!answered_other_protocol(ec)) return 0;
+    // The message reads "proxy: answered like …": the address takes the colon's place.
+    constexpr std::string_view prefix = "proxy: ";
+    const std::string_view message = message_of(static_cast<error>(ec.value()));
+    bounded_writer w{out, size};
+    w.put("proxy ");
+    put_host_port(w, p);
+    w.put(" ");
+    w.put(message.substr(message.starts_with(prefix) ? prefix.size() : 0));
+    return w.len;
 }
 
 }  // namespace leakproof

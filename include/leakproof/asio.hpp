@@ -25,9 +25,18 @@
 //
 // Synchronous versions (leakproof::connect, resolve, resolve_ptr) run the same
 // operation on a private io_context, for programs that do not run one.
+//
+// BIND: async_bind asks the last proxy to listen and completes with the
+// address it announced; async_accept_bound then waits for the peer, after
+// which the socket carries the inbound connection. UDP: a udp_association
+// holds the UDP ASSOCIATE control connection and its own UDP socket, and sends
+// and receives datagrams through the proxy's relay (names go to the proxy).
 #pragma once
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -47,6 +56,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ip/udp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
@@ -93,6 +103,30 @@ inline std::error_code parse_proxy_chain(std::span<const std::string_view> urls,
 }
 
 namespace detail {
+struct bind_access;
+}
+
+// What async_bind completes with: where the proxy listens for the peer (tell
+// the peer this address), and the pending BIND that async_accept_bound goes on
+// with. An announcement of 0.0.0.0 or :: (the proxy's own address) has been
+// replaced by the address of the proxy that binds, when it is known as an
+// address: the one we connected to for a single proxy, the last hop's host
+// for a chain when that is an IP literal (otherwise it is left unspecified:
+// never resolved here).
+class bind_announcement {
+public:
+    asio::ip::tcp::endpoint endpoint;
+
+    // Whether async_accept_bound can go on with it.
+    bool pending() const noexcept { return state_ != nullptr; }
+
+private:
+    friend struct detail::bind_access;
+    std::shared_ptr<void> state_;  // the BIND's operation state, waiting for its second reply
+    const void* socket_ = nullptr;
+};
+
+namespace detail {
 
 // What an operation completes with besides its error_code.
 struct connect_result {
@@ -103,6 +137,26 @@ struct resolve_result {
 };
 struct resolve_ptr_result {
     using signature = void(std::error_code, std::string);
+};
+struct bind_result {  // the first reply of a BIND
+    using signature = void(std::error_code, bind_announcement);
+};
+struct accept_bound_result {  // the second reply of a BIND
+    using signature = void(std::error_code, asio::ip::tcp::endpoint);
+};
+struct associate_result {
+    using signature = void(std::error_code, asio::ip::udp::endpoint);
+};
+
+// Which operations leave the socket open when they succeed: those after
+// which it carries a connection (or the UDP association's control).
+template <typename Result>
+inline constexpr bool keeps_socket =
+    !std::is_same_v<Result, resolve_result> && !std::is_same_v<Result, resolve_ptr_result>;
+
+struct bind_access {
+    static std::shared_ptr<void>& state(bind_announcement& a) noexcept { return a.state_; }
+    static const void*& socket(bind_announcement& a) noexcept { return a.socket_; }
 };
 
 inline asio::ip::address to_asio(const address& a) {
@@ -141,6 +195,7 @@ public:
     std::string_view host(std::size_t i) const noexcept { return view(hops_[i].host); }
     std::uint16_t port(std::size_t i) const noexcept { return hops_[i].port; }
     std::string_view destination() const noexcept { return view(destination_); }
+    command cmd() const noexcept { return cmd_; }
 
     // Where hop i's handshake works.
     std::span<std::uint8_t> scratch() const noexcept { return {scratch_.get(), scratch_size_}; }
@@ -243,6 +298,7 @@ public:
     void operator()(Self& self) {
         socks_state<Socket>& st = *st_;
         if (st.early_error) return finish(self, st.early_error);
+        if constexpr (std::is_same_v<Result, accept_bound_result>) return await_peer(self);
         if ((st.early_error = check_requests(st))) {
             // Never complete inside the initiating call: post, come back here.
             return asio::post(st.socket.get_executor(), std::move(self));
@@ -284,6 +340,10 @@ public:
     template <typename Self>
     void operator()(Self& self, std::error_code ec, std::size_t n) {
         handshake_machine& hs = *st_->handshake;
+        if (hung_up(ec) && !stopped(self) && st_->reading) {
+            hs.closed();  // the core says what a close means here (a BIND ssh -D refuses)
+            return step(self);
+        }
         if (hung_up(ec) && !stopped(self))
             return finish(self, make_error_code(error::proxy_closed));
         if (ec)
@@ -318,6 +378,21 @@ private:
             if (st->resolver) st->resolver->cancel();
             st->socket.cancel(ignored);
         });
+    }
+
+    // BIND's second phase, on the state the first left: the same socket, hop
+    // and handshake, which now reads the second reply.
+    template <typename Self>
+    void await_peer(Self& self) {
+        socks_state<Socket>& st = *st_;
+        st.finished = false;
+        st.timed_out = false;
+        if (!st.handshake || !st.handshake->await_peer()) {
+            st.early_error = asio::error::invalid_argument;
+            return asio::post(st.socket.get_executor(), std::move(self));
+        }
+        arm_timeout();
+        step(self);
     }
 
     template <typename Self>
@@ -365,11 +440,38 @@ private:
             ec = make_error_code(error::timeout);
         else if (ec && self.get_cancellation_state().cancelled() != asio::cancellation_type::none)
             ec = asio::error::operation_aborted;
-        if (ec || !std::is_same_v<Result, connect_result>) {
+        if (ec || !keeps_socket<Result>) {
             std::error_code ignored;
             st.socket.close(ignored);
         }
         complete(self, ec);
+    }
+
+    // BIND's announcement and UDP ASSOCIATE's relay: 0.0.0.0 or :: mean the
+    // proxy's own address, which we know as an address for one proxy (we
+    // connected to it) or for a last hop given as an IP literal.
+    std::optional<asio::ip::address> binding_proxy_address() const {
+        socks_state<Socket>& st = *st_;
+        std::error_code ec;
+        if (st.path.size() == 1) {
+            auto remote = st.socket.remote_endpoint(ec);
+            if (!ec) return remote.address();
+            return std::nullopt;
+        }
+        auto ip = asio::ip::make_address(st.path.host(st.path.size() - 1), ec);
+        if (ec) return std::nullopt;
+        return ip;
+    }
+
+    // The address a reply names, with the proxy's own substituted for 0.0.0.0
+    // or ::. A name is an error: nothing here resolves it.
+    std::error_code bound_address(asio::ip::address& out) const {
+        const reply& r = st_->handshake->result();
+        if (r.bound.type == address::kind::name) return make_error_code(error::bad_address_type);
+        out = to_asio(r.bound);
+        if (r.means_proxy_address())
+            if (auto own = binding_proxy_address()) out = *own;
+        return {};
     }
 
     template <typename Self>
@@ -377,6 +479,33 @@ private:
         if constexpr (std::is_same_v<Result, connect_result>) {
             auto keep = std::move(st_);  // free the state after the handler, not before
             self.complete(ec);
+        } else if constexpr (std::is_same_v<Result, bind_result>) {
+            bind_announcement out;
+            asio::ip::address ip;
+            if (!ec && !(ec = bound_address(ip))) {
+                out.endpoint = {ip, st_->handshake->result().port};
+                bind_access::socket(out) = &st_->socket;
+                bind_access::state(out) = st_;
+            }
+            if (ec) close_socket();
+            auto keep = std::move(st_);
+            self.complete(ec, std::move(out));
+        } else if constexpr (std::is_same_v<Result, accept_bound_result>) {
+            asio::ip::tcp::endpoint peer;
+            const reply& r = st_->handshake->result();
+            if (!ec && r.bound.type == address::kind::name)
+                ec = make_error_code(error::bad_address_type);
+            if (!ec) peer = {to_asio(r.bound), r.port};
+            if (ec) close_socket();
+            auto keep = std::move(st_);
+            self.complete(ec, peer);
+        } else if constexpr (std::is_same_v<Result, associate_result>) {
+            asio::ip::udp::endpoint relay;
+            asio::ip::address ip;
+            if (!ec && !(ec = bound_address(ip))) relay = {ip, st_->handshake->result().port};
+            if (ec) close_socket();
+            auto keep = std::move(st_);
+            self.complete(ec, relay);
         } else if constexpr (std::is_same_v<Result, resolve_result>) {
             asio::ip::address out;
             if (!ec) {
@@ -400,6 +529,11 @@ private:
             auto keep = std::move(st_);
             self.complete(ec, std::move(out));
         }
+    }
+
+    void close_socket() {
+        std::error_code ignored;
+        st_->socket.close(ignored);
     }
 
     std::shared_ptr<socks_state<Socket>> st_;
@@ -456,6 +590,59 @@ auto async_resolve_ptr(const Executor& ex, proxy_chain chain, const asio::ip::ad
         std::forward<Token>(token));
 }
 
+// BIND: asks the last proxy of `chain` to listen for a connection from
+// peer_host (a name or an IP literal, sent as given; 0.0.0.0 for any host)
+// and completes with void(std::error_code, bind_announcement) once the proxy
+// has announced where it listens. Tell the peer announcement.endpoint, then
+// call async_accept_bound. A proxy without BIND gives error::bind_not_supported.
+template <typename Executor, typename Token>
+auto async_bind(asio::basic_stream_socket<asio::ip::tcp, Executor>& socket, proxy_chain chain,
+                std::string_view peer_host, std::uint16_t peer_port, const connect_options& options,
+                Token&& token) {
+    return detail::start<detail::bind_result, detail::tcp_socket<Executor>>(
+        &socket, socket.get_executor(), chain, peer_host, peer_port, command::bind, options,
+        std::forward<Token>(token));
+}
+
+template <typename Executor, typename Token>
+auto async_bind(asio::basic_stream_socket<asio::ip::tcp, Executor>& socket, proxy_chain chain,
+                std::string_view peer_host, std::uint16_t peer_port, Token&& token) {
+    return async_bind(socket, chain, peer_host, peer_port, connect_options{},
+                      std::forward<Token>(token));
+}
+
+// BIND's second phase: waits for the proxy's second reply and completes with
+// void(std::error_code, asio::ip::tcp::endpoint) giving the peer that
+// connected; the socket then carries that connection (nothing after the
+// reply has been read). A peer other than an IP peer_host is
+// error::bind_peer_mismatch unless the proxy's handshake_options say
+// check_bind_peer = false. `pending` is what async_bind gave for this same
+// socket; it is used up. `options.timeout` bounds the wait for the peer.
+template <typename Executor, typename Token>
+auto async_accept_bound(asio::basic_stream_socket<asio::ip::tcp, Executor>& socket,
+                        bind_announcement pending, const connect_options& options, Token&& token) {
+    using socket_type = detail::tcp_socket<Executor>;
+    using state_type = detail::socks_state<socket_type>;
+    std::shared_ptr<state_type> st;
+    if (detail::bind_access::socket(pending) == &socket)
+        st = std::static_pointer_cast<state_type>(std::move(detail::bind_access::state(pending)));
+    if (!st)  // not this socket's BIND: without a handshake, refused from a posted call
+        st = std::make_shared<state_type>(&socket, socket.get_executor(),
+                                          proxy_chain(std::span<const proxy>{}), "", 0,
+                                          command::bind, options);
+    st->options = options;
+    return asio::async_compose<Token, detail::accept_bound_result::signature>(
+        detail::socks_op<socket_type, detail::accept_bound_result>(std::move(st)), token,
+        socket.get_executor());
+}
+
+template <typename Executor, typename Token>
+auto async_accept_bound(asio::basic_stream_socket<asio::ip::tcp, Executor>& socket,
+                        bind_announcement pending, Token&& token) {
+    return async_accept_bound(socket, std::move(pending), connect_options{},
+                              std::forward<Token>(token));
+}
+
 // Blocking connect: the same operation, for programs without an io_context.
 // An open `socket` is closed first.
 template <typename Executor>
@@ -499,5 +686,339 @@ inline std::error_code resolve_ptr(proxy_chain chain, const asio::ip::address& i
     ctx.run();
     return result;
 }
+
+// ---------------------------------------------------------------- UDP ASSOCIATE
+
+namespace detail {
+
+inline constexpr std::size_t max_relay_datagram = 65535;
+
+// An association's sockets and buffers, shared with its pending operations
+// so that no handler outlives what it uses. Allocated once, at construction
+// and at open: sending and receiving a datagram allocate nothing here.
+template <typename Executor>
+struct udp_link {
+    explicit udp_link(const Executor& ex) : control(ex), datagrams(ex) {}
+
+    tcp_socket<Executor> control;  // the UDP ASSOCIATE connection: the association lives as long
+    asio::basic_datagram_socket<asio::ip::udp, Executor> datagrams;  // connected to the relay
+    asio::ip::udp::endpoint relay;
+    bool open = false;           // async_open succeeded; neither end has closed since
+    bool control_ended = false;  // the proxy ended the association
+    std::uint8_t control_byte = 0;
+    std::array<std::uint8_t, max_udp_header> header{};  // the pending send's header
+    std::unique_ptr<std::uint8_t[]> inbound;            // one relay datagram, header included
+    std::array<char, 256> source{};                     // the last source received, as text
+
+    std::error_code closed_error() const {
+        if (control_ended) return make_error_code(error::udp_association_closed);
+        return asio::error::not_connected;
+    }
+
+    void shut() {
+        open = false;
+        std::error_code ignored;
+        control.close(ignored);
+        datagrams.close(ignored);
+    }
+};
+
+// The proxy ends an association by closing its control connection, which
+// otherwise carries nothing: any end of it, or any byte on it, ends the
+// association, and the pending datagram operations complete.
+template <typename Link>
+void watch_control(const std::shared_ptr<Link>& link) {
+    link->control.async_read_some(asio::buffer(&link->control_byte, 1),
+                                  [link](std::error_code, std::size_t) {
+                                      if (!link->open) return;  // closed on our side
+                                      link->control_ended = true;
+                                      link->shut();
+                                  });
+}
+
+// The header and up to 15 of the caller's buffers, gathered in one send.
+struct gather_buffers {
+    using value_type = asio::const_buffer;
+    using const_iterator = const asio::const_buffer*;
+    static constexpr std::size_t capacity = 16;
+
+    std::array<asio::const_buffer, capacity> pieces;
+    std::size_t count = 0;
+
+    const_iterator begin() const noexcept { return pieces.data(); }
+    const_iterator end() const noexcept { return pieces.data() + count; }
+};
+
+// Posts the completion of an operation refused before any I/O, then completes.
+class refusal {
+public:
+    explicit refusal(std::error_code ec) : error_(ec) {}
+    std::error_code error() const noexcept { return error_; }
+    // True the first time: the caller posts itself and comes back.
+    bool first_time() noexcept { return !std::exchange(posted_, true); }
+
+private:
+    std::error_code error_;
+    bool posted_ = false;
+};
+
+template <typename Executor>
+class udp_open_op {
+public:
+    udp_open_op(std::shared_ptr<udp_link<Executor>> link, proxy_chain chain,
+                const connect_options& options)
+        : link_(std::move(link)), options_(options), refused_(check(chain)) {
+        if (!refused_.error()) hop_ = chain.hops()[0];
+    }
+
+    template <typename Self>
+    void operator()(Self& self) {
+        if (refused_.error()) {
+            if (refused_.first_time())
+                return asio::post(link_->control.get_executor(), std::move(self));
+            return self.complete(refused_.error());
+        }
+        link_->shut();
+        link_->control_ended = false;
+        // 0.0.0.0:0: the client does not know yet where it will send from
+        // (RFC 1928 section 6), which every server accepts.
+        start<associate_result, tcp_socket<Executor>>(
+            &link_->control, link_->control.get_executor(), proxy_chain(hop_), "0.0.0.0", 0,
+            command::udp_associate, options_, std::move(self));
+    }
+
+    template <typename Self>
+    void operator()(Self& self, std::error_code ec, asio::ip::udp::endpoint relay) {
+        if (!ec) ec = attach(relay);
+        if (ec) {
+            link_->shut();
+            return self.complete(ec);
+        }
+        watch_control(link_);
+        self.complete({});
+    }
+
+private:
+    static std::error_code check(proxy_chain chain) {
+        if (chain.hops().empty()) return make_error_code(error::no_proxy);
+        if (chain.hops().size() > 1) return make_error_code(error::udp_chain_not_supported);
+        return {};
+    }
+
+    // The UDP socket is connected to the relay, so only its datagrams reach us.
+    std::error_code attach(const asio::ip::udp::endpoint& relay) {
+        udp_link<Executor>& l = *link_;
+        std::error_code ec;
+        l.datagrams.open(relay.protocol(), ec);
+        if (!ec) l.datagrams.connect(relay, ec);
+        if (ec) return ec;
+        if (!l.inbound) l.inbound = std::make_unique<std::uint8_t[]>(max_relay_datagram);
+        l.relay = relay;
+        l.open = true;
+        return {};
+    }
+
+    std::shared_ptr<udp_link<Executor>> link_;
+    connect_options options_;
+    refusal refused_;
+    proxy hop_;  // a copy: the caller's chain may be gone before a deferred start
+};
+
+template <typename Executor, typename Buffers>
+class udp_send_op {
+public:
+    udp_send_op(std::shared_ptr<udp_link<Executor>> link, const Buffers& buffers,
+                std::size_t header_size, std::error_code refused)
+        : link_(std::move(link)), buffers_(buffers), header_size_(header_size), refused_(refused) {}
+
+    template <typename Self>
+    void operator()(Self& self) {
+        if (refused_.error()) {
+            if (refused_.first_time())
+                return asio::post(link_->datagrams.get_executor(), std::move(self));
+            return self.complete(refused_.error(), 0);
+        }
+        gather_buffers out;
+        out.pieces[out.count++] = asio::const_buffer(link_->header.data(), header_size_);
+        for (auto it = asio::buffer_sequence_begin(buffers_);
+             it != asio::buffer_sequence_end(buffers_); ++it) {
+            if (out.count == gather_buffers::capacity) {
+                refused_ = refusal(asio::error::no_buffer_space);
+                return (*this)(self);
+            }
+            out.pieces[out.count++] = asio::const_buffer(*it);
+        }
+        link_->datagrams.async_send(out, std::move(self));
+    }
+
+    template <typename Self>
+    void operator()(Self& self, std::error_code ec, std::size_t n) {
+        if (ec && link_->control_ended) ec = make_error_code(error::udp_association_closed);
+        self.complete(ec, ec || n < header_size_ ? 0 : n - header_size_);
+    }
+
+private:
+    std::shared_ptr<udp_link<Executor>> link_;
+    Buffers buffers_;
+    std::size_t header_size_;
+    refusal refused_;
+};
+
+// A datagram's source as text, in the association's own storage: a name as
+// the relay gave it, an address as a literal.
+inline std::string_view source_text(const address& a, std::array<char, 256>& out) {
+    if (a.type == address::kind::name) {
+        std::copy(a.name.begin(), a.name.end(), out.begin());
+        return {out.data(), a.name.size()};
+    }
+    const int family = a.type == address::kind::ipv4 ? AF_INET : AF_INET6;
+    if (!::inet_ntop(family, a.ip.data(), out.data(), static_cast<socklen_t>(out.size())))
+        return {};
+    return {out.data()};
+}
+
+template <typename Executor, typename Buffers>
+class udp_receive_op {
+public:
+    udp_receive_op(std::shared_ptr<udp_link<Executor>> link, const Buffers& buffers,
+                   std::error_code refused)
+        : link_(std::move(link)), buffers_(buffers), refused_(refused) {}
+
+    template <typename Self>
+    void operator()(Self& self) {
+        if (refused_.error()) {
+            if (refused_.first_time())
+                return asio::post(link_->datagrams.get_executor(), std::move(self));
+            return self.complete(refused_.error(), 0, std::string_view{}, std::uint16_t{0});
+        }
+        link_->datagrams.async_receive(asio::buffer(link_->inbound.get(), max_relay_datagram),
+                                       std::move(self));
+    }
+
+    template <typename Self>
+    void operator()(Self& self, std::error_code ec, std::size_t n) {
+        udp_datagram d;
+        if (ec && link_->control_ended) ec = make_error_code(error::udp_association_closed);
+        if (!ec) ec = parse_udp_datagram({link_->inbound.get(), n}, d);
+        if (ec) return self.complete(ec, 0, std::string_view{}, std::uint16_t{0});
+        const std::size_t copied =
+            asio::buffer_copy(buffers_, asio::buffer(d.payload.data(), d.payload.size()));
+        self.complete(ec, copied, source_text(d.source, link_->source), d.port);
+    }
+
+private:
+    std::shared_ptr<udp_link<Executor>> link_;
+    Buffers buffers_;
+    refusal refused_;
+};
+
+}  // namespace detail
+
+// A UDP ASSOCIATE: the control connection to the proxy and a UDP socket
+// connected to the relay it names. Datagrams go to a host (a name, sent to
+// the proxy to resolve, or an IP literal) and port; each received one comes
+// with the host and port it came from. The association ends when the proxy
+// closes the control connection: pending and later operations then complete
+// with error::udp_association_closed. Only one proxy (a relay behind a chain
+// could not be reached from here: error::udp_chain_not_supported); fragments
+// are never sent, and received ones are refused (error::udp_fragmented).
+//
+// Like an Asio socket: at most one send and one receive pending at a time,
+// handlers on the executor. Opening allocates (the control connection's
+// operation, a 64 KiB receive buffer); a datagram sent or received does not
+// (see udp_association).
+template <typename Executor = asio::any_io_executor>
+class basic_udp_association {
+public:
+    using executor_type = Executor;
+
+    explicit basic_udp_association(const executor_type& ex)
+        : link_(std::make_shared<detail::udp_link<Executor>>(ex)) {}
+    template <typename Context, typename = std::enable_if_t<
+                                    std::is_convertible_v<Context&, asio::execution_context&>>>
+    explicit basic_udp_association(Context& ctx) : basic_udp_association(ctx.get_executor()) {}
+
+    basic_udp_association(const basic_udp_association&) = delete;
+    basic_udp_association& operator=(const basic_udp_association&) = delete;
+    ~basic_udp_association() { close(); }
+
+    executor_type get_executor() const { return link_->control.get_executor(); }
+
+    // Connects to the proxy, asks for the association and opens the UDP
+    // socket; completes with void(std::error_code). A proxy without UDP
+    // gives error::udp_not_supported. An open association is closed first.
+    template <typename Token>
+    auto async_open(proxy_chain chain, const connect_options& options, Token&& token) {
+        return asio::async_compose<Token, void(std::error_code)>(
+            detail::udp_open_op<Executor>(link_, chain, options), token, get_executor());
+    }
+    template <typename Token>
+    auto async_open(proxy_chain chain, Token&& token) {
+        return async_open(chain, connect_options{}, std::forward<Token>(token));
+    }
+
+    // Sends one datagram (the buffers' bytes, gathered behind the SOCKS
+    // header) to host:port through the relay; completes with
+    // void(std::error_code, std::size_t payload_bytes_sent).
+    template <typename ConstBuffers, typename Token>
+    auto async_send_to(const ConstBuffers& buffers, std::string_view host, std::uint16_t port,
+                       Token&& token) {
+        std::error_code refused;
+        std::size_t header = 0;
+        if (!link_->open) {
+            refused = link_->closed_error();
+        } else {
+            // Encoded now, so that `host` need not outlive this call.
+            const udp_header_result r =
+                encode_udp_header(address::parse(host), port, link_->header);
+            refused = r.error;
+            header = r.size;
+        }
+        return asio::async_compose<Token, void(std::error_code, std::size_t)>(
+            detail::udp_send_op<Executor, ConstBuffers>(link_, buffers, header, refused), token,
+            get_executor());
+    }
+
+    // Receives one datagram from the relay into the buffers (a longer payload
+    // is cut, as recv() does); completes with void(std::error_code,
+    // std::size_t payload_bytes, std::string_view source_host, std::uint16_t
+    // source_port). The host text lives in the association until the next
+    // receive completes. A datagram the relay framed wrongly completes with
+    // its error (udp_fragmented, udp_truncated, udp_bad_address_type); the
+    // association stays usable.
+    template <typename MutableBuffers, typename Token>
+    auto async_receive_from(const MutableBuffers& buffers, Token&& token) {
+        std::error_code refused = link_->open ? std::error_code{} : link_->closed_error();
+        return asio::async_compose<Token, void(std::error_code, std::size_t, std::string_view,
+                                               std::uint16_t)>(
+            detail::udp_receive_op<Executor, MutableBuffers>(link_, buffers, refused), token,
+            get_executor());
+    }
+
+    // Ends the association: pending operations complete with
+    // asio::error::operation_aborted.
+    void close() {
+        if (link_) link_->shut();
+    }
+
+    bool is_open() const noexcept { return link_->open; }
+    // The control connection (for socket options; closing or shutting it
+    // down ends the association).
+    detail::tcp_socket<Executor>& control_socket() noexcept { return link_->control; }
+    // The relay's address (the proxy's own when it answered 0.0.0.0 or ::).
+    asio::ip::udp::endpoint relay_endpoint() const { return link_->relay; }
+    // The UDP socket's own address, as the relay sees it (through no NAT).
+    asio::ip::udp::endpoint local_endpoint(std::error_code& ec) const {
+        return link_->datagrams.local_endpoint(ec);
+    }
+
+private:
+    std::shared_ptr<detail::udp_link<Executor>> link_;
+};
+
+// On an io_context's own executor: a datagram then allocates nothing. (With
+// asio::any_io_executor, Asio's type-erased executor allocates twice per
+// datagram to run a composed operation's steps: measured, not ours to fix.)
+using udp_association = basic_udp_association<asio::io_context::executor_type>;
 
 }  // namespace leakproof

@@ -77,6 +77,21 @@ enum class error : int {
     url_bad_escape,      // a malformed %XX escape
     url_field_too_long,  // host, user or password longer than 255 bytes
     url_bad_option,      // an unknown ?option
+
+    // What answered instead of a SOCKS server, told from the bytes of a reply
+    // whose version byte is wrong (bad_version when they match nothing known).
+    answered_http,  // "HTTP/…": a web server or an HTTP proxy
+    answered_ssh,   // "SSH-…": an SSH server's banner
+    answered_tls,   // a TLS record: an alert (0x15 0x03) or a handshake (0x16 0x03)
+    // BIND and UDP ASSOCIATE.
+    bind_not_supported,       // REP 7 to a BIND (microsocks, ssh -D, Tor)
+    udp_not_supported,        // REP 7 to a UDP ASSOCIATE
+    bind_peer_mismatch,       // BIND's second reply names another host than the one asked for
+    udp_fragmented,           // a relay datagram with FRAG != 0 (never reassembled)
+    udp_truncated,            // a relay datagram shorter than its header
+    udp_bad_address_type,     // a relay datagram's ATYP is not 1, 3 or 4, or its name is empty
+    udp_chain_not_supported,  // UDP ASSOCIATE through more than one proxy
+    udp_association_closed,   // the UDP association's control connection ended
 };
 
 const std::error_category& error_category() noexcept;
@@ -92,6 +107,11 @@ const char* message_of(error e) noexcept;
 // The errno an interposed connect() returns for a leakproof error (or for any
 // error_code: a system error passes through, anything else becomes EPROTO).
 int to_errno(std::error_code ec) noexcept;
+
+// True for answered_http, answered_ssh and answered_tls: the proxy at that
+// address is another kind of server, and a message for people names it
+// (format_not_socks in proxy.hpp).
+bool answered_other_protocol(std::error_code ec) noexcept;
 
 // The leakproof error for a SOCKS5 REP byte (0 → success, an empty code).
 std::error_code socks5_reply_error(std::uint8_t rep) noexcept;

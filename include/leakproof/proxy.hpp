@@ -67,4 +67,12 @@ std::size_t format_redacted(const proxy& p, char* out, std::size_t size) noexcep
 std::size_t format_proxy_url(const proxy& p, char* out, std::size_t size) noexcept;
 inline constexpr std::size_t max_url_size = 10 + 3 * 255 + 1 + 3 * 255 + 1 + 2 + 255 + 6 + 11 + 1;
 
+// For an error that says another kind of server answered (answered_http,
+// answered_ssh, answered_tls), the sentence that names it, as the message
+// alone cannot: "proxy 127.0.0.1:8080 answered like an HTTP server, not
+// SOCKS". Written and returned as format_redacted does; 0, and nothing
+// written, for any other error.
+std::size_t format_not_socks(std::error_code ec, const proxy& p, char* out,
+                             std::size_t size) noexcept;
+
 }  // namespace leakproof

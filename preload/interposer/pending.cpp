@@ -148,7 +148,7 @@ int errno_of(std::error_code ec) noexcept {
 // epoll registrations come back and its poll/select waiters wake. The log
 // line comes first: a program may exit the moment it sees the outcome.
 void finish(entry* e, std::error_code ec) noexcept {
-    tunnel::report(e->d, e->sel, ec);
+    tunnel::report(e->d, e->sel, ec, e->hop);
     remove(e);
     pending_count.fetch_sub(1, std::memory_order_relaxed);
     bool ours = same_socket(*e);
@@ -373,36 +373,9 @@ void close_driver_fds() noexcept {
     drv = driver{};
 }
 
-// fork(): the child has no helper thread. Handshakes under way stay the
-// parent's (the socket is shared); the child forgets them and makes its own
-// helper when it needs one.
-void before_fork() noexcept {
-    mu.lock();
-}
-void after_fork_parent() noexcept {
-    mu.unlock();
-}
-void after_fork_child() noexcept {
-    while (under_way != nullptr) {
-        entry* e = under_way;
-        table[e->fd].store(idle, std::memory_order_relaxed);
-        remove(e);
-        keep_spare(e);
-    }
-    pending_count.store(0);
-    waiters = nullptr;
-    close_driver_fds();
-    mu.unlock();
-}
-
 // Under mu. The epoll set, eventfd and thread, made on first use.
 bool ensure_driver() noexcept {
     if (drv.running) return true;
-    static bool atfork_done = false;
-    if (!atfork_done) {
-        pthread_atfork(before_fork, after_fork_parent, after_fork_child);
-        atfork_done = true;
-    }
     drv.ep = epoll_create1(EPOLL_CLOEXEC);
     drv.wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     epoll_event ev{};
@@ -415,14 +388,6 @@ bool ensure_driver() noexcept {
     }
     drv.running = true;
     return true;
-}
-
-bool feature_on() noexcept {
-    static const bool on = [] {
-        const char* v = getenv("LEAKPROOF_ASYNC");
-        return v == nullptr || strcmp(v, "0") != 0;
-    }();
-    return on;
 }
 
 // ---- starting --------------------------------------------------------------
@@ -485,7 +450,7 @@ bool any_pending() noexcept {
 }
 
 bool wanted(int fd, int flags) noexcept {
-    return in_range(fd) && feature_on() && (flags & O_NONBLOCK);
+    return in_range(fd) && (flags & O_NONBLOCK) && config::get().async;
 }
 
 bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d, int& rc) noexcept {
@@ -495,7 +460,7 @@ bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d,
     if (e == nullptr) return false;
     int err = begin(e);
     if (err != 0) {
-        tunnel::report(e->d, e->sel, {err, std::generic_category()});
+        tunnel::report(e->d, e->sel, {err, std::generic_category()}, e->hop);
         keep_spare(e);
         errno = err;
     } else {
@@ -536,6 +501,30 @@ void settle(int fd) noexcept {
     pollfd p{fd, POLLOUT, 0};
     if (e->connecting && real::fn().poll(&p, 1, 0) != 1) return;  // still connecting
     step(e);
+}
+
+// fork(): the child has no helper thread. Handshakes under way stay the
+// parent's (the socket is shared); the child forgets them and makes its own
+// helper when it needs one.
+void before_fork() noexcept {
+    mu.lock();
+}
+
+void after_fork_parent() noexcept {
+    mu.unlock();
+}
+
+void after_fork_child() noexcept {
+    while (under_way != nullptr) {
+        entry* e = under_way;
+        table[e->fd].store(idle, std::memory_order_relaxed);
+        remove(e);
+        keep_spare(e);
+    }
+    pending_count.store(0);
+    waiters = nullptr;
+    close_driver_fds();
+    mu.unlock();
 }
 
 std::unique_lock<std::mutex> guard() noexcept {

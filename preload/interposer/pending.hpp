@@ -20,7 +20,8 @@
 // All state changes happen under one lock; status() reads a lock-free
 // per-fd table so that the hooks cost one atomic load when nothing is
 // pending. Descriptors past fdstate's range keep the synchronous path.
-// LEAKPROOF_ASYNC=0 turns the whole feature off (synchronous handshakes).
+// LEAKPROOF_ASYNC=0 (config.hpp) turns the whole feature off (synchronous
+// handshakes).
 #pragma once
 
 #include <sys/socket.h>
@@ -56,6 +57,12 @@ int take_error(int fd) noexcept;
 void settle(int fd) noexcept;
 // close(): drops any handshake or kept error of fd.
 void forget(int fd) noexcept;
+
+// fork() (interposer/fork.cpp): the lock is held across it, and the child
+// forgets the parent's handshakes and helper thread.
+void before_fork() noexcept;
+void after_fork_parent() noexcept;
+void after_fork_child() noexcept;
 
 // The lock every change to handshake or epoll-registration state is made
 // under (hooks/epoll.cpp takes it around the program's epoll_ctl).

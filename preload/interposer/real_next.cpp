@@ -2,8 +2,7 @@
 
 #include <dlfcn.h>
 #include <pthread.h>
-#include <unistd.h>
-
+#include <cstdio>
 #include <cstdlib>
 
 namespace lp::real {
@@ -16,9 +15,13 @@ template <typename F>
 void load(F& slot, const char* name) noexcept {
     void* p = dlsym(RTLD_NEXT, name);
     if (p == nullptr) {
-        // Without the real function we could only fail or leak; say so and stop.
-        static const char msg[] = "leakproof: cannot find the real libc function\n";
-        (void)!::write(2, msg, sizeof msg - 1);
+        // Without the real function we could only fail or leak; say so and
+        // stop. Not with write(): that is our own hook, which would wait for
+        // this very pthread_once and hang. stdio reaches the kernel through
+        // libc's internal write, which no preload replaces.
+        std::fputs("leakproof: cannot find the real libc function ", stderr);
+        std::fputs(name, stderr);
+        std::fputs("\n", stderr);
         std::abort();
     }
     slot = reinterpret_cast<F>(p);
@@ -59,6 +62,11 @@ void resolve() noexcept {
     load(table.recv_chk, "__recv_chk");
     load(table.recvfrom_chk, "__recvfrom_chk");
     load(table.poll_chk, "__poll_chk");
+    load(table.execve, "execve");
+    load(table.execvpe, "execvpe");
+    load(table.fexecve, "fexecve");
+    load(table.posix_spawn, "posix_spawn");
+    load(table.posix_spawnp, "posix_spawnp");
 }
 
 // At load time, see real.hpp. fn() still works before this runs (another

@@ -4,14 +4,13 @@
 #include <errno.h>
 #include <sys/socket.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <string_view>
 #include <system_error>
 
-#include "runtime/config.hpp"
 #include "leakproof/error.hpp"
 #include "leakproof/handshake.hpp"
+#include "runtime/config.hpp"
 #include "runtime/log.hpp"
 #include "runtime/real.hpp"
 #include "runtime/tunnel.hpp"
@@ -21,17 +20,6 @@ namespace {
 
 std::error_code sys(int e) noexcept {
     return {e, std::generic_category()};
-}
-
-// Read once: the environment is fixed for the life of the process as far as
-// we are concerned (the wrapper set it before exec), and getenv on every
-// lookup would race with a program calling setenv in another thread.
-bool tor_mode() noexcept {
-    static const bool on = [] {
-        const char* v = std::getenv("LEAKPROOF_TOR");
-        return v != nullptr && std::strcmp(v, "1") == 0;
-    }();
-    return on;
 }
 
 // Runs RESOLVE_PTR for `text` (the address as a literal) against the first
@@ -68,7 +56,7 @@ std::error_code ask(std::string_view text, char (&out)[256], std::size_t& len) n
 // Private ranges are asked too: Tor refuses what it will not look up
 // (ClientDNSRejectInternalAddresses), and that refusal is the answer.
 bool wanted(const net::ip& a) noexcept {
-    return tor_mode() && !a.is_loopback();
+    return config::get().tor && !a.is_loopback();
 }
 
 bool resolve_ptr(const net::ip& a, char (&out)[256], std::size_t& len) noexcept {
@@ -88,7 +76,7 @@ bool resolve_ptr(const net::ip& a, char (&out)[256], std::size_t& len) noexcept 
         ln.proxy(config::get().chain[0]);
         ln << ": ";
         if (ec)
-            ln << tunnel::describe(ec);
+            tunnel::put_error(ln, ec, &config::get().chain[0]);
         else
             ln << std::string_view{out, len};
         log::emit(lvl, ln);

@@ -4,20 +4,30 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+
+#include "runtime/environment.hpp"
 
 namespace lp::config {
 namespace {
 
 constinit settings cfg{};  // no code at load time: a page fault each counts
 pthread_once_t once = PTHREAD_ONCE_INIT;
+std::atomic<bool> loaded{false};  // cfg is complete (after_fork_child may use it)
 
-std::string_view env(const char* name) noexcept {
-    const char* v = std::getenv(name);
-    return v ? std::string_view{v} : std::string_view{};
-}
+// One parse: the settings being filled and where the variables come from.
+struct reader {
+    settings& out;
+    lookup source;
+
+    std::string_view operator()(const char* name) const noexcept {
+        const char* v = source(name);
+        return v ? std::string_view{v} : std::string_view{};
+    }
+};
 
 bool is_separator(char c) noexcept {
     return c == ' ' || c == ',' || c == '\t' || c == '\n';
@@ -49,118 +59,139 @@ int parse_int(std::string_view s, int fallback) noexcept {
 
 void copy(char* dst, std::size_t size, std::string_view s) noexcept {
     std::size_t n = s.size() < size - 1 ? s.size() : size - 1;
-    std::memcpy(dst, s.data(), n);
+    if (n > 0) std::memcpy(dst, s.data(), n);  // an unset variable's data() is null
     dst[n] = '\0';
 }
 
-void load_chain() noexcept {
-    auto urls = env("LEAKPROOF_PROXIES");
+void load_chain(const reader& r) noexcept {
+    settings& c = r.out;
+    auto urls = r(env::proxies);
     if (urls.empty()) urls = "socks5h://127.0.0.1:9050";
-    bool ok = each_token(urls, false, [](std::string_view url) {
-        if (cfg.chain_len == max_chain) return false;
-        if (leakproof::parse_proxy_url(url, cfg.chain[cfg.chain_len])) return false;
-        ++cfg.chain_len;
+    bool ok = each_token(urls, false, [&c](std::string_view url) {
+        if (c.chain_len == max_chain) return false;
+        if (leakproof::parse_proxy_url(url, c.chain[c.chain_len])) return false;
+        ++c.chain_len;
         return true;
     });
-    if (!ok || cfg.chain_len == 0) {
-        cfg.error = "bad LEAKPROOF_PROXIES (run programs through the leakproof wrapper)";
+    if (!ok || c.chain_len == 0) {
+        c.error = "bad LEAKPROOF_PROXIES (run programs through the leakproof wrapper)";
         return;
     }
-    auto host = cfg.chain[0].host.view();
+    auto host = c.chain[0].host.view();
     if (host == "localhost") host = "127.0.0.1";
-    if (!net::parse_ip(host, cfg.first_hop_ep.addr)) {
-        cfg.error = "the first proxy must be given as an IP address";
+    if (!net::parse_ip(host, c.first_hop_ep.addr)) {
+        c.error = "the first proxy must be given as an IP address";
         return;
     }
-    cfg.first_hop_ep.port = cfg.chain[0].port;
-    cfg.first_hop.sin6_family = AF_INET6;
-    cfg.first_hop.sin6_port = htons(cfg.chain[0].port);
-    std::memcpy(&cfg.first_hop.sin6_addr, cfg.first_hop_ep.addr.b.data(), 16);
+    c.first_hop_ep.port = c.chain[0].port;
+    c.first_hop.sin6_family = AF_INET6;
+    c.first_hop.sin6_port = htons(c.chain[0].port);
+    std::memcpy(&c.first_hop.sin6_addr, c.first_hop_ep.addr.b.data(), 16);
 }
 
-void load_excludes() noexcept {
-    bool ok = each_token(env("LEAKPROOF_EXCLUDE"), true, [](std::string_view item) {
-        if (cfg.exclude_count == max_excludes) return false;
-        if (!net::parse_cidr(item, cfg.excludes[cfg.exclude_count])) return false;
-        ++cfg.exclude_count;
+void load_excludes(const reader& r) noexcept {
+    settings& c = r.out;
+    bool ok = each_token(r(env::exclude), true, [&c](std::string_view item) {
+        if (c.exclude_count == max_excludes) return false;
+        if (!net::parse_cidr(item, c.excludes[c.exclude_count])) return false;
+        ++c.exclude_count;
         return true;
     });
-    if (!ok) cfg.error = "bad LEAKPROOF_EXCLUDE";
+    if (!ok) c.error = "bad LEAKPROOF_EXCLUDE";
 }
-
-// LEAKPROOF_ISOLATE (config.hpp). The hops it applies to, and their base.
-bool isolated[max_chain];
-leakproof::short_string isolate_base;
 
 // "BASE-<pid>" for the isolated hops. Runs at load and in a forked child,
 // which is single-threaded then: nothing reads the settings meanwhile.
-void derive_isolated_users() noexcept {
+void derive_isolated_users(settings& c) noexcept {
     char pid[16];
     auto end = std::to_chars(pid, pid + sizeof pid, static_cast<long>(getpid())).ptr;
-    for (std::size_t i = 0; i < cfg.chain_len; ++i) {
-        if (!isolated[i]) continue;
-        auto& user = cfg.chain[i].user;
-        user.assign(isolate_base.view());
+    for (std::size_t i = 0; i < c.chain_len; ++i) {
+        if (!c.isolated[i]) continue;
+        auto& user = c.chain[i].user;
+        user.assign(c.isolate_base.view());
         user.push_back('-');
-        for (const char* c = pid; c != end; ++c) user.push_back(*c);
+        for (const char* p = pid; p != end; ++p) user.push_back(*p);
     }
 }
 
-void load_isolation() noexcept {
-    auto v = env("LEAKPROOF_ISOLATE");
-    if (v.empty() || cfg.error != nullptr) return;
+// LEAKPROOF_ISOLATE (environment.hpp).
+void load_isolation(const reader& r) noexcept {
+    settings& c = r.out;
+    auto v = r(env::isolate);
+    if (v.empty() || c.error != nullptr) return;
     std::string_view base = "leakproof";
     if (v.starts_with("process:")) {
         base = v.substr(8);
     } else if (v != "process") {
-        cfg.error = "bad LEAKPROOF_ISOLATE (expected process[:BASE])";
+        c.error = "bad LEAKPROOF_ISOLATE (expected process[:BASE])";
         return;
     }
     // Room for "-<pid>" after it: a user name holds 255 bytes.
-    if (base.empty() || base.size() > 200 || !isolate_base.assign(base)) {
-        cfg.error = "bad LEAKPROOF_ISOLATE base (1 to 200 bytes)";
+    if (base.empty() || base.size() > 200 || !c.isolate_base.assign(base)) {
+        c.error = "bad LEAKPROOF_ISOLATE base (1 to 200 bytes)";
         return;
     }
-    for (std::size_t i = 0; i < cfg.chain_len; ++i) {
-        auto& hop = cfg.chain[i];
-        isolated[i] = hop.version == leakproof::socks_version::v5 && hop.user.empty();
-        if (isolated[i]) hop.password.assign(base);
+    for (std::size_t i = 0; i < c.chain_len; ++i) {
+        auto& hop = c.chain[i];
+        c.isolated[i] = hop.version == leakproof::socks_version::v5 && hop.user.empty();
+        if (c.isolated[i]) hop.password.assign(base);
     }
-    derive_isolated_users();
-    // The pid changes in a child of fork(); after exec() this runs anew.
-    pthread_atfork(nullptr, nullptr, derive_isolated_users);
+    derive_isolated_users(c);
 }
 
-// The chain mode and the routes; every hop a connect may start with must
-// be an address (the wrapper resolves them).
-void load_routes() noexcept {
-    auto mode = env("LEAKPROOF_CHAIN");
-    if (!mode.empty() && !path::parse_mode(mode, cfg.path)) cfg.error = "bad LEAKPROOF_CHAIN";
-    cfg.path.hop_timeout_ms = parse_int(env("LEAKPROOF_HOP_TIMEOUT_MS"), 0);
-    if (const char* err = route::parse(env("LEAKPROOF_ROUTES"), cfg.routes)) cfg.error = err;
-    if (cfg.error == nullptr &&
-        !route::index_entries(cfg.routes, {cfg.chain, cfg.chain_len}, cfg.path.how))
-        cfg.error = "every proxy a connection may start with must be given as an IP address";
+const char* from_getenv(const char* name) {
+    return std::getenv(name);
+}
+
+// The chain mode and the routes (LEAKPROOF_CHAIN, LEAKPROOF_HOP_TIMEOUT_MS,
+// LEAKPROOF_ROUTES); every hop a connect may start with must be an address
+// (the wrapper resolves them).
+void load_routes(const reader& r) noexcept {
+    settings& c = r.out;
+    auto mode = r(env::chain);
+    if (!mode.empty() && !path::parse_mode(mode, c.path)) c.error = "bad LEAKPROOF_CHAIN";
+    c.path.hop_timeout_ms = parse_int(r(env::hop_timeout_ms), 0);
+    if (const char* err = route::parse(r(env::routes), c.routes)) c.error = err;
+    if (c.error == nullptr && !route::index_entries(c.routes, {c.chain, c.chain_len}, c.path.how))
+        c.error = "every proxy a connection may start with must be given as an IP address";
 }
 
 void load() noexcept {
-    load_chain();
-    load_routes();
-    load_excludes();
-    load_isolation();
-    int t = parse_int(env("LEAKPROOF_TIMEOUT_MS"), 120000);
-    cfg.timeout_ms = t > 0 ? t : 120000;
-    cfg.proxy_loopback = env("LEAKPROOF_PROXY_LOOPBACK") == "1";
-    cfg.log_level = parse_int(env("LEAKPROOF_LOG_LEVEL"), 1);
-    copy(cfg.log_file, sizeof cfg.log_file, env("LEAKPROOF_LOG_FILE"));
-    copy(cfg.map_path, sizeof cfg.map_path, env("LEAKPROOF_MAP"));
+    read(cfg, from_getenv);
+    loaded.store(true, std::memory_order_release);
 }
 
 }  // namespace
 
+void read(settings& out, lookup source) noexcept {
+    reader r{out, source};
+    load_chain(r);
+    load_routes(r);
+    load_excludes(r);
+    load_isolation(r);
+    int t = parse_int(r(env::timeout_ms), 120000);
+    out.timeout_ms = t > 0 ? t : 120000;
+    out.proxy_loopback = r(env::proxy_loopback) == "1";
+    out.tor = r(env::tor) == "1";
+    out.async = r(env::async) != "0";
+    out.unsupervised = r(env::unsupervised) == "1";
+    out.supervisor_pid = parse_int(r(env::supervisor_pid), 0);
+    out.log_level = parse_int(r(env::log_level), 1);
+    copy(out.log_file, sizeof out.log_file, r(env::log_file));
+    copy(out.map_path, sizeof out.map_path, r(env::map));
+}
+
 const settings& get() noexcept {
     pthread_once(&once, load);
     return cfg;
+}
+
+const char* search_path() noexcept {
+    return std::getenv("PATH");
+}
+
+void after_fork_child() noexcept {
+    if (loaded.load(std::memory_order_acquire)) derive_isolated_users(cfg);
 }
 
 }  // namespace lp::config

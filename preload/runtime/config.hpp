@@ -1,25 +1,9 @@
-// Configuration, read from the environment the wrapper
-// prepared, parsed once (pthread_once) on the first hooked call, then
-// read-only: no lock and no allocation on the connect path.
-//
-//   LEAKPROOF_PROXIES      proxy URLs separated by spaces: a chain, first hop first.
-//                          The first hop's host must be an IP literal (the
-//                          wrapper resolves it); default socks5h://127.0.0.1:9050
-//   LEAKPROOF_TIMEOUT_MS   whole connect()+handshake budget, default 120000
-//   LEAKPROOF_EXCLUDE      CIDR[:PORT] list (spaces or commas) connected directly
-//   LEAKPROOF_PROXY_LOOPBACK=1   loopback destinations go through the proxy too
-//   LEAKPROOF_LOG_LEVEL    0 quiet, 1 refusals/failures (default), 2 every connection
-//   LEAKPROOF_LOG_FILE     append log lines there instead of stderr
-//   LEAKPROOF_MAP          path of the shared placeholder map (see placeholder.hpp)
-//   LEAKPROOF_ISOLATE=process[:BASE]   per-process stream isolation: every
-//                          SOCKS5 hop without a user name authenticates as
-//                          "BASE-<pid>" (password BASE; BASE defaults to
-//                          "leakproof"), so Tor (IsolateSOCKSAuth) gives each
-//                          process its own circuits. Re-derived in a forked
-//                          child; empty or unset: off.
-//   LEAKPROOF_CHAIN        strict (default), dynamic, random[:N], round-robin[:N] (path.hpp)
-//   LEAKPROOF_HOP_TIMEOUT_MS  outside strict mode, when a hop counts as down
-//   LEAKPROOF_ROUTES       PATTERN=TARGET words, first match wins (route.hpp)
+// The configuration: every LEAKPROOF_* setting (runtime/environment.hpp
+// names them all), read from the environment the wrapper prepared by this
+// module alone, parsed once (pthread_once) on the first call that needs it,
+// then read-only: no lock and no allocation on the connect path. A bad
+// value does not fall back to a guess: `error` says what, and every proxied
+// connect fails closed with it.
 #pragma once
 
 #include <netinet/in.h>
@@ -45,16 +29,41 @@ struct settings {
     net::cidr excludes[max_excludes];
     std::size_t exclude_count = 0;
     bool proxy_loopback = false;
+    bool unsupervised = false;  // no supervisor: exec refuses what it cannot reach (hooks/exec.cpp)
+    long supervisor_pid = 0;    // named the ptracer of every process (interposer/ptracer.hpp)
     int log_level = 1;
     char log_file[256] = "";
-    char map_path[256] = "";
-    path::settings path;
-    route::table routes;
+    char map_path[256] = "";  // the shared placeholder map; "": none (placeholder.hpp)
+    path::settings path;      // the chain mode (path.hpp)
+    route::table routes;      // first match wins (route.hpp)
+    bool tor = false;         // reverse lookups through the first proxy (interposer/reverse.hpp)
+    bool async = true;        // non-blocking connects (interposer/pending.hpp)
+    // Per-process isolation: the hops whose user is "BASE-<pid>", and BASE.
+    bool isolated[max_chain] = {};
+    leakproof::short_string isolate_base;
     // Set when the environment is unusable: every proxied connect then fails
     // closed with this message instead of guessing.
     const char* error = nullptr;
 };
 
+// This process's settings, read from its environment on the first call.
 const settings& get() noexcept;
+
+// How the environment is looked up: getenv() for get(), a table in tests.
+using lookup = const char* (*)(const char* name);
+// Parses the settings `source` gives into `out` (default-constructed): what
+// get() does once, for tests that try one environment after another.
+void read(settings& out, lookup source) noexcept;
+
+// The PATH variable as it is at this call, or null: execvp() and
+// posix_spawnp() search it (interposer/hooks/exec.cpp), and the program may
+// have changed it since the settings were read. Not a setting: read anew
+// each time, here because the environment is read in this module alone.
+const char* search_path() noexcept;
+
+// In a forked child (interposer/fork.cpp): values derived from the pid are
+// derived again (the isolated hops' user names). A no-op before get() has
+// read the settings; after exec() they are read anew anyway.
+void after_fork_child() noexcept;
 
 }  // namespace lp::config

@@ -79,7 +79,7 @@ void read_proc(long tid, const char* what, char* out, std::size_t cap) noexcept 
     out[0] = '\0';
     int fd = ::open(name, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return;
-    ssize_t n = ::read(fd, out, cap - 1);
+    ssize_t n = real::fn().read(fd, out, cap - 1);
     real::fn().close(fd);
     out[n > 0 ? n : 0] = '\0';
 }
@@ -125,11 +125,11 @@ void emit(level l, line& ln) noexcept {
     if (file[0] != '\0') {
         int fd = ::open(file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         if (fd >= 0) {
-            (void)!::write(fd, text.data(), text.size());
+            (void)!real::fn().write(fd, text.data(), text.size());
             real::fn().close(fd);
         }
     } else {
-        (void)!::write(2, text.data(), text.size());
+        (void)!real::fn().write(2, text.data(), text.size());
     }
     errno = saved;
 }

@@ -8,8 +8,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cstdlib>
+#include <atomic>
 #include <cstring>
+
+#include "runtime/config.hpp"
+#include "runtime/real.hpp"
 
 namespace lp::placeholder {
 namespace {
@@ -37,11 +40,17 @@ struct shared_map {
 shared_map* map = nullptr;
 pthread_once_t once = PTHREAD_ONCE_INIT;
 
-std::uint64_t now_ns() noexcept {
+std::uint64_t monotonic_ns() noexcept {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000ULL +
            static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::atomic<clock_fn> clock_now{monotonic_ns};
+
+std::uint64_t now_ns() noexcept {
+    return clock_now.load(std::memory_order_relaxed)();
 }
 
 char lower(char c) noexcept {
@@ -81,7 +90,7 @@ shared_map* open_file(const char* path) noexcept {
     void* p = MAP_FAILED;
     if (fstat(fd, &st) == 0 && st.st_size == static_cast<off_t>(sizeof(shared_map)))
         p = mmap(nullptr, sizeof(shared_map), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ::close(fd);
+    real::fn().close(fd);
     if (p == MAP_FAILED) return nullptr;
     auto* m = static_cast<shared_map*>(p);
     if (m->magic != magic || m->version != layout_version || m->capacity != capacity) {
@@ -92,8 +101,8 @@ shared_map* open_file(const char* path) noexcept {
 }
 
 void attach() noexcept {
-    const char* path = std::getenv("LEAKPROOF_MAP");
-    if (path != nullptr && path[0] != '\0') map = open_file(path);
+    const char* path = config::get().map_path;
+    if (path[0] != '\0') map = open_file(path);
     if (map != nullptr) return;
     void* p = mmap(nullptr, sizeof(shared_map), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                    -1, 0);
@@ -249,6 +258,10 @@ void v6_of(std::uint32_t index, std::uint8_t (&out)[16]) noexcept {
     out[15] = static_cast<std::uint8_t>(v);
 }
 
+void use_clock(clock_fn now) noexcept {
+    clock_now.store(now != nullptr ? now : monotonic_ns, std::memory_order_relaxed);
+}
+
 int create_file(const char* path) noexcept {
     int fd = ::open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return errno;
@@ -259,7 +272,7 @@ int create_file(const char* path) noexcept {
     else
         p = mmap(nullptr, sizeof(shared_map), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (err == 0 && p == MAP_FAILED) err = errno;
-    ::close(fd);
+    real::fn().close(fd);
     if (err != 0) {
         ::unlink(path);
         return err;

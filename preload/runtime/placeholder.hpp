@@ -8,7 +8,7 @@
 // so a stray placeholder that escapes us goes nowhere.
 //
 // The map lives in a small file mmapped MAP_SHARED (created by the wrapper,
-// path in LEAKPROOF_MAP), so every process of one wrapper invocation — across
+// path in LEAKPROOF_MAP, read by config.hpp), so every process of one wrapper invocation — across
 // fork and exec — sees the same table: `getent hosts x` in one process and a
 // connect to its answer in another work together. A process-shared robust
 // mutex guards it (a process dying while holding it cannot wedge the others).
@@ -50,6 +50,11 @@ bool name_of(const net::ip& a, char (&out)[256], std::size_t& len) noexcept;
 // The placeholder addresses of entry `index`, in network byte order.
 void v4_of(std::uint32_t index, std::uint8_t (&out)[4]) noexcept;
 void v6_of(std::uint32_t index, std::uint8_t (&out)[16]) noexcept;
+
+// The clock the 30-second rule reads: CLOCK_MONOTONIC in nanoseconds,
+// unless a unit test replaces it to age entries without waiting.
+using clock_fn = std::uint64_t (*)() noexcept;
+void use_clock(clock_fn now) noexcept;
 
 // For the wrapper: creates (mode 0600, exclusive) and initialises a map file.
 // Returns 0 or an errno value.

@@ -1,8 +1,12 @@
 // The real libc functions behind the ones we hook.
 //
-// Only the functions this library *defines* need dlsym(RTLD_NEXT): calling
-// connect() from inside our connect() would recurse. Everything else (read,
-// write, poll…) is called directly. The table is filled once (pthread_once),
+// Only the functions libleakproof.so *defines* need dlsym(RTLD_NEXT), and
+// code inside the library calls them only through this table: their plain
+// names are the library's own hooks, so a ::write() in the runtime would go
+// through the write hook (and, in real_next.cpp's abort path, wait for the
+// very pthread_once it runs in). tests/unit/interposer/symbols_test.py
+// checks the library's objects for such calls. Everything else (socket,
+// open, epoll_wait…) is called directly. The table is filled once (pthread_once),
 // at load time: a hook's first call may come from where dlsym() must not run
 // (a signal handler; ThreadSanitizer's report path, which calls fcntl() and
 // then hangs in dlsym's allocations — tests/preload/stress_test.py tsan_*).
@@ -11,6 +15,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -54,6 +59,15 @@ struct functions {
     ssize_t (*recv_chk)(int, void*, size_t, size_t, int);
     ssize_t (*recvfrom_chk)(int, void*, size_t, size_t, int, sockaddr*, socklen_t*);
     int (*poll_chk)(pollfd*, nfds_t, int, size_t);
+    // The exec family and posix_spawn, hooked where no supervisor watches
+    // the tree (interposer/hooks/exec.cpp); execv, execl... end in these.
+    int (*execve)(const char*, char* const[], char* const[]);
+    int (*execvpe)(const char*, char* const[], char* const[]);
+    int (*fexecve)(int, char* const[], char* const[]);
+    int (*posix_spawn)(pid_t*, const char*, const posix_spawn_file_actions_t*,
+                       const posix_spawnattr_t*, char* const[], char* const[]);
+    int (*posix_spawnp)(pid_t*, const char*, const posix_spawn_file_actions_t*,
+                        const posix_spawnattr_t*, char* const[], char* const[]);
 };
 
 // The resolved table; never null members after the first call (a missing

@@ -24,7 +24,8 @@ constinit const functions table{
     ::sendto,   ::sendmsg,     ::sendmmsg,     ::syscall,      ::poll,        ::ppoll,
     ::select,   ::pselect,     ::epoll_ctl,    ::getsockopt,   ::read,        ::write,
     ::readv,    ::writev,      ::recv,         ::send,         ::recvfrom,    ::recvmsg,
-    __read_chk, __recv_chk,    __recvfrom_chk, __poll_chk,
+    __read_chk, __recv_chk,    __recvfrom_chk, __poll_chk,     ::execve,      ::execvpe,
+    ::fexecve,  ::posix_spawn, ::posix_spawnp,
 };
 
 }  // namespace

@@ -251,6 +251,7 @@ bool apply(policy::decision& d, bool stream) noexcept {
         d.by_name ? match_name(t, {d.name, d.name_len}, d.target.port) : match_address(t, d.target);
     if (r == nullptr) return false;
     d.route = static_cast<std::uint8_t>(r - t.rules + 1);
+    d.rule = policy::rule::routed;
     if (d.by_name)
         apply_to_name(d, *r);
     else

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "leakproof/error.hpp"
+#include "leakproof/proxy.hpp"
 #include "runtime/config.hpp"
 #include "runtime/log.hpp"
 #include "runtime/real.hpp"
@@ -111,7 +112,7 @@ std::error_code run_attempt(int fd, int family, const path::chain& c, const path
 
 // The whole walk: attempts until one gets through or no hop is left.
 std::error_code run_walk(int fd, int family, const policy::decision& d, const deadline& dl,
-                         path::selection& sel) noexcept {
+                         path::selection& sel, std::size_t& at) noexcept {
     auto c = route::chain_for(d);
     const auto& mode = config::get().path;
     path::walk walk{c, mode};
@@ -120,7 +121,6 @@ std::error_code run_walk(int fd, int family, const policy::decision& d, const de
     for (bool first = true; walk.next(sel); first = false) {
         if (!first)
             if (auto dc = disconnect(fd)) return dc;
-        std::size_t at = 0;
         ec = run_attempt(fd, family, c, sel, target, d.target.port, attempt_deadline(dl, sel), at);
         if (!ec || mode.how == path::mode::strict) return ec;
         int down = path::blame(sel, at, ec);
@@ -167,11 +167,9 @@ std::error_code hop_address(int family, const leakproof::proxy& hop,
     return {};
 }
 
-std::error_code connect_to(int fd, const sockaddr_storage& ss) noexcept {
-    // The kernel reads the address it needs and ignores the rest (zeroes)
-    // of own_connect_len.
-    if (real::fn().connect(fd, reinterpret_cast<const sockaddr*>(&ss), own_connect_len) == 0)
-        return {};
+std::error_code connect_to(int fd, const sockaddr_storage& ss, int family) noexcept {
+    socklen_t len = family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    if (marker::connect(fd, reinterpret_cast<const sockaddr*>(&ss), len) == 0) return {};
     // Under way (an interrupted connect goes on too): the first send waits
     // for it, and fails with its error if it fails.
     if (errno == EINPROGRESS || errno == EINTR) return {};
@@ -183,19 +181,19 @@ std::error_code connect_to(int fd, const sockaddr_storage& ss) noexcept {
 std::error_code connect_first_hop(int fd, int family) noexcept {
     sockaddr_storage ss;
     if (auto ec = first_hop_address(family, ss)) return ec;
-    return connect_to(fd, ss);
+    return connect_to(fd, ss, family);
 }
 
 std::error_code connect_hop(int fd, int family, const leakproof::proxy& hop) noexcept {
     sockaddr_storage ss;
     if (auto ec = hop_address(family, hop, ss)) return ec;
-    return connect_to(fd, ss);
+    return connect_to(fd, ss, family);
 }
 
 std::error_code disconnect(int fd) noexcept {
     sockaddr unspec{};
     unspec.sa_family = AF_UNSPEC;
-    if (real::fn().connect(fd, &unspec, sizeof unspec) == 0) return {};
+    if (marker::connect(fd, &unspec, sizeof unspec) == 0) return {};
     return sys(errno);
 }
 
@@ -235,6 +233,16 @@ const char* describe(std::error_code ec) noexcept {
     return s ? s : "unknown error";
 }
 
+void put_error(log::line& ln, std::error_code ec, const leakproof::proxy* hop) noexcept {
+    char named[700];
+    const std::size_t n =
+        hop != nullptr ? leakproof::format_not_socks(ec, *hop, named, sizeof named) : 0;
+    if (n > 0)
+        ln << std::string_view{named, n};
+    else
+        ln << describe(ec);
+}
+
 leakproof::request hop_request(const path::chain& c, const path::selection& sel,
                                std::size_t position, const leakproof::address& target,
                                std::uint16_t port) noexcept {
@@ -263,40 +271,47 @@ leakproof::address target_of(const policy::decision& d) noexcept {
     return leakproof::address::ipv6(b);
 }
 
-void report(const policy::decision& d, const path::selection& used, std::error_code ec) noexcept {
+void report(const policy::decision& d, const path::selection& used, std::error_code ec,
+            std::size_t at) noexcept {
     bool ok = !ec;
     if (ok && !log::enabled(log::level::verbose)) return;
     auto ln = log::start();
     ln << "connect ";
     refuse::put_target(ln, d);
     ln << " via ";
+    auto c = route::chain_for(d);
     if (used.len == 0)
         ln << "no proxy";
     else
-        put_hops(ln, route::chain_for(d), used);
+        put_hops(ln, c, used);
     put_route(ln, d);
-    ln << ": " << (ok ? "ok" : describe(ec));
+    ln << ": ";
+    if (ok)
+        ln << "ok";
+    else
+        put_error(ln, ec, at < used.len ? &c.hops[used.hop[at]] : nullptr);
     log::emit(ok ? log::level::verbose : log::level::normal, ln);
 }
 
 std::error_code establish(int fd, int family, int flags, const policy::decision& d,
-                          path::selection& used) noexcept {
+                          path::selection& used, std::size_t& at) noexcept {
     deadline dl{config::get().timeout_ms};
     // Sends and receives never block (MSG_DONTWAIT), but connect() has no
     // such flag: a blocking socket is non-blocking while we work, so that
     // the deadline bounds the connect to the proxy too (even a loopback
     // one waits, for SYN retries, when the proxy's accept queue is full).
     bool switch_mode = !(flags & O_NONBLOCK);
-    if (switch_mode && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys(errno);
-    auto ec = run_walk(fd, family, d, dl, used);
-    if (switch_mode) ::fcntl(fd, F_SETFL, flags);
+    if (switch_mode && real::fn().fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys(errno);
+    auto ec = run_walk(fd, family, d, dl, used, at);
+    if (switch_mode) real::fn().fcntl(fd, F_SETFL, flags);
     return ec;
 }
 
-std::error_code establish(int fd, int family, const policy::decision& d,
-                          path::selection& used) noexcept {
-    int flags = ::fcntl(fd, F_GETFL);
-    return flags < 0 ? sys(errno) : establish(fd, family, flags, d, used);
+std::error_code establish(int fd, int family, const policy::decision& d, path::selection& used,
+                          std::size_t& at) noexcept {
+    int flags = real::fn().fcntl(fd, F_GETFL);
+    at = 0;
+    return flags < 0 ? sys(errno) : establish(fd, family, flags, d, used, at);
 }
 
 }  // namespace lp::tunnel

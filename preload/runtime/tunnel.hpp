@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "leakproof/handshake.hpp"
+#include "runtime/log.hpp"
 #include "runtime/marker.hpp"
 #include "runtime/path.hpp"
 #include "runtime/policy.hpp"
@@ -21,16 +22,18 @@ namespace lp::tunnel {
 // Runs the whole connect for a "proxy" decision: the chain its route takes
 // (route.hpp), walked in the configured chain mode (path.hpp), trying again
 // without a hop that is down while the mode allows. `used` gets the hops
-// of the last attempt, for report(). `family` is the socket's domain (the
-// family of the address the program connects to: the kernel refuses any
-// other), `flags` its F_GETFL (the caller has them already). The socket's
-// mode is the program's again on return, whatever happens. A system error
-// comes back in std::generic_category (leakproof::to_errno passes it through).
+// of the last attempt and `at` the position in it the connect got to (on a
+// failure, the hop that failed), for report(). `family` is the socket's
+// domain (the family of the address the program connects to: the kernel
+// refuses any other), `flags` its F_GETFL (the caller has them already).
+// The socket's mode is the program's again on return, whatever happens. A
+// system error comes back in std::generic_category (leakproof::to_errno
+// passes it through).
 std::error_code establish(int fd, int family, int flags, const policy::decision& d,
-                          path::selection& used) noexcept;
+                          path::selection& used, std::size_t& at) noexcept;
 // The same for a caller without the flags: reads them first.
-std::error_code establish(int fd, int family, const policy::decision& d,
-                          path::selection& used) noexcept;
+std::error_code establish(int fd, int family, const policy::decision& d, path::selection& used,
+                          std::size_t& at) noexcept;
 
 // The pieces the non-blocking path (pending.hpp), the reverse lookups
 // (reverse.hpp) and the supervisor share with establish():
@@ -69,6 +72,10 @@ std::error_code connect_first_hop(int fd, int family) noexcept;
 std::error_code drive(int fd, leakproof::client_handshake& hs, const deadline& dl) noexcept;
 // A one-line description of a handshake or system error, without allocating.
 const char* describe(std::error_code ec) noexcept;
+// Writes describe(ec), or for a hop that is not a SOCKS server the sentence
+// naming it ("proxy 127.0.0.1:8080 answered like an HTTP server, not SOCKS").
+// `hop`: the proxy that answered, or null when none did.
+void put_error(log::line& ln, std::error_code ec, const leakproof::proxy* hop) noexcept;
 
 // Connects a non-blocking `fd` to `hop` (an IP address: path.hpp), like
 // connect_first_hop.
@@ -92,7 +99,10 @@ void report_down(const policy::decision& d, const path::chain& c, const path::se
 // The destination the proxy gets for a "proxy" decision (a view into `d`).
 leakproof::address target_of(const policy::decision& d) noexcept;
 // Logs the outcome of a proxied connect, with the hops that carried it (or
-// failed it) and the route it took: failures always, successes at -v.
-void report(const policy::decision& d, const path::selection& used, std::error_code ec) noexcept;
+// failed it) and the route it took: failures always, successes at -v. `at`:
+// the position in `used` of the hop whose handshake gave `ec`, which a
+// failure names when it is not a SOCKS server.
+void report(const policy::decision& d, const path::selection& used, std::error_code ec,
+            std::size_t at) noexcept;
 
 }  // namespace lp::tunnel

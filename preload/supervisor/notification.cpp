@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -23,6 +24,7 @@
 #include "runtime/refuse.hpp"
 #include "runtime/tunnel.hpp"
 #include "supervisor/dns_responder.hpp"
+#include "supervisor/unix_socket.hpp"
 
 namespace lp::supervise {
 namespace {
@@ -63,6 +65,8 @@ struct call {
     int type;
     bool quick;  // handle_quick: nothing that can wait on the network
     std::uint64_t arg(int i) const { return n.data.args[i]; }
+    // An argument the kernel reads as a 32-bit int: the lower half only.
+    std::uint32_t arg32(int i) const { return static_cast<std::uint32_t>(n.data.args[i]); }
 };
 
 bool read_mem(pid_t pid, std::uint64_t addr, void* buf, std::size_t len) noexcept {
@@ -91,11 +95,10 @@ int sock_opt(int fd, int opt) noexcept {
     return ::getsockopt(fd, SOL_SOCKET, opt, &v, &len) == 0 ? v : -1;
 }
 
-// Port 53 anywhere (placeholders aside) is DNS: the policy refuses it, we
-// hand it to our responder instead.
+// The policy refuses DNS (port 53, placeholders aside); we hand it to our
+// responder instead.
 bool is_dns(const policy::decision& d) noexcept {
-    return d.what == policy::verdict::refuse && d.error == EPERM && d.target.port == 53 &&
-           !placeholder::in_range(d.target.addr);
+    return d.rule == policy::rule::dns;
 }
 
 // Our responder as an address of the socket's family.
@@ -175,8 +178,9 @@ answer proxied(const call& c, const policy::decision& d) noexcept {
         return refused("connect", r);
     }
     path::selection used;
-    auto ec = tunnel::establish(c.fd, c.domain, d, used);
-    tunnel::report(d, used, ec);
+    std::size_t at = 0;
+    auto ec = tunnel::establish(c.fd, c.domain, d, used, at);
+    tunnel::report(d, used, ec, at);
     return ec ? fail(leakproof::to_errno(ec)) : ok(0);
 }
 
@@ -192,7 +196,7 @@ bool may_wait(const call& c, const policy::decision& d) noexcept {
 
 answer on_connect(const call& c) noexcept {
     sockaddr_storage ss{};
-    std::uint64_t len = c.arg(2);
+    std::uint32_t len = c.arg32(2);
     if (len > sizeof ss) return fail(EINVAL);
     if (c.arg(1) == 0) return from_sys(::connect(c.fd, nullptr, static_cast<socklen_t>(len)));
     if (!read_mem(static_cast<pid_t>(c.n.pid), c.arg(1), &ss, len)) return fail(EFAULT);
@@ -265,10 +269,11 @@ int read_msg(pid_t pid, const msghdr& h, datagram& m) noexcept {
 // descriptors (those are AF_UNIX's), only options like IP_PKTINFO.
 answer send_datagram(const call& c, datagram& m, int flags, const char* what) noexcept {
     if (m.name_len > 0) {
+        // Read as the kernel reads it (an AF_UNSPEC address, above all):
+        // the interposer's rule, policy::decide_send. What names no IP
+        // destination is sent as it is, for the kernel to refuse or ignore.
         auto* sa = reinterpret_cast<const sockaddr*>(&m.name);
-        // AF_UNSPEC with an address would still be sent to that address.
-        if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) return fail(EAFNOSUPPORT);
-        auto d = policy::decide(sa, m.name_len, c.type);
+        auto d = policy::decide_send(sa, m.name_len, c.domain, c.type);
         if (is_dns(d)) {
             log_redirect(what, d);
             if (int err = admit_to_responder(c)) return fail(err);
@@ -308,9 +313,9 @@ answer on_sendto(const call& c) noexcept {
     if (answer a; stream_send(c, flags, a)) return a;
     auto pid = static_cast<pid_t>(c.n.pid);
     datagram m;
-    if (c.arg(5) > sizeof m.name) return fail(EINVAL);
+    if (c.arg32(5) > sizeof m.name) return fail(EINVAL);
     if (c.arg(2) > max_datagram) return fail(EMSGSIZE);
-    m.name_len = static_cast<socklen_t>(c.arg(5));
+    m.name_len = c.arg32(5);
     m.data.resize(c.arg(2));
     if (!read_mem(pid, c.arg(4), &m.name, m.name_len) ||
         !read_mem(pid, c.arg(1), m.data.data(), m.data.size()))
@@ -337,7 +342,7 @@ answer on_sendmmsg(const call& c) noexcept {
     int flags = static_cast<int>(c.arg(3));
     if (answer a; stream_send(c, flags, a)) return a;
     auto pid = static_cast<pid_t>(c.n.pid);
-    unsigned count = c.arg(2) > max_mmsg ? max_mmsg : static_cast<unsigned>(c.arg(2));
+    unsigned count = c.arg32(2) > max_mmsg ? max_mmsg : c.arg32(2);
     std::vector<mmsghdr> vec(count);
     std::vector<datagram> msgs(count);
     if (!read_mem(pid, c.arg(1), vec.data(), count * sizeof(mmsghdr))) return fail(EFAULT);
@@ -471,22 +476,54 @@ const char* call_name(int nr) noexcept {
     return "call";
 }
 
-// Without a copy of the socket nothing can be checked, so nothing runs.
+// Yama's ptrace_scope (0 without Yama): at 1 only an ancestor, the ptracer
+// the process named (interposer/ptracer.hpp) or a holder of CAP_SYS_PTRACE
+// may take a process's descriptors; at 2 only the latter.
+int yama_scope() noexcept {
+    int fd = ::open("/proc/sys/kernel/yama/ptrace_scope", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    char c = '0';
+    ssize_t n = ::read(fd, &c, 1);
+    ::close(fd);
+    return n == 1 && c >= '0' && c <= '9' ? c - '0' : 0;
+}
+
+// Why the kernel refused us a socket of `tid`, and what would fix it.
+const char* why_refused(pid_t tid) noexcept {
+    char path[48], link[64];
+    std::snprintf(path, sizeof path, "/proc/%d/fd/0", static_cast<int>(tid));
+    if (::readlink(path, link, sizeof link) < 0 && errno == EACCES)
+        return "the kernel does not let the supervisor take this process's socket: the process "
+               "made itself non-dumpable (run leakproof as root to cover it)";
+    int scope = yama_scope();
+    if (scope == 1)
+        return "the kernel does not let the supervisor take this process's socket: "
+               "kernel.yama.ptrace_scope is 1 and the process was started where nothing of "
+               "leakproof's could name the supervisor its ptracer (by a static program, or by "
+               "posix_spawn) (run leakproof as root, or sysctl kernel.yama.ptrace_scope=0)";
+    if (scope >= 2)
+        return "the kernel does not let the supervisor take this process's socket: "
+               "kernel.yama.ptrace_scope is 2 or more (run leakproof as root, or sysctl "
+               "kernel.yama.ptrace_scope=0)";
+    return "the kernel does not let the supervisor take this process's socket: a seccomp profile "
+           "forbids pidfd_getfd (in a container: give it CAP_SYS_PTRACE)";
+}
+
+// Without a copy of the socket nothing can be checked, so nothing runs —
+// but a local socket needs no check (supervisor/unix_socket.hpp).
 // ESRCH: the thread is going away (its call was interrupted). EBADF: `fd`
 // is no descriptor, as the kernel would have said. Anything else is the
-// kernel refusing us the process — EPERM when it made itself non-dumpable,
-// or when Yama's ptrace_scope lets only ancestors in and we are not root —
-// which the program hears as such, with the log line any refusal has.
+// kernel refusing us the process, which the program hears as such, with
+// the log line any refusal has.
 answer copy_failed(const seccomp_notif& n, int err) noexcept {
     if (err == ESRCH) return fail(EINTR);
     if (err == EBADF) return fail(EBADF);
+    auto tid = static_cast<pid_t>(n.pid);
+    if (is_unix_socket(tid, static_cast<int>(n.data.args[0]))) return pass();
     log::speak_for(static_cast<long>(n.pid));
-    refuse::with(call_name(n.data.nr), "",
-                 err == EPERM ? "the kernel does not let the supervisor take this process's socket "
-                                "(the process is not dumpable, or kernel.yama.ptrace_scope admits "
-                                "only ancestors and the supervisor is not root)"
-                              : "the supervisor cannot take this process's socket",
-                 err);
+    refuse::with(
+        call_name(n.data.nr), "",
+        err == EPERM ? why_refused(tid) : "the supervisor cannot take this process's socket", err);
     log::speak_for(0);
     return fail(err);
 }

@@ -18,17 +18,23 @@
 // check: only sockets of other families (AF_UNIX, AF_NETLINK...), which
 // cannot reach the network, and TCP sends (whose address the kernel
 // ignores) are let through (SECCOMP_USER_NOTIF_FLAG_CONTINUE).
-// In a dynamic program the interposer has already done the work: its
-// connect to the first proxy passes a length no program passes
-// (tunnel::own_connect_len), which the filter lets through, so a proxied
-// connect costs no notification; what reaches the supervisor is a
-// destination the policy sends direct, which it connects on its copy.
-// That marker lets the interposer through, not a program written to evade
-// leakproof: the filter keeps unmodified programs from leaking (static and
-// Go ones above all); it is not a sandbox (see the README).
+// In a dynamic program the interposer has already done the work: every
+// connect and send it has judged carries a mark the kernel ignores
+// (runtime/marker.hpp), which the filter lets through, so neither a proxied
+// nor a direct connect costs a notification, nor needs the socket copy the
+// kernel may refuse us. What still reaches the supervisor from a dynamic
+// program is what libc makes internally (syslog's, nscd's connects) and raw
+// system calls (Go with cgo). That mark lets the interposer through, not a
+// program written to evade leakproof: the filter keeps unmodified programs
+// from leaking (static and Go ones above all); it is not a sandbox (see the
+// README).
 // io_uring_setup fails with ENOSYS: its submissions would bypass the filter;
 // packet sockets fail with EPERM: their frames carry no address to check.
 #pragma once
+
+#include <sys/types.h>
+
+#include <sys/types.h>
 
 #include <string>
 
@@ -42,6 +48,14 @@ namespace lp::supervise {
 // -EBUSY this tree already has a supervisor (an outer leakproof) and
 // nothing changed; after any other failure the caller must not run the
 // program (the filter may be installed, with nobody to answer it).
-int hand_over(const std::string& map, std::string& error);
+// On success `supervisor` is the supervisor's pid.
+int hand_over(const std::string& map, std::string& error, pid_t& supervisor);
+
+// Whether hand_over's -errno means this kernel, or a sandbox around us,
+// offers no seccomp user notification (ENOSYS: no seccomp(); EINVAL: no
+// listener flag; ENOTSUP: an architecture the filter does not know). No
+// filter was installed then: the program may run with the interposer
+// alone.
+bool unavailable(int err) noexcept;
 
 }  // namespace lp::supervise

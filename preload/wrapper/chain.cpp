@@ -76,8 +76,12 @@ std::vector<leakproof::proxy> build_chain(const options& o) {
     }
     set_credentials(chain.front(), o);
     // Tor reads a pipelined greeting + request (one round trip instead of
-    // two); other proxies of the chain keep what their URL says.
+    // two); other proxies of the chain keep what their URL says, unless
+    // --pipeline asks it of every SOCKS5 hop (SOCKS4 sends one message anyway).
     if (o.tor) chain.front().options.pipeline = true;
+    if (o.pipeline)
+        for (auto& p : chain)
+            if (p.version == leakproof::socks_version::v5) p.options.pipeline = true;
     if (o.isolate && !o.isolate_process) {
         // A fresh identity per invocation: Tor (IsolateSOCKSAuth) puts
         // streams with different credentials on different circuits.
@@ -106,8 +110,9 @@ std::string proxy_url(const leakproof::proxy& p) {
     return {url, leakproof::format_proxy_url(p, url, sizeof url)};
 }
 
-// A route's target with its entry hops resolved.
-std::string resolved_target(const std::string& target, bool strict) {
+// A route's target with its entry hops resolved; --pipeline applies to its
+// SOCKS5 hops as to the chain's.
+std::string resolved_target(const std::string& target, bool strict, bool pipeline) {
     if (target == "direct" || target == "refuse") return target;
     std::string_view urls{target};
     std::string out;
@@ -119,6 +124,7 @@ std::string resolved_target(const std::string& target, bool strict) {
             throw usage_error{"bad proxy URL in route target '" + redact(target) +
                               "': " + ec.message()};
         if (n == 0 || !strict) resolve_first_hop(p);
+        if (pipeline && p.version == leakproof::socks_version::v5) p.options.pipeline = true;
         out += (n ? "," : "") + proxy_url(p);
         b = e + 1;
     }
@@ -132,7 +138,7 @@ std::string build_routes(const options& o) {
     for (const auto& r : o.routes) {
         auto eq = r.find('=');
         words += (words.empty() ? "" : " ") + r.substr(0, eq) + "=" +
-                 resolved_target(r.substr(eq + 1), o.chain_mode == "strict");
+                 resolved_target(r.substr(eq + 1), o.chain_mode == "strict", o.pipeline);
     }
     return words;
 }

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "leakproof/proxy.hpp"
+#include "runtime/program.hpp"
 
 namespace lp::wrapper {
 
@@ -14,16 +15,10 @@ std::string find_library();
 // COMMAND resolved through PATH like execvp would. Empty if not found.
 std::string resolve_command(const std::string& name);
 
-// How `path` can run. Scripts are judged by their interpreter.
+// How `path` can run (runtime/program.hpp: the interposer's exec hooks
+// make the same check). Scripts are judged by their interpreter.
 struct command_check {
-    enum class verdict {
-        interposable,  // a dynamic program: LD_PRELOAD reaches it
-        static_only,   // a static program of our architecture (gcc -static, Go
-                       // with CGO_ENABLED=0): only the seccomp supervisor can
-        refused,       // setuid/setgid, file capabilities, another architecture,
-                       // unreadable: the loader would ignore LD_PRELOAD, and
-                       // the supervisor cannot stand in for a privileged program
-    };
+    using verdict = program::verdict;
     verdict what = verdict::interposable;
     std::string why;  // "is statically linked …", for the log and for refusals
 };

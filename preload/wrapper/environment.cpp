@@ -1,9 +1,11 @@
 #include "wrapper/environment.hpp"
 
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstring>
 
+#include "runtime/environment.hpp"
 #include "runtime/placeholder.hpp"
 #include "wrapper/chain.hpp"
 #include "wrapper/report.hpp"
@@ -26,28 +28,43 @@ environment interposer_env(const options& o, const std::vector<leakproof::proxy>
     for (const auto& e : o.excludes) excludes += (excludes.empty() ? "" : ",") + e;
     const char* old = std::getenv("LD_PRELOAD");
     std::string preload = lib + (old && *old ? ":" + std::string{old} : "");
-    environment env{
-        {"LEAKPROOF_PROXIES", urls},
-        {"LEAKPROOF_TIMEOUT_MS", std::to_string(static_cast<long>(o.timeout * 1000))},
-        {"LEAKPROOF_EXCLUDE", excludes},
-        {"LEAKPROOF_PROXY_LOOPBACK", o.proxy_loopback ? "1" : "0"},
+    environment vars{
+        {env::proxies, urls},
+        {env::timeout_ms, std::to_string(static_cast<long>(o.timeout * 1000))},
+        {env::exclude, excludes},
+        {env::proxy_loopback, o.proxy_loopback ? "1" : "0"},
         // Tor answers reverse lookups (RESOLVE_PTR); other proxies cannot.
-        {"LEAKPROOF_TOR", o.tor ? "1" : "0"},
-        {"LEAKPROOF_LOG_LEVEL", std::to_string(o.verbosity)},
+        {env::tor, o.tor ? "1" : "0"},
+        {env::log_level, std::to_string(o.verbosity)},
         // Per-process isolation: the interposer makes "<base>-<pid>" users
-        // for the SOCKS5 hops that have none (config.hpp). Always set, so
+        // for the SOCKS5 hops that have none (environment.hpp). Always set, so
         // that an outer run's value is not inherited.
-        {"LEAKPROOF_ISOLATE", o.isolate_process ? "process:leakproof-" + random_hex(8) : ""},
+        {env::isolate, o.isolate_process ? "process:leakproof-" + random_hex(8) : ""},
         // Chain mode and routes (runtime/path.hpp, runtime/route.hpp).
-        {"LEAKPROOF_CHAIN", o.chain_mode},
-        {"LEAKPROOF_HOP_TIMEOUT_MS",
+        {env::chain, o.chain_mode},
+        {env::hop_timeout_ms,
          std::to_string(static_cast<long>((o.hop_timeout > 0 ? o.hop_timeout : 10) * 1000))},
-        {"LEAKPROOF_ROUTES", build_routes(o)},
+        {env::routes, build_routes(o)},
+        // Set to 1 by set_unsupervised(); always set, so that an outer
+        // run's value is not inherited.
+        {env::unsupervised, "0"},
     };
-    if (!o.log_file.empty()) env.emplace_back("LEAKPROOF_LOG_FILE", o.log_file);
+    if (!o.log_file.empty()) vars.emplace_back(env::log_file, o.log_file);
     // --supervise: the supervisor alone, for where LD_PRELOAD is unwelcome.
-    if (!o.supervise) env.emplace_back("LD_PRELOAD", preload);
-    return env;
+    if (!o.supervise) vars.emplace_back("LD_PRELOAD", preload);
+    return vars;
+}
+
+void set_unsupervised() {
+    setenv(env::unsupervised, "1", 1);
+}
+
+// The command keeps the declaration across its exec; the interposer makes
+// it in every other process (interposer/ptracer.hpp). Under an outer
+// supervisor (no supervisor of our own) the outer one's pid stays.
+void set_supervisor(pid_t pid) {
+    (void)prctl(PR_SET_PTRACER, static_cast<unsigned long>(pid), 0, 0, 0);
+    setenv(env::supervisor_pid, std::to_string(pid).c_str(), 1);
 }
 
 std::string create_map() {
@@ -72,8 +89,13 @@ std::string shell_quote(const std::string& s) {
 int print_env(const environment& env) {
     // The map outlives this command (nothing waits to remove it); it is a
     // 1 MiB file in /dev/shm, removed at reboot.
-    say(stdout, "export LEAKPROOF_MAP=" + shell_quote(create_map()) + "\n");
-    for (const auto& [k, v] : env) say(stdout, "export " + k + "=" + shell_quote(v) + "\n");
+    say(stdout, std::string{"export "} + env::map + "=" + shell_quote(create_map()) + "\n");
+    for (const auto& [k, v] : env) {
+        // No supervisor watches a shell that evaluates these: the
+        // interposer refuses to exec what it cannot reach.
+        const std::string& value = k == env::unsupervised ? std::string{"1"} : v;
+        say(stdout, "export " + k + "=" + shell_quote(value) + "\n");
+    }
     return 0;
 }
 

@@ -3,6 +3,8 @@
 // shared placeholder map.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +19,14 @@ using environment = std::vector<std::pair<std::string, std::string>>;
 // The variables for `chain` and the options; `lib` is the interposer's path.
 environment interposer_env(const options& o, const std::vector<leakproof::proxy>& chain,
                            const std::string& lib);
+
+// No seccomp supervisor will watch the tree: tells the interposer to refuse
+// to exec what it cannot reach (runtime/config.hpp, LEAKPROOF_UNSUPERVISED).
+void set_unsupervised();
+
+// The supervisor watches the tree: every process names it as its ptracer,
+// for Yama's ptrace_scope 1 (LEAKPROOF_SUPERVISOR_PID).
+void set_supervisor(pid_t pid);
 
 // Creates an empty placeholder map and returns its path; dies on failure.
 std::string create_map();

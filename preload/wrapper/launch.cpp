@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "supervisor/supervisor.hpp"
+#include "wrapper/environment.hpp"
 #include "wrapper/report.hpp"
 
 namespace lp::wrapper {
@@ -68,25 +69,63 @@ std::string modes(const command_check& check, const options& o) {
     std::exit(err == ENOENT ? exit_not_found : exit_cannot_run);
 }
 
+// Where the kernel offers no seccomp user notification: a dynamic command
+// runs with the interposer alone, which then refuses to exec what it cannot
+// reach (interposer/hooks/exec.cpp); everything else is refused. Returns
+// the exit status, or -1 when the command must be refused with `error`.
+int run_unsupervised(const std::string& path, const command_check& check, const options& o,
+                     std::string& error) {
+    if (check.what != command_check::verdict::interposable) {
+        error = "it " + check.why + ", and " + error +
+                " (seccomp user notification is needed: Linux 5.0 or later, outside a sandbox "
+                "that forbids it)";
+        return -1;
+    }
+    if (o.require_supervisor || o.supervise) {
+        error += o.supervise ? " (--supervise)" : " (--require-supervisor)";
+        return -1;
+    }
+    if (o.verbosity >= 1)
+        say(stderr, "leakproof: warning: " + error +
+                        " (no seccomp user notification here): the interposer alone covers this "
+                        "command; static and setuid programs below are refused, raw system calls "
+                        "of dynamic ones are not checked\n");
+    if (o.verbosity >= 2)
+        say(stderr, "leakproof: " + path +
+                        ": interposer (LD_PRELOAD) alone: no seccomp user notification\n");
+    set_unsupervised();
+    return run(path, o.command);
+}
+
 }  // namespace
 
 // The whole tree runs under the seccomp supervisor (supervisor/supervisor.hpp), so a
 // static program started anywhere below is covered; the interposer does
 // the work in dynamic programs. The command replaces the wrapper (same
 // pid, no waiting); the supervisor removes the map when the tree is gone.
-// Exit 126 when the supervisor cannot be set up: the program never runs
-// unchecked.
+// Exit 126 when the supervisor cannot be set up and the interposer alone
+// cannot stand in: the program never runs unchecked.
 int launch(const std::string& path, const command_check& check, const options& o,
            const std::string& map) {
-    if (o.verbosity >= 2) say(stderr, "leakproof: " + path + ": " + modes(check, o) + "\n");
     bool is_static = check.what == command_check::verdict::static_only;
     std::string error;
-    int rc = lp::supervise::hand_over(map, error);
-    if (rc == 0) exec_command(path, o.command);
-    // An outer leakproof's supervisor already watches this tree (the kernel
-    // allows one per tree) and keeps doing so below us: our interposer
-    // alone is enough for a dynamic program.
-    if (rc == -EBUSY && !is_static && !o.supervise) {
+    pid_t supervisor = 0;
+    int rc = lp::supervise::hand_over(map, error, supervisor);
+    if (rc == 0) {
+        if (o.verbosity >= 2) say(stderr, "leakproof: " + path + ": " + modes(check, o) + "\n");
+        set_supervisor(supervisor);
+        exec_command(path, o.command);
+    }
+    if (rc < 0 && lp::supervise::unavailable(-rc)) {
+        rc = run_unsupervised(path, check, o, error);
+        if (rc < 0) {
+            say(stderr, "leakproof: refusing to run " + path + ": " + error + "\n");
+            rc = exit_cannot_run;
+        }
+    } else if (rc == -EBUSY && !is_static && !o.supervise) {
+        // An outer leakproof's supervisor already watches this tree (the
+        // kernel allows one per tree) and keeps doing so below us: our
+        // interposer alone is enough for a dynamic program.
         if (o.verbosity >= 2)
             say(stderr, "leakproof: " + path + ": interposer alone, under an outer supervisor\n");
         rc = run(path, o.command);

@@ -7,7 +7,9 @@
 #include <exception>
 #include <string>
 
+#include "runtime/environment.hpp"
 #include "wrapper/chain.hpp"
+#include "wrapper/check.hpp"
 #include "wrapper/command.hpp"
 #include "wrapper/environment.hpp"
 #include "wrapper/launch.hpp"
@@ -41,6 +43,10 @@ int main_checked(int argc, char** argv) {
     if (lib.empty()) die(1, "cannot find libleakproof.so next to the leakproof program");
     auto env = interposer_env(o, chain, lib);
     if (o.what == options::mode::env) return print_env(env);
+    if (o.what == options::mode::check) {
+        for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+        return check_machine(o);
+    }
     if (o.what == options::mode::shell) {
         const char* sh = std::getenv("SHELL");
         o.command = {sh && *sh ? sh : "/bin/sh"};
@@ -54,7 +60,7 @@ int main_checked(int argc, char** argv) {
         die(exit_cannot_run, "refusing to run " + path + ": it " + check.why);
     std::string map = create_map();
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-    setenv("LEAKPROOF_MAP", map.c_str(), 1);
+    setenv(lp::env::map, map.c_str(), 1);
     // The supervisor reads the same LEAKPROOF_* settings as the interposer.
     return launch(path, check, o, map);
 }

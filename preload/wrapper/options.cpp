@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "runtime/environment.hpp"
 #include "runtime/net.hpp"
 #include "runtime/path.hpp"
 #include "runtime/route.hpp"
@@ -84,8 +85,12 @@ void apply_setting(options& o, const std::string& where, const std::string& key,
                 o.isolate = truthy(value) || value == "process";
                 o.isolate_process = value == "process";
             }
+        } else if (key == "pipeline") {
+            o.pipeline = o.pipeline || truthy(value);
         } else if (key == "proxy_loopback") {
             o.proxy_loopback = o.proxy_loopback || truthy(value);
+        } else if (key == "require_supervisor") {
+            o.require_supervisor = o.require_supervisor || truthy(value);
         } else if (key == "log_file") {
             if (o.log_file.empty()) o.log_file = value;
         } else if (key == "chain") {
@@ -180,7 +185,7 @@ void apply_defaults(options& o, double cli_timeout, bool timeout_given) {
         need_proxy = false;
     }
     if (need_proxy) {
-        if (const char* p = std::getenv("LEAKPROOF_PROXY"); p && *p) {
+        if (const char* p = std::getenv(lp::env::user_proxy); p && *p) {
             const std::string_view urls{p}, space{" \t\n"};
             for (std::size_t b = 0; (b = urls.find_first_not_of(space, b)) != urls.npos;) {
                 std::size_t e = std::min(urls.find_first_of(space, b), urls.size());
@@ -262,10 +267,14 @@ options parse(int argc, char** argv) {
             add_exclude(o, value_of(argc, argv, i, a));
         else if (a == "--tor")
             o.tor = true;
+        else if (a == "--pipeline")
+            o.pipeline = true;
         else if (a == "--proxy-loopback")
             o.proxy_loopback = true;
         else if (a == "--supervise")
             o.supervise = true;
+        else if (a == "--require-supervisor")
+            o.require_supervisor = true;
         else if (a == "--log-file")
             o.log_file = value_of(argc, argv, i, a);
         else if (a == "-h" || a == "--help")
@@ -276,6 +285,8 @@ options parse(int argc, char** argv) {
             o.what = options::mode::shell;
         else if (a == "--env")
             o.what = options::mode::env;
+        else if (a == "--check")
+            o.what = options::mode::check;
         else
             throw usage_error{"unknown option '" + a + "' (see leakproof --help)"};
     }
@@ -288,11 +299,13 @@ options parse(int argc, char** argv) {
 }
 
 const char* usage_text() noexcept {
-    return "usage: leakproof [-p URL]... [--tor] [-u USER] [--pass PASS] [-i] [-q] [-v...]\n"
-           "                 [--timeout S] [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
-           "                 [--log-file FILE] [--supervise] [--chain MODE] [--hop-timeout S]\n"
-           "                 [--route PATTERN=TARGET]... [--config FILE] [--] COMMAND [ARGS...]\n"
+    return "usage: leakproof [-p URL]... [--tor] [--pipeline] [-u USER] [--pass PASS] [-i] [-q]\n"
+           "                 [-v...] [--timeout S] [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
+           "                 [--log-file FILE] [--supervise] [--require-supervisor]\n"
+           "                 [--chain MODE] [--hop-timeout S] [--route PATTERN=TARGET]...\n"
+           "                 [--config FILE] [--] COMMAND [ARGS...]\n"
            "       leakproof [options] --shell | --env | --print-config | --help | --version\n"
+           "       leakproof [-p URL]... --check\n"
            "\n"
            "Runs COMMAND with every TCP connection sent through a SOCKS proxy and every\n"
            "name resolved by the proxy, never by local DNS.\n"
@@ -303,6 +316,9 @@ const char* usage_text() noexcept {
            "      --tor              the first proxy is Tor: socks5h://127.0.0.1:9050 unless\n"
            "                         -p is given, one-round-trip (pipelined) handshake.\n"
            "                         Reverse lookups of real addresses ask Tor (RESOLVE_PTR)\n"
+           "      --pipeline         every SOCKS5 hop: greeting, credentials and request in\n"
+           "                         one write (one round trip; some servers, e.g.\n"
+           "                         microsocks, drop bytes sent before they asked)\n"
            "  -u, --user USER        SOCKS user for the first proxy\n"
            "      --pass PASS        SOCKS password for the first proxy\n"
            "  -i, --isolate          fresh random SOCKS5 credentials for this run (Tor\n"
@@ -315,6 +331,9 @@ const char* usage_text() noexcept {
            "      --log-file FILE    log there instead of stderr ($LEAKPROOF_LOG_FILE)\n"
            "      --supervise        no LD_PRELOAD: the seccomp supervisor alone checks\n"
            "                         every connect (it always watches the whole tree)\n"
+           "      --require-supervisor  refuse to run where the kernel offers no seccomp\n"
+           "                         user notification (default: a dynamic command runs\n"
+           "                         with the interposer alone, static ones are refused)\n"
            "      --chain MODE       strict (default), dynamic (skip hops that are down),\n"
            "                         random[:N], round-robin[:N] (N hops per connection)\n"
            "      --hop-timeout S    outside strict mode, a hop silent that long is down\n"
@@ -327,6 +346,8 @@ const char* usage_text() noexcept {
            "      --print-config     print the settings in leakproof's config format\n"
            "      --shell            run $SHELL under leakproof\n"
            "      --env              print export lines for eval\n"
+           "      --check            say what this machine allows and whether each proxy\n"
+           "                         answers; exit 0 when everything would be covered\n"
            "\n"
            "See leakproof(1).\n";
 }
@@ -407,7 +428,9 @@ std::string format_config(const options& o) {
         out += "route " + r.substr(0, eq) + " " + r.substr(eq + 1) + "\n";
     }
     if (o.isolate) put("isolate", o.isolate_process ? "process" : "on");
+    if (o.pipeline) put("pipeline", "on");
     if (o.proxy_loopback) put("proxy_loopback", "on");
+    if (o.require_supervisor) put("require_supervisor", "on");
     if (o.verbosity == 0) put("quiet", "on");
     if (!o.log_file.empty()) put("log_file", o.log_file);
     return out;

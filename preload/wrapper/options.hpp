@@ -23,10 +23,17 @@ struct options {
     // --tor: the first proxy is Tor (default socks5h://127.0.0.1:9050, not
     // $LEAKPROOF_PROXY or the config file's proxies), pipelined handshake.
     bool tor = false;
+    // --pipeline (config: pipeline = on): every SOCKS5 hop sends greeting,
+    // credentials and request in one write, whatever its URL says.
+    bool pipeline = false;
     std::string log_file;
     // --supervise: no interposer (LD_PRELOAD); the seccomp supervisor
     // (supervisor/supervisor.hpp), which always watches the whole tree, does it all.
     bool supervise = false;
+    // --require-supervisor (config: require_supervisor): where the kernel
+    // offers no seccomp user notification, refuse every command instead of
+    // running a dynamic one with the interposer alone.
+    bool require_supervisor = false;
     // --chain: strict (default), dynamic, random[:N], round-robin[:N]
     // (runtime/path.hpp); --hop-timeout: outside strict mode, when a hop
     // counts as down (0: the default, 10 s).
@@ -44,7 +51,7 @@ struct options {
     struct {
         bool chain = false, hop_timeout = false, verbosity = false;
     } given;
-    enum class mode { run, shell, env, help, version, print_config } what = mode::run;
+    enum class mode { run, shell, env, check, help, version, print_config } what = mode::run;
     std::vector<std::string> command;
 };
 

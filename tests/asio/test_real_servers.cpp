@@ -110,4 +110,14 @@ TEST_SUITE("ssh") {
         expect_connects("socks5h://" + server, {target::name, target::ipv4, target::ipv6});
         expect_connects("socks4://" + server, {target::ipv4});
     }
+
+    TEST_CASE("the sshd itself given as the proxy: the error says an SSH server answered") {
+        const std::string sshd = lptest::server("LP_SSHD");
+        for (const char* scheme : {"socks5h://", "socks4a://"}) {
+            expect_error(scheme + sshd, target::name, error::answered_ssh);
+            lptest::outcome out = fetch_via(scheme + sshd, target::name);
+            CHECK(out.error == std::errc::protocol_error);  // what checks for bad_version see
+            CHECK(out.error.message() == "proxy: answered like an SSH server, not SOCKS");
+        }
+    }
 }

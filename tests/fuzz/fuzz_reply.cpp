@@ -1,10 +1,13 @@
 // libFuzzer target over the reply parser: any bytes a hostile proxy may send,
-// in any chunking, against every kind of request. The handshake must never
-// take more bytes than it asked for, never overrun its buffer, and end in
-// exactly one of done/failed/still-receiving.
+// in any chunking, against every kind of request, BIND's second reply
+// included. The handshake must never take more bytes than it asked for, never
+// overrun its buffer, and end in exactly one of done/failed/still-receiving.
+// The same bytes also go to the UDP datagram parser, as a relay would send
+// them.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 
 #include "leakproof/handshake.hpp"
@@ -13,12 +16,16 @@ namespace {
 
 using namespace leakproof;
 
-request request_for(std::uint8_t shape) {
+// `shape` picks version, command, target and options; `mode` (the high bits
+// of the second byte) turns some of them into BIND or UDP ASSOCIATE.
+request request_for(std::uint8_t shape, std::uint8_t mode) {
     static const char name[] = "fuzz.example";
     request r;
     r.version = static_cast<socks_version>(shape % 3);
     r.cmd = (shape & 0x08) ? command::resolve : command::connect;
     if ((shape & 0x30) == 0x30 && r.version == socks_version::v5) r.cmd = command::resolve_ptr;
+    if (mode >= 12) r.cmd = command::bind;
+    if (mode >= 14 && r.version == socks_version::v5) r.cmd = command::udp_associate;
     r.target = (shape & 0x04) || r.cmd == command::resolve_ptr ? address::ipv4({192, 0, 2, 1})
                                                                : address::host_name(name);
     r.port = 443;
@@ -27,6 +34,7 @@ request request_for(std::uint8_t shape) {
     r.options.pipeline = (shape & 0x80) != 0;
     r.options.lenient_socks4_reply_version = (shape & 0x10) != 0;
     r.options.lenient_auth_reply_version = (shape & 0x20) != 0;
+    r.options.check_bind_peer = (mode & 1) == 0;
     return r;
 }
 
@@ -43,6 +51,11 @@ std::size_t drive(handshake_machine& hs, const std::uint8_t* data, std::size_t s
         if (act.kind == action_kind::send) {
             check(!act.bytes.empty() && act.bytes.size() <= buffer);
             hs.sent();
+            continue;
+        }
+        // BIND: after the announcement, the second reply from the same bytes.
+        if (act.kind == action_kind::done && hs.listening()) {
+            check(hs.await_peer() && !hs.listening());
             continue;
         }
         if (act.kind != action_kind::receive) break;
@@ -62,7 +75,25 @@ std::size_t drive(handshake_machine& hs, const std::uint8_t* data, std::size_t s
         check(hs.feed({data, size}) == 0);
     }
     check(hs.finished() || hs.failed() || hs.next().kind == action_kind::receive);
+    check(!hs.listening());  // the loop always asked for the second reply
     return at;
+}
+
+// A relay's datagram: the header is within the bytes, the payload is what follows it.
+void parse_datagram(const std::uint8_t* data, std::size_t size) {
+    udp_datagram d;
+    if (parse_udp_datagram({data, size}, d)) return;
+    const std::size_t header = size - d.payload.size();
+    check(header >= 4 + 1 + 1 + 2 && header <= max_udp_header);
+    check(d.payload.data() == data + header);
+    check(d.source.type != address::kind::name || !d.source.name.empty());
+    // Written back, the header is the same from ATYP on (RSV is not checked).
+    const bool encodable = d.port != 0 && d.source.name.find('\0') == std::string_view::npos;
+    if (!encodable) return;
+    std::uint8_t again[max_udp_header];
+    const udp_header_result r = encode_udp_header(d.source, d.port, again);
+    check(!r.error && r.size == header && again[2] == 0);
+    check(std::memcmp(again + 3, data + 3, header - 3) == 0);
 }
 
 }  // namespace
@@ -72,7 +103,8 @@ std::size_t drive(handshake_machine& hs, const std::uint8_t* data, std::size_t s
 // take the same bytes and agree, except that the tight one may drop a name.
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size < 2) return 0;
-    const request req = request_for(data[0]);
+    parse_datagram(data + 2, size - 2);
+    const request req = request_for(data[0], data[1] >> 4);
     const std::size_t chunk = data[1] % 16 + 1;
     client_handshake roomy{req};
     const std::size_t tight_size = handshake_machine::buffer_size(req);

@@ -13,6 +13,9 @@ single port serves every test concurrently:
   * A destination name ending in ".fault" selects a misbehaviour (FAULTS).
 
 Two more ports: "mute" accepts and never answers, "close" accepts and closes.
+With --first-bytes FILE, each connection on the SOCKS port appends to FILE
+the hex of what the client had sent before the proxy answered anything: the
+whole handshake when the client pipelines it, the greeting alone otherwise.
 Stdlib only; nothing is printed on stdout unless --verbose.
 """
 import argparse
@@ -48,6 +51,7 @@ GARBAGE = b"GARBAGE-NOT-SOCKS\r\n"
 
 VERBOSE = False
 COUNT_FILE = None
+FIRST_BYTES_FILE = None
 connects = 0
 
 
@@ -62,6 +66,13 @@ def write_count():
     with open(tmp, "w") as f:
         f.write(f"{connects}\n")
     os.replace(tmp, COUNT_FILE)
+
+
+def record_first_bytes(data):
+    # Nothing has been answered yet, so what the reader holds is all the
+    # client sent unasked (one line per connection, appended in one write).
+    with open(FIRST_BYTES_FILE, "a") as f:
+        f.write(data.hex() + "\n")
 
 
 class Request:
@@ -286,6 +297,8 @@ async def handle(reader, writer):
         write_count()
     try:
         ver, = await reader.readexactly(1)
+        if FIRST_BYTES_FILE:
+            record_first_bytes(bytes([ver]) + bytes(reader._buffer))
         if ver == 4:
             req = await socks4(reader, writer)
         elif ver == 5:
@@ -368,9 +381,10 @@ if __name__ == "__main__":
     ap.add_argument("--count-file", default=os.environ.get("LP_FAULT_CONNECTS"),
                     help="keep the number of connections accepted on the SOCKS port here "
                          "(default: $LP_FAULT_CONNECTS)")
+    ap.add_argument("--first-bytes", help="append the hex of each connection's unasked bytes here")
     ap.add_argument("-v", "--verbose", action="store_true", help="log requests to stderr")
     a = ap.parse_args()
-    VERBOSE, COUNT_FILE = a.verbose, a.count_file
+    VERBOSE, COUNT_FILE, FIRST_BYTES_FILE = a.verbose, a.count_file, a.first_bytes
     if COUNT_FILE:
         write_count()
     raise_nofile()

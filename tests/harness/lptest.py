@@ -392,6 +392,9 @@ def web_server(body=WEB_BODY):
 def dante(auth=False, user="lpuser", password="lppass-3141"):
     """dante-server: SOCKS4 and SOCKS5 (no SOCKS4a), optionally RFC 1929 auth.
 
+    CONNECT, BIND and UDP ASSOCIATE, all on loopback (bindreply and udpreply
+    are the rules for what comes back from the peer or through the relay).
+
     With auth, danted checks the password database, so it runs with private
     /etc/passwd and /etc/shadow that contain `user`.
     """
@@ -411,7 +414,8 @@ socksmethod: {"username" if auth else "none"}
 user.privileged: root
 user.unprivileged: nobody
 client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
-socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}
+socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0
+              command: bind connect udpassociate bindreply udpreply }}
 """)
         return in_mount_ns(binds, [sockd, "-f", conf, "-N", "1"])
 
@@ -504,20 +508,50 @@ LogLevel ERROR
 
     port, p = _start("ssh-D", ssh_argv, ready)
     return Server("ssh-socks", "127.0.0.1", port, proc=p, sshd_port=sshd_port,
-                  env=lambda: {"LP_SSH_SOCKS": f"127.0.0.1:{port}"})
+                  env=lambda: {"LP_SSH_SOCKS": f"127.0.0.1:{port}",
+                               "LP_SSHD": f"127.0.0.1:{sshd_port}"})
 
 
-def fault_proxy(count_file=None, timeout=5.0):
+def shadowsocks(password="lp-ss-pass-1618", method="chacha20-ietf-poly1305"):
+    """shadowsocks-libev with UDP: ss-local (a SOCKS5 server, no auth, CONNECT
+    and UDP ASSOCIATE) in front of ss-server, both on loopback with -u.
+
+    ss-server resolves destination names, so it runs with the private hosts.
+    `.port` is ss-local's SOCKS port.
+    """
+    server_bin, local_bin = need("ss-server"), need("ss-local")
+    common = ["-k", password, "-m", method, "-u", "-t", "60"]
+
+    def server_argv(port):
+        return in_mount_ns(proxy_binds(),
+                           [server_bin, "-s", "127.0.0.1", "-p", str(port)] + common)
+
+    server_port, _ = _start("ss-server", server_argv, lambda port, p: wait_port(port, proc=p))
+
+    def local_argv(port):
+        return [local_bin, "-s", "127.0.0.1", "-p", str(server_port), "-b", "127.0.0.1",
+                "-l", str(port)] + common
+
+    port, p = _start("ss-local", local_argv, lambda port, p: wait_port(port, proc=p))
+    return Server("shadowsocks", "127.0.0.1", port, proc=p, server_port=server_port,
+                  env=lambda: {"LP_SHADOWSOCKS": f"127.0.0.1:{port}"})
+
+
+def fault_proxy(count_file=None, timeout=5.0, first_bytes=None):
     """tests/harness/fault_proxy.py: Tor extensions and injected faults.
 
     `.port` is the SOCKS port; `.mute` and `.close` the never-answering and
     closing ports. With count_file, the number of connections accepted on the
-    SOCKS port is kept in that file (`.connects()` reads it).
+    SOCKS port is kept in that file (`.connects()` reads it). With
+    first_bytes, each connection appends there (hex, one line) what the
+    client sent before the proxy answered: a pipelined handshake whole.
     """
     ports_file = os.path.join(TMP, "fault-ports.json")
     argv = [sys.executable, os.path.join(HERE, "fault_proxy.py"), "--ports-file", ports_file]
     if count_file:
         argv += ["--count-file", count_file]
+    if first_bytes:
+        argv += ["--first-bytes", first_bytes]
     p = spawn(argv, "fault_proxy.log")
     end = time.time() + timeout
     while not os.path.exists(ports_file):
@@ -567,6 +601,7 @@ def start_all(skip_missing=True, warn=sys.stderr):
         lambda: microsocks(auth=False),
         lambda: microsocks(auth=True),
         ssh_socks,
+        shadowsocks,
         lambda: fault_proxy(count_file=os.path.join(TMP, "fault-connects")),
     ]
     for start in starters:

@@ -63,6 +63,14 @@ def raw_client():
     return cached_build(os.path.join(HERE, "static", "rawclient.c"), "rawclient", build)
 
 
+def raw_client_dynamic():
+    """The same client linked dynamically: the interposer's enforcement point."""
+    def build(out):
+        subprocess.run(["cc", "-O2", "-o", out, os.path.join(HERE, "static", "rawclient.c")],
+                       check=True, timeout=120)
+    return cached_build(os.path.join(HERE, "static", "rawclient.c"), "rawclient-dynamic", build)
+
+
 def run(argv, dns, proxy=None, extra=(), wrapped=True, timeout=80):
     return pltest.run_wrapped(WRAPPER, argv, dns, proxy, extra, timeout=timeout, wrapped=wrapped)
 
@@ -306,25 +314,59 @@ def nested_refused_case():
         fail("the static program connected")
 
 
+MARK = 0x1eac9a55  # runtime/marker.hpp: the upper half of a length the interposer judged
+
+
 def filter_marker_case():
-    """The filter lets exactly one connect() through without the supervisor:
-    the interposer's own, to the proxy, which passes a length no program
-    passes (tunnel::own_connect_len, 127). A program passing it on purpose
-    is not stopped (leakproof keeps unmodified programs from leaking, it is
-    not a sandbox: README); every other length is checked, the neighbours
-    and an IPv4 address in a sockaddr_storage included."""
+    """The filter lets a connect() through without the supervisor only with
+    the interposer's mark in the upper half of the address length, which
+    the kernel reads as a 32-bit int (runtime/marker.hpp). A program passing
+    it on purpose is not stopped (leakproof keeps unmodified programs from
+    leaking, it is not a sandbox: README); every other length is checked:
+    127 (the old marker), its neighbours, an IPv4 address in a
+    sockaddr_storage, another upper half."""
     client = raw_client()
     dns, target = pltest.Dns(), pltest.Listener()
     dead = f"socks5h://127.0.0.1:{pltest.free_port()}"
-    for n in (16, 28, 126, 128):
-        r = run([client, "len", str(n), "127.0.0.1", str(target.port)], dns, dead, ["--proxy-loopback"])
+    for n in ("16", "28", "126", "127", "128", hex((MARK + 1) << 32 | 16), hex(1 << 32 | 16)):
+        r = run([client, "len", n, "127.0.0.1", str(target.port)], dns, dead, ["--proxy-loopback"])
         if f"len {n}: Connection refused" not in r.stdout or f"via {dead}" not in r.stderr:
             fail(f"a connect with length {n} was not sent to the (dead) proxy: {r.stdout!r}")
     if target.count != 0:
         fail(f"the target saw {target.count} direct connection(s)")
-    r = run([client, "len", "127", "127.0.0.1", str(target.port)], dns, dead, ["--proxy-loopback"])
-    if "len 127: connected" not in r.stdout:
-        fail(f"the marker length did not pass the filter: {r.stdout!r}")
+    marked = hex(MARK << 32 | 16)
+    r = run([client, "len", marked, "127.0.0.1", str(target.port)], dns, dead, ["--proxy-loopback"])
+    if f"len {marked}: connected" not in r.stdout or target.count != 1:
+        fail(f"the marked length did not pass the filter: {r.stdout!r}")
+
+
+def unspec_address_case():
+    """A datagram to an AF_UNSPEC address on an AF_INET socket, which the
+    kernel sends as AF_INET: both enforcement points judge it as that IPv4
+    address (policy::decide_send), so the supervisor (static client) and the
+    interposer (the same client linked dynamically) answer alike — loopback
+    is sent, anything else refused with EPERM and a log line."""
+    import socket
+    dns = pltest.Dns()
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(10)
+    port = sink.getsockname()[1]
+    try:
+        for client in (raw_client(), raw_client_dynamic()):
+            r = run([client, "unspec", "127.0.0.1", str(port)], dns)
+            if "unspec: sent" not in r.stdout:
+                fail(f"{client}: the loopback datagram was not sent: {r.stdout!r} {r.stderr!r}")
+            if sink.recv(64) != b"unspec":
+                fail(f"{client}: the datagram did not arrive")
+            r = run([client, "unspec", "192.0.2.1", "9"], dns)
+            if "unspec: Operation not permitted" not in r.stdout:
+                fail(f"{client}: expected EPERM for 192.0.2.1:9, got {r.stdout!r}")
+            if "sendto 192.0.2.1:9: refused: non-TCP socket refused" not in r.stderr:
+                fail(f"{client}: no refusal line: {r.stderr!r}")
+    finally:
+        sink.close()
+    no_dns(dns)
 
 
 def supervise_flag_case():
@@ -390,9 +432,9 @@ def descriptors_case():
 NOT_DUMPABLE = """import ctypes, socket, sys
 if sys.argv[2] == "not-dumpable":
     ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0
-s = socket.socket()
+host = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1"
 try:
-    s.connect(("127.0.0.1", int(sys.argv[1])))
+    s = socket.create_connection((host, int(sys.argv[1])), timeout=20)
     print("connected")
 except OSError as e:
     print("error", e.errno)
@@ -403,50 +445,115 @@ def copy_refused_case():
     """When the kernel will not let the supervisor take a process's socket
     (pidfd_getfd), nothing runs unchecked and the log says why in one line:
     the program's call fails with the kernel's EPERM. The case made here: a
-    wrapper run as nobody (no CAP_SYS_PTRACE) and a program that makes
-    itself non-dumpable; Yama's ptrace_scope 1 does the same to every
-    process of a non-root tree. The destination is loopback, which the
-    policy sends direct: the interposer connects it with the program's own
-    address, which the filter stops for the supervisor. The control is the
-    same program left dumpable."""
+    wrapper run as nobody (no CAP_SYS_PTRACE) and a static program that
+    makes itself non-dumpable (restricted_test.py makes the others). A
+    dynamic program never needs that copy: the interposer's own connects
+    pass the filter (runtime/marker.hpp), so a non-dumpable one connects
+    directly to loopback as a dumpable one does. The control is the static
+    program left dumpable."""
     import pwd
     import tempfile
     if shutil.which("runuser") is None or not os.path.exists("/usr/bin/python3"):
         print("SKIP: no runuser or no /usr/bin/python3")
         sys.exit(SKIP)
     nobody = pwd.getpwnam("nobody")
+    client = raw_client()
+    web = pltest.HttpServer()
     target = pltest.Listener()
     # Somewhere nobody can read: the build tree may be under /root.
     home = tempfile.mkdtemp(prefix="lp-nobody-", dir="/tmp")
     try:
         os.chmod(home, 0o755)
-        for f in (WRAPPER, os.path.join(os.path.dirname(WRAPPER), "libleakproof.so")):
+        for f in (WRAPPER, os.path.join(os.path.dirname(WRAPPER), "libleakproof.so"), client):
             shutil.copy(f, home)
         script = pltest.write(os.path.join(home, "not_dumpable.py"), NOT_DUMPABLE, 0o644)
+        static = os.path.join(home, os.path.basename(client))
 
-        def as_nobody(mode):
+        def as_nobody(argv, proxy="socks5h://127.0.0.1:9"):
             argv = ["runuser", "-u", nobody.pw_name, "--", os.path.join(home, "leakproof"),
-                    "-p", "socks5h://127.0.0.1:9", "--", "/usr/bin/python3", script,
-                    str(target.port), mode]
-            return subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=home)
+                    "-p", proxy, "--"] + argv
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=home)
+            print("$", " ".join(argv), "->", r.returncode, r.stdout.strip(), r.stderr.strip())
+            return r
 
-        r = as_nobody("dumpable")
-        if r.stdout.strip() != "connected" or target.count != 1:
-            fail(f"control: a dumpable program's direct connect did not go through: "
-                 f"{r.stdout!r} {r.stderr!r}")
-        r = as_nobody("not-dumpable")
-        print("stderr:", r.stderr.strip())
-        if r.stdout.strip() != f"error {errno.EPERM}":
-            fail(f"expected the connect to fail with EPERM, got {r.stdout!r}")
-        if "connect: refused: the kernel does not let the supervisor take" not in r.stderr:
+        for mode in ("dumpable", "not-dumpable"):
+            r = as_nobody(["/usr/bin/python3", script, str(target.port), mode])
+            if r.stdout.strip() != "connected" or "refused" in r.stderr:
+                fail(f"a {mode} dynamic program's direct connect did not go through")
+        if target.count != 2:
+            fail(f"the target saw {target.count} connections, not 2")
+        # By name through a real proxy: the interposer's own connect, no copy either.
+        r = as_nobody(["/usr/bin/python3", script, str(web.port), "not-dumpable", WEB_NAME],
+                      proxy=pltest.microsocks())
+        if r.stdout.strip() != "connected" or "refused" in r.stderr:
+            fail("a non-dumpable dynamic program's connect by name did not go through the proxy")
+        r = as_nobody([static, "ip", "127.0.0.1", str(web.port)])
+        if r.returncode != 0 or BODY.strip() not in r.stdout:
+            fail("control: the dumpable static program did not fetch through the supervisor")
+        requests = web.requests
+        r = as_nobody([static, "nodump", "ip", "127.0.0.1", str(target.port)])
+        if "connect: Operation not permitted" not in r.stderr:
+            fail(f"expected the static connect to fail with EPERM")
+        if "connect: refused: the kernel does not let the supervisor take this process's " \
+           "socket: the process made itself non-dumpable" not in r.stderr:
             fail("no log line saying why")
-        if target.count != 1:
+        if target.count != 2 or web.requests != requests:
             fail("the unchecked connect reached its destination")
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def ptracer_case():
+    """For Yama's ptrace_scope 1 (interposer/ptracer.hpp): every process
+    that execs a static program has named the supervisor its ptracer
+    (prctl PR_SET_PTRACER) before the exec — the command itself, one a
+    dynamic shell starts, one python's subprocess starts — and the pid it
+    names is the supervisor's (a process the wrapper's start cloned). This
+    kernel has no Yama (the call fails with EINVAL and changes nothing), so
+    what is checked is that the declaration is made, in the right order."""
+    import re
+    if shutil.which("strace") is None:
+        print("SKIP: no strace")
+        sys.exit(SKIP)
+    client = raw_client()
+    target = pltest.Listener()
+    trace = os.path.join(pltest.TMP, "trace.txt")
+    run_static = f"{client} len 16 127.0.0.1 {target.port}"
+    spawn = pltest.write(os.path.join(pltest.TMP, "spawn.py"),
+                         f"import subprocess\nsubprocess.run({run_static.split()!r})\n")
+    script = f"{run_static}; python3 {spawn}"
+    for argv in (run_static.split(), ["/bin/sh", "-c", script]):
+        r = subprocess.run(["strace", "-f", "-qq", "-o", trace, "-e",
+                            "trace=prctl,execve,clone,clone3,vfork,fork", WRAPPER,
+                            "-p", "socks5h://127.0.0.1:9", "--"] + argv,
+                           capture_output=True, text=True, timeout=60, cwd=pltest.TMP)
+        print(r.stdout, r.stderr[-800:])
+        with open(trace) as f:
+            lines = f.read().splitlines()
+        named, declared, execs = set(), set(), 0
+        for line in lines:
+            pid = line.split(" ", 1)[0]
+            m = re.search(r"prctl\(PR_SET_PTRACER, (\d+)\)", line)
+            if m:
+                named.add(m.group(1))
+                declared.add(pid)
+            elif f'execve("{client}"' in line:
+                execs += 1
+                if pid not in declared:
+                    fail(f"process {pid} exec'd the static program without naming its ptracer")
+        if execs != (1 if len(argv) > 3 else 2):
+            fail(f"expected the static program to be exec'd, saw {execs} execs")
+        if len(named) != 1:
+            fail(f"expected one ptracer named by every process, got {named}")
+        supervisor = named.pop()
+        if not any(re.search(r"(clone3?\(|resumed>).* = " + supervisor + "$", l) for l in lines):
+            fail(f"the ptracer named, {supervisor}, is no process the wrapper started")
+    if target.count != 3:
+        fail(f"the static program did not run each time ({target.count} connections)")
+
+
 CASES = {
+    "ptracer": ptracer_case,
     "go_fetch": go_fetch_case,
     "go_bare_leaks": go_bare_leaks_case,
     "go_under_shell": go_under_shell_case,
@@ -462,6 +569,7 @@ CASES = {
     "nested_refused": nested_refused_case,
     "c_bare_leaks": c_bare_leaks_case,
     "supervise_flag": supervise_flag_case,
+    "unspec_address": unspec_address_case,
     "filter_marker": filter_marker_case,
     "descriptors": descriptors_case,
     "copy_refused": copy_refused_case,

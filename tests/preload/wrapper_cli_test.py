@@ -1,8 +1,12 @@
 """The wrapper's command line and configuration, with curl through microsocks.
 
 python3 wrapper_cli_test.py CASE WRAPPER. Cases: help, proxy_env, config_file,
-config_bad_key, env_export, shell. Each fetches (or fails) by a name only the
-proxy knows, so a case that passes proves the setting reached the interposer.
+config_bad_key, env_export, shell, pipeline, config_pipeline. Each fetches (or
+fails) by a name only the proxy knows, so a case that passes proves the setting
+reached the interposer. The pipeline cases go through the project's test proxy
+(microsocks drops pipelined bytes), which records what each connection's client
+sent before it answered anything: the whole handshake, in one write, when it
+is pipelined.
 """
 import os
 import subprocess
@@ -78,11 +82,22 @@ def config_bad_key_case():
 
 
 def env_export_case():
+    """Exported into a shell: the interposer alone, which covers curl and,
+    in the programs below (not in that shell itself, which it does not
+    reach), refuses to exec a static program: no supervisor watches."""
     proxy, url = setup()
     r = run([WRAPPER, "-p", proxy, "--env"])
     if r.returncode != 0 or "export LD_PRELOAD=" not in r.stdout:
         fail("--env prints no export lines")
     expect_body(run(["sh", "-c", f'eval "$1" && curl -sS {url}', "sh", r.stdout]))
+    static = os.path.join(pltest.TMP, "static-true")
+    src = pltest.write(static + ".c", "int main(void) { return 0; }\n")
+    subprocess.run(["cc", "-static", "-o", static, src], check=True, timeout=120)
+    # The shell that evaluates the lines is not interposed itself: a shell below it is.
+    ran = run(["sh", "-c", f'eval "$1" && sh -c "{static}; echo exit=\\$?"', "sh", r.stdout])
+    if "exit=126" not in ran.stdout or \
+       f"execve {static}: refused: it is statically linked" not in ran.stderr:
+        fail("a static program ran unprotected under --env")
 
 
 def shell_case():
@@ -92,6 +107,91 @@ def shell_case():
     expect_body(r)
 
 
+def pipelined_proxy():
+    """The test proxy, recording each connection's unasked bytes; a function
+    returning the lines recorded since the last call."""
+    record = os.path.join(pltest.TMP, "first-bytes")
+    proxy = pltest.lptest.fault_proxy(first_bytes=record)
+    seen = []
+
+    def new_lines():
+        try:
+            with open(record) as f:
+                lines = f.read().split()
+        except FileNotFoundError:
+            lines = []
+        fresh = lines[len(seen):]
+        seen.extend(fresh)
+        return fresh
+
+    return proxy.port, new_lines
+
+
+def hexs(*parts):
+    return b"".join(parts).hex()
+
+
+def socks5_connect(host, port, by_name=True):
+    addr = (bytes([3, len(host)]) + host.encode()) if by_name else bytes([1]) + bytes(
+        int(b) for b in host.split("."))
+    return bytes([5, 1, 0]) + addr + port.to_bytes(2, "big")
+
+
+def expect_recorded(new_lines, expected, what):
+    got = new_lines()
+    print("recorded:", got)
+    if got != expected:
+        fail(f"{what}: the proxy got {got}, expected {expected}")
+
+
+def pipeline_case():
+    port, new_lines = pipelined_proxy()
+    web = pltest.HttpServer()
+    url = f"http://{WEB_NAME}:{web.port}/"
+    proxy = f"socks5h://127.0.0.1:{port}"
+    request = socks5_connect(WEB_NAME, web.port)
+    # Greeting (one method: username/password), RFC 1929 and the request:
+    # all there before the proxy said a word.
+    expect_body(run([WRAPPER, "--pipeline", "-u", "lpuser", "--pass", "lp-pass", "-p", proxy,
+                     "--", "curl", "-sS", url]))
+    expect_recorded(new_lines, [hexs(bytes([5, 1, 2]), bytes([1, 6]) + b"lpuser" + bytes([7]) +
+                                     b"lp-pass", request)],
+                    "--pipeline with credentials")
+    # Every SOCKS5 hop: a chain of two (the proxy reaches itself by address).
+    expect_body(run([WRAPPER, "--pipeline", "-p", proxy, "-p", proxy, "--", "curl", "-sS", url]))
+    expect_recorded(new_lines, [hexs(bytes([5, 1, 0]),
+                                     socks5_connect("127.0.0.1", port, by_name=False)),
+                                hexs(bytes([5, 1, 0]), request)],
+                    "--pipeline, a chain of two")
+    # --env carries it to the interposer in the URLs.
+    r = run([WRAPPER, "--pipeline", "-p", proxy, "-p", proxy, "--env"])
+    if r.returncode != 0 or r.stdout.count("?pipeline=1") != 2:
+        fail("--pipeline --env does not mark both hops ?pipeline=1")
+    # Without it: the greeting alone, then the proxy's answer.
+    expect_body(run([WRAPPER, "-p", proxy, "--", "curl", "-sS", url]))
+    expect_recorded(new_lines, [hexs(bytes([5, 1, 0]))], "without --pipeline")
+    if web.requests != 3:
+        fail(f"the web server answered {web.requests} requests, expected 3")
+
+
+def config_pipeline_case():
+    port, new_lines = pipelined_proxy()
+    web = pltest.HttpServer()
+    url = f"http://{WEB_NAME}:{web.port}/"
+    proxy = f"socks5h://127.0.0.1:{port}"
+    env = write_config(f"proxy = {proxy}\npipeline = on\n")
+    expect_body(run([WRAPPER, "--", "curl", "-sS", url], env))
+    expect_recorded(new_lines, [hexs(bytes([5, 1, 0]), socks5_connect(WEB_NAME, web.port))],
+                    "pipeline = on")
+    env = write_config(f"proxy = {proxy}\npipeline = off\n")
+    expect_body(run([WRAPPER, "--", "curl", "-sS", url], env))
+    expect_recorded(new_lines, [hexs(bytes([5, 1, 0]))], "pipeline = off")
+    # The command line wins over the file's "off".
+    expect_body(run([WRAPPER, "--pipeline", "--", "curl", "-sS", url], env))
+    expect_recorded(new_lines, [hexs(bytes([5, 1, 0]), socks5_connect(WEB_NAME, web.port))],
+                    "--pipeline over pipeline = off")
+
+
 CASES = {
     "help": help_case,
     "proxy_env": proxy_env_case,
@@ -99,6 +199,8 @@ CASES = {
     "config_bad_key": config_bad_key_case,
     "env_export": env_export_case,
     "shell": shell_case,
+    "pipeline": pipeline_case,
+    "config_pipeline": config_pipeline_case,
 }
 
 if __name__ == "__main__":

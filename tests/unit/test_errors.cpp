@@ -12,7 +12,7 @@ using leakproof::error;
 
 TEST_CASE("every code has its own one-line message") {
     std::set<std::string> seen;
-    for (int code = 1; code <= static_cast<int>(error::url_bad_option); ++code) {
+    for (int code = 1; code <= static_cast<int>(error::udp_association_closed); ++code) {
         const auto ec = make_error_code(static_cast<error>(code));
         const std::string msg = ec.message();
         CAPTURE(code);

@@ -104,3 +104,89 @@ TEST_CASE("redacted form never shows the password") {
     CHECK(format_redacted(parsed("socks5h://proxy.test"), tiny, sizeof tiny) == 7);
     CHECK(std::string(tiny) == "socks5h");
 }
+
+namespace {
+
+// format_proxy_url, then parse_proxy_url: the proxy must come back whole.
+proxy round_trip(const proxy& p, std::string* url_out = nullptr) {
+    char url[max_url_size];
+    const std::size_t n = format_proxy_url(p, url, sizeof url);
+    REQUIRE(n < sizeof url);
+    CHECK(url[n] == '\0');
+    if (url_out) *url_out = std::string{url, n};
+    return parsed(std::string_view{url, n});
+}
+
+void same(const proxy& a, const proxy& b) {
+    CHECK(a.version == b.version);
+    CHECK(a.host.view() == b.host.view());
+    CHECK(a.port == b.port);
+    CHECK(a.user.view() == b.user.view());
+    CHECK(a.password.view() == b.password.view());
+    CHECK(a.options.pipeline == b.options.pipeline);
+}
+
+proxy make(socks_version v, std::string_view host, std::uint16_t port, std::string_view user = {},
+           std::string_view password = {}, bool pipeline = false) {
+    proxy p;
+    p.version = v;
+    REQUIRE(p.host.assign(host));
+    p.port = port;
+    REQUIRE(p.user.assign(user));
+    REQUIRE(p.password.assign(password));
+    p.options.pipeline = pipeline;
+    return p;
+}
+
+}  // namespace
+
+TEST_CASE("format_proxy_url: what it writes") {
+    std::string url;
+    round_trip(make(socks_version::v4, "10.0.0.1", 1080), &url);
+    CHECK(url == "socks4://10.0.0.1:1080");
+    round_trip(make(socks_version::v4a, "proxy.test", 1081, "ident"), &url);
+    CHECK(url == "socks4a://ident@proxy.test:1081");
+    round_trip(make(socks_version::v5, "2001:db8::1", 9050, "a b", "p:w@d", true), &url);
+    CHECK(url == "socks5h://a%20b:p%3Aw%40d@[2001:db8::1]:9050?pipeline=1");
+    // socks5:// is read as socks5h:// (names go to the proxy either way).
+    same(round_trip(parsed("socks5://u:p@proxy.test")), parsed("socks5h://u:p@proxy.test:1080"));
+}
+
+TEST_CASE("format_proxy_url round trip: hosts, ports, options") {
+    for (const char* url :
+         {"socks4://192.0.2.1:1", "socks4a://proxy.test:65535", "socks5h://[::1]:1080",
+          "socks5h://[fe80::1]:1080?pipeline=1", "socks5h://[::ffff:192.0.2.1]:9050",
+          "socks5h://u@h.test", "socks5h://u:p@127.0.0.1:9050/", "socks5h://h.test?pipeline=0"}) {
+        CAPTURE(url);
+        same(round_trip(parsed(url)), parsed(url));
+    }
+}
+
+TEST_CASE("format_proxy_url round trip: every byte in user and password") {
+    for (int c = 0; c < 256; ++c) {
+        CAPTURE(c);
+        const char ch = static_cast<char>(c);
+        const std::string user = std::string{"u"} + ch + "x";
+        const std::string pass = std::string{ch} + "pw" + ch;
+        auto p = make(socks_version::v5, "proxy.test", 1080, user, pass);
+        same(round_trip(p), p);
+    }
+}
+
+TEST_CASE("format_proxy_url round trip: the longest fields fit max_url_size") {
+    const std::string odd(255, '@');  // every byte escaped: three characters each
+    const std::string host(255, 'h');
+    auto p = make(socks_version::v5, host, 65535, odd, odd, true);
+    std::string url;
+    same(round_trip(p, &url), p);
+    CHECK(url.size() + 1 <= max_url_size);
+    auto v6 = make(socks_version::v5, "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255", 1, odd, odd);
+    same(round_trip(v6), v6);
+}
+
+TEST_CASE("format_proxy_url: a short buffer is cut and terminated") {
+    char small[12];
+    const auto p = make(socks_version::v5, "proxy.test", 1080, "user", "secret");
+    CHECK(format_proxy_url(p, small, sizeof small) == sizeof small - 1);
+    CHECK(std::string{small} == "socks5h://u");
+}

@@ -16,6 +16,7 @@
 #include "interposer/pending.hpp"
 #include "leakproof/error.hpp"
 #include "runtime/config.hpp"
+#include "runtime/marker.hpp"
 #include "runtime/policy.hpp"
 #include "runtime/real.hpp"
 #include "runtime/refuse.hpp"
@@ -42,9 +43,10 @@ int proxied_connect(int fd, const sockaddr* sa, socklen_t len, const lp::policy:
     if (int rc = 0; flags >= 0 && may_defer && start_async(fd, flags, sa, len, d, rc)) return rc;
     // A failure to read the flags is reported like any other: one log line.
     lp::path::selection used;
+    std::size_t at = 0;
     auto ec = flags < 0 ? std::error_code{errno, std::generic_category()}
-                        : lp::tunnel::establish(fd, sa->sa_family, flags, d, used);
-    lp::tunnel::report(d, used, ec);
+                        : lp::tunnel::establish(fd, sa->sa_family, flags, d, used, at);
+    lp::tunnel::report(d, used, ec, at);
     if (ec) {
         errno = leakproof::to_errno(ec);
         return -1;
@@ -72,22 +74,24 @@ int lp::hook::socket_info(int fd, int opt) noexcept {
     return lp::real::fn().getsockopt(fd, SOL_SOCKET, opt, &v, &len) == 0 ? v : -1;
 }
 
+// Every connect that reaches the kernel from here has been judged (or is
+// of a family that cannot reach the network): marked, it passes the
+// supervisor's filter without a notification (runtime/marker.hpp).
 int lp::hook::connect(int fd, const sockaddr* sa, socklen_t len, bool may_defer) noexcept {
-    const auto& real = lp::real::fn();
     if (sa == nullptr || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
-        return real.connect(fd, sa, len);
+        return lp::marker::connect(fd, sa, len);
     int type = socket_info(fd, SO_TYPE);
-    if (type < 0) return real.connect(fd, sa, len);
+    if (type < 0) return lp::marker::connect(fd, sa, len);
     if (int rc = 0; answered_by_async(fd, rc)) return rc;  // not a socket: let the kernel say so
     // On a SOCK_DGRAM socket this is what keeps a later send()/write() from
     // leaking: those carry no address, so the check must happen here.
     auto d = lp::policy::decide(sa, len, type);
     switch (d.what) {
-        case lp::policy::verdict::direct: return real.connect(fd, sa, len);
+        case lp::policy::verdict::direct: return lp::marker::connect(fd, sa, len);
         case lp::policy::verdict::refuse: return lp::refuse::by_policy("connect", d);
         case lp::policy::verdict::proxy: return proxied_connect(fd, sa, len, d, may_defer);
     }
-    return real.connect(fd, sa, len);
+    return lp::marker::connect(fd, sa, len);
 }
 
 LP_EXPORT int connect(int fd, const sockaddr* sa, socklen_t len) {

@@ -7,8 +7,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "interposer/pending.hpp"
 #include "interposer/hooks/epoll.hpp"
+#include "interposer/pending.hpp"
 #include "runtime/real.hpp"
 
 namespace lp::epollreg {

@@ -7,10 +7,10 @@
 #include <stdarg.h>
 #include <unistd.h>
 
-#include "interposer/pending.hpp"
-#include "interposer/hooks/epoll.hpp"
 #include "interposer/fdtable.hpp"
 #include "interposer/hooks.hpp"
+#include "interposer/hooks/epoll.hpp"
+#include "interposer/pending.hpp"
 #include "runtime/real.hpp"
 
 int lp::hook::close(int fd) noexcept {

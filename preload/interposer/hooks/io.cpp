@@ -12,8 +12,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "interposer/pending.hpp"
 #include "interposer/hooks.hpp"
+#include "interposer/pending.hpp"
 #include "runtime/real.hpp"
 
 namespace {

@@ -28,9 +28,9 @@
 #include <string_view>
 
 #include "interposer/hooks.hpp"
+#include "interposer/reverse.hpp"
 #include "runtime/placeholder.hpp"
 #include "runtime/real.hpp"
-#include "interposer/reverse.hpp"
 
 namespace {
 
@@ -199,8 +199,13 @@ LP_EXPORT int getnameinfo(const sockaddr* sa, socklen_t salen, char* host, sockl
     return real.getnameinfo(sa, salen, host, hostlen, serv, servlen, flags | NI_NUMERICHOST);
 }
 
-LP_EXPORT int gethostbyname2_r(const char* name, int af, hostent* ret, char* buf, size_t buflen,
-                               hostent** result, int* h_errnop) {
+namespace {
+
+// The hooks' bodies, called by the exported names and by each other
+// directly: a call to an exported name from inside the library would go
+// through the dynamic linker (tests/unit/interposer/symbols_test.py).
+int host_by_name2_r(const char* name, int af, hostent* ret, char* buf, size_t buflen,
+                    hostent** result, int* h_errnop) noexcept {
     *result = nullptr;
     if (af != AF_INET && af != AF_INET6) {
         set_herr(h_errnop, NO_RECOVERY);
@@ -221,28 +226,41 @@ LP_EXPORT int gethostbyname2_r(const char* name, int af, hostent* ret, char* buf
     return 0;
 }
 
-LP_EXPORT int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t buflen,
-                              hostent** result, int* h_errnop) {
-    return gethostbyname2_r(name, AF_INET, ret, buf, buflen, result, h_errnop);
-}
-
-LP_EXPORT hostent* gethostbyname2(const char* name, int af) {
+hostent* host_by_name2(const char* name, int af) noexcept {
     hostent* result = nullptr;
     int herr = 0;
-    int rc = gethostbyname2_r(name, af, &tls_host.ent, tls_host.buf, sizeof tls_host.buf, &result,
-                              &herr);
+    int rc =
+        host_by_name2_r(name, af, &tls_host.ent, tls_host.buf, sizeof tls_host.buf, &result, &herr);
     return non_reentrant(rc, result, herr);
 }
 
+}  // namespace
+
+LP_EXPORT int gethostbyname2_r(const char* name, int af, hostent* ret, char* buf, size_t buflen,
+                               hostent** result, int* h_errnop) {
+    return host_by_name2_r(name, af, ret, buf, buflen, result, h_errnop);
+}
+
+LP_EXPORT int gethostbyname_r(const char* name, hostent* ret, char* buf, size_t buflen,
+                              hostent** result, int* h_errnop) {
+    return host_by_name2_r(name, AF_INET, ret, buf, buflen, result, h_errnop);
+}
+
+LP_EXPORT hostent* gethostbyname2(const char* name, int af) {
+    return host_by_name2(name, af);
+}
+
 LP_EXPORT hostent* gethostbyname(const char* name) {
-    return gethostbyname2(name, AF_INET);
+    return host_by_name2(name, AF_INET);
 }
 
 // Reverse lookups: placeholders give back their name; in Tor mode Tor is
 // asked about real addresses; anything else would be a DNS query about the
 // destination, so it is not found.
-LP_EXPORT int gethostbyaddr_r(const void* addr, socklen_t len, int af, hostent* ret, char* buf,
-                              size_t buflen, hostent** result, int* h_errnop) {
+namespace {
+
+int host_by_addr_r(const void* addr, socklen_t len, int af, hostent* ret, char* buf, size_t buflen,
+                   hostent** result, int* h_errnop) noexcept {
     *result = nullptr;
     lp::net::ip ip{};
     bool ok = false;
@@ -270,10 +288,17 @@ LP_EXPORT int gethostbyaddr_r(const void* addr, socklen_t len, int af, hostent* 
     return 0;
 }
 
+}  // namespace
+
+LP_EXPORT int gethostbyaddr_r(const void* addr, socklen_t len, int af, hostent* ret, char* buf,
+                              size_t buflen, hostent** result, int* h_errnop) {
+    return host_by_addr_r(addr, len, af, ret, buf, buflen, result, h_errnop);
+}
+
 LP_EXPORT hostent* gethostbyaddr(const void* addr, socklen_t len, int af) {
     hostent* result = nullptr;
     int herr = 0;
-    int rc = gethostbyaddr_r(addr, len, af, &tls_host.ent, tls_host.buf, sizeof tls_host.buf,
-                             &result, &herr);
+    int rc = host_by_addr_r(addr, len, af, &tls_host.ent, tls_host.buf, sizeof tls_host.buf,
+                            &result, &herr);
     return non_reentrant(rc, result, herr);
 }

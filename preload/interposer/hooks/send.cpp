@@ -13,11 +13,14 @@
 // without the flag — TCP Fast Open cannot carry data past a SOCKS handshake.
 // sendmmsg() with MSG_FASTOPEN to a proxied destination is refused
 // (EOPNOTSUPP) rather than emulated: nothing real uses it.
+//
+// What reaches the kernel from here has been judged: marked, it passes the
+// supervisor's filter without a notification (runtime/marker.hpp).
 #include <errno.h>
 #include <netinet/in.h>
-#include <string.h>
 
 #include "interposer/hooks.hpp"
+#include "runtime/marker.hpp"
 #include "runtime/policy.hpp"
 #include "runtime/real.hpp"
 #include "runtime/refuse.hpp"
@@ -51,18 +54,17 @@ bool addressed(const void* name, socklen_t len) noexcept {
     return name != nullptr && len >= sizeof(sa_family_t);
 }
 
-// The policy's verdict on sending to `name`. An AF_INET socket reads an
-// AF_UNSPEC address as AF_INET (a kernel compatibility rule, for UDP and raw
-// sockets alike), so that spelling is judged as the IPv4 address it is.
+// The policy's verdict on sending a datagram to `name`, read as the kernel
+// reads it (an AF_UNSPEC address: policy::decide_send, the rule the
+// supervisor applies too).
 lp::policy::decision judge(const sock& s, const void* name, socklen_t len) noexcept {
-    auto* sa = static_cast<const sockaddr*>(name);
-    sockaddr_in v4;
-    if (sa->sa_family == AF_UNSPEC && s.domain == AF_INET && len >= sizeof v4) {
-        memcpy(&v4, sa, sizeof v4);
-        v4.sin_family = AF_INET;
-        sa = reinterpret_cast<const sockaddr*>(&v4);
-    }
-    return lp::policy::decide(sa, len, s.tcp ? SOCK_STREAM : SOCK_DGRAM);
+    return lp::policy::decide_send(static_cast<const sockaddr*>(name), len, s.domain, SOCK_DGRAM);
+}
+
+// The verdict on a TCP send with MSG_FASTOPEN, which is a connect: its
+// address is read as connect() reads it.
+lp::policy::decision judge_connect(const void* name, socklen_t len) noexcept {
+    return lp::policy::decide(static_cast<const sockaddr*>(name), len, SOCK_STREAM);
 }
 
 // Datagrams have no proxy: anything but "direct" is a refusal.
@@ -80,15 +82,15 @@ ssize_t fastopen_via_proxy(int fd, const sockaddr* sa, socklen_t len, const msgh
     msghdr plain = msg;
     plain.msg_name = nullptr;
     plain.msg_namelen = 0;
-    return lp::real::fn().sendmsg(fd, &plain, flags & ~MSG_FASTOPEN);
+    return lp::marker::sendmsg(fd, &plain, flags & ~MSG_FASTOPEN);
 }
 
 // sendto/sendmsg on a TCP socket with an address and MSG_FASTOPEN.
 ssize_t tcp_fastopen(const char* call, int fd, const msghdr& msg, int flags) noexcept {
-    auto d = judge(sock{SOCK_STREAM, -1, true}, msg.msg_name, msg.msg_namelen);
+    auto d = judge_connect(msg.msg_name, msg.msg_namelen);
     auto* sa = static_cast<const sockaddr*>(msg.msg_name);
     switch (d.what) {
-        case verdict::direct: return lp::real::fn().sendmsg(fd, &msg, flags);
+        case verdict::direct: return lp::marker::sendmsg(fd, &msg, flags);
         case verdict::refuse: return lp::refuse::by_policy(call, d);
         case verdict::proxy: return fastopen_via_proxy(fd, sa, msg.msg_namelen, msg, flags);
     }
@@ -97,15 +99,16 @@ ssize_t tcp_fastopen(const char* call, int fd, const msghdr& msg, int flags) noe
 
 // Shared by sendto and sendmsg once the call has an address.
 ssize_t send_addressed(const char* call, int fd, const msghdr& msg, int flags) noexcept {
-    const auto& real = lp::real::fn();
     sock s = inspect(fd);
-    if (s.type < 0) return real.sendmsg(fd, &msg, flags);  // not a socket: the kernel says so
+    if (s.type < 0)
+        return lp::marker::sendmsg(fd, &msg, flags);  // not a socket: the kernel says so
     if (s.tcp) {
-        if (!(flags & MSG_FASTOPEN)) return real.sendmsg(fd, &msg, flags);  // address ignored
+        if (!(flags & MSG_FASTOPEN))
+            return lp::marker::sendmsg(fd, &msg, flags);  // address ignored
         return tcp_fastopen(call, fd, msg, flags);
     }
     auto d = judge(s, msg.msg_name, msg.msg_namelen);
-    if (allowed(d)) return real.sendmsg(fd, &msg, flags);
+    if (allowed(d)) return lp::marker::sendmsg(fd, &msg, flags);
     return lp::refuse::by_policy(call, d);
 }
 
@@ -131,11 +134,11 @@ unsigned first_addressed(const mmsghdr* vec, unsigned n) noexcept {
 }
 
 int tcp_sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags, unsigned first) noexcept {
-    const auto& real = lp::real::fn();
-    if (!(flags & MSG_FASTOPEN)) return real.sendmmsg(fd, vec, n, flags);  // addresses ignored
+    if (!(flags & MSG_FASTOPEN))
+        return lp::marker::sendmmsg(fd, vec, n, flags);  // addresses ignored
     const msghdr& m = vec[first].msg_hdr;
-    auto d = judge(sock{SOCK_STREAM, -1, true}, m.msg_name, m.msg_namelen);
-    if (d.what == verdict::direct) return real.sendmmsg(fd, vec, n, flags);
+    auto d = judge_connect(m.msg_name, m.msg_namelen);
+    if (d.what == verdict::direct) return lp::marker::sendmmsg(fd, vec, n, flags);
     if (d.what == verdict::proxy) {
         d.reason = "MSG_FASTOPEN in sendmmsg cannot go through the proxy (use connect)";
         d.error = EOPNOTSUPP;
@@ -149,7 +152,7 @@ ssize_t lp::hook::sendto(int fd, const void* buf, size_t n, int flags, const soc
                          socklen_t len) noexcept {
     if (!addressed(sa, len)) {
         if (held_io(fd, true)) return -1;
-        return real::fn().sendto(fd, buf, n, flags, sa, len);
+        return lp::marker::sendto(fd, buf, n, flags, sa, len);
     }
     iovec iov{const_cast<void*>(buf), n};
     msghdr msg{};
@@ -163,23 +166,22 @@ ssize_t lp::hook::sendto(int fd, const void* buf, size_t n, int flags, const soc
 ssize_t lp::hook::sendmsg(int fd, const msghdr* msg, int flags) noexcept {
     if (msg == nullptr || !addressed(msg->msg_name, msg->msg_namelen)) {
         if (held_io(fd, true)) return -1;
-        return real::fn().sendmsg(fd, msg, flags);
+        return lp::marker::sendmsg(fd, msg, flags);
     }
     return send_addressed("sendmsg", fd, *msg, flags);
 }
 
 int lp::hook::sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags) noexcept {
-    const auto& real = real::fn();
     unsigned first = vec == nullptr ? n : first_addressed(vec, n);
-    if (first == n) return real.sendmmsg(fd, vec, n, flags);
+    if (first == n) return lp::marker::sendmmsg(fd, vec, n, flags);
     sock s = inspect(fd);
-    if (s.type < 0) return real.sendmmsg(fd, vec, n, flags);
+    if (s.type < 0) return lp::marker::sendmmsg(fd, vec, n, flags);
     if (s.tcp) return tcp_sendmmsg(fd, vec, n, flags, first);
     policy::decision refused;
     unsigned ok = allowed_prefix(s, vec, n, refused);
-    if (ok == n) return real.sendmmsg(fd, vec, n, flags);
+    if (ok == n) return lp::marker::sendmmsg(fd, vec, n, flags);
     if (ok == 0) return refuse::by_policy("sendmmsg", refused);
-    return real.sendmmsg(fd, vec, ok, flags);
+    return lp::marker::sendmmsg(fd, vec, ok, flags);
 }
 
 LP_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* sa,

@@ -11,15 +11,24 @@
  *   rawclient packet                     opens packet sockets (AF_PACKET,
  *       and AF_INET's old SOCK_PACKET); prints "packet: ERRNO-NAME" for each
  *   rawclient len N IP PORT              connect() to IP:PORT passing an
- *       address length of N (the IPv4 address, zero-padded); prints
+ *       address length of N (the IPv4 address, zero-padded), a 64-bit value
+ *       (0x... allowed) passed as is to the system call; prints
  *       "len N: connected" or "len N: ERRNO-TEXT"
+ *   rawclient unspec IP PORT             sendto() a UDP datagram ("unspec") on
+ *       an AF_INET socket, to IP:PORT spelled with family AF_UNSPEC (which
+ *       the kernel reads as AF_INET); prints "unspec: sent" or
+ *       "unspec: ERRNO-TEXT"
+ *   rawclient nodump ...                 any of the above, after making the
+ *       process non-dumpable (PR_SET_DUMPABLE 0)
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static int fetch(const char* ip, int port, const char* host) {
@@ -145,7 +154,8 @@ static int packet(void) {
     return 0;
 }
 
-static int connect_with_len(int len, const char* ip, int port) {
+static int connect_with_len(const char* arg, const char* ip, int port) {
+    unsigned long len = strtoul(arg, NULL, 0);
     union {
         struct sockaddr_in in;
         unsigned char bytes[128];
@@ -153,10 +163,20 @@ static int connect_with_len(int len, const char* ip, int port) {
     memset(&a, 0, sizeof a);
     a.in.sin_family = AF_INET;
     a.in.sin_port = htons(port);
-    if (len < 0 || len > (int)sizeof a || inet_pton(AF_INET, ip, &a.in.sin_addr) != 1) return 2;
+    if ((unsigned)len > sizeof a || inet_pton(AF_INET, ip, &a.in.sin_addr) != 1) return 2;
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    int rc = connect(s, (struct sockaddr*)&a, (socklen_t)len);
-    printf("len %d: %s\n", len, rc == 0 ? "connected" : strerror(errno));
+    long rc = syscall(SYS_connect, s, (struct sockaddr*)&a, len);
+    printf("len %s: %s\n", arg, rc == 0 ? "connected" : strerror(errno));
+    close(s);
+    return 0;
+}
+
+static int send_unspec(const char* ip, int port) {
+    struct sockaddr_in a = {.sin_family = AF_UNSPEC, .sin_port = htons(port)};
+    if (inet_pton(AF_INET, ip, &a.sin_addr) != 1) return 2;
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    ssize_t n = sendto(s, "unspec", 6, 0, (struct sockaddr*)&a, sizeof a);
+    printf("unspec: %s\n", n == 6 ? "sent" : strerror(errno));
     close(s);
     return 0;
 }
@@ -167,13 +187,20 @@ int main(int argc, char** argv) {
         ++argv;
         --argc;
     }
+    if (argc > 1 && strcmp(argv[1], "nodump") == 0) {
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        ++argv;
+        --argc;
+    }
     if (argc == 2 && strcmp(argv[1], "packet") == 0) return packet();
     if (argc == 4 && strcmp(argv[1], "ip") == 0) return fetch(argv[2], atoi(argv[3]), argv[2]);
+    if (argc == 4 && strcmp(argv[1], "unspec") == 0) return send_unspec(argv[2], atoi(argv[3]));
     if (argc == 5 && strcmp(argv[1], "len") == 0)
-        return connect_with_len(atoi(argv[2]), argv[3], atoi(argv[4]));
+        return connect_with_len(argv[2], argv[3], atoi(argv[4]));
     if (argc != 5 || strcmp(argv[1], "dns") != 0) {
         fprintf(stderr,
-                "usage: rawclient ip IP PORT | dns connect|sendto|tcp NAME PORT | len N IP PORT\n");
+                "usage: rawclient ip IP PORT | dns connect|sendto|tcp NAME PORT | len N IP PORT"
+                " | unspec IP PORT\n");
         return 2;
     }
     char ip[16];

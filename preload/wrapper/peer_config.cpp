@@ -167,6 +167,11 @@ public:
     }
 
     void finish() {
+        check_count();
+        if (!seen_list_)
+            warn(0, "no [ProxyList] in this file: " + std::string{proxies_elsewhere});
+        else if (proxies_.empty())
+            warn(list_line_, "[ProxyList] names no proxy: " + std::string{proxies_elsewhere});
         if (chain_line_ != 0) {
             std::string mode = chain_;
             if (chain_ == "random" || chain_ == "round-robin") mode += ":" + count_;
@@ -187,7 +192,25 @@ public:
     }
 
 private:
+    static constexpr const char* proxies_elsewhere =
+        "the proxies come from -p, $LEAKPROOF_PROXY or the default socks5h://127.0.0.1:9050";
+
     void warn(int line, std::string text) { t_.warnings.push_back({line, std::move(text)}); }
+
+    // chain_len: a number of hops leakproof can pick (1 to 8), at most as
+    // many as the list has (more would silently mean fewer).
+    void check_count() {
+        if (count_line_ == 0) return;
+        std::size_t n = is_number(count_) ? std::stoul(count_) : 0;
+        if (n < 1 || n > 8)
+            throw refusal{count_line_, "chain_len needs a number of proxies from 1 to 8"};
+        bool picks = chain_ == "random" || chain_ == "round-robin";
+        if (picks && !proxies_.empty() && n > proxies_.size())
+            warn(count_line_, "chain_len " + count_ + " is more than the " +
+                                  std::to_string(proxies_.size()) +
+                                  " proxies of [ProxyList]: each connection goes through " +
+                                  std::to_string(proxies_.size()));
+    }
 
     static std::string seconds(long ms) {
         std::string s = std::to_string(ms / 1000);
@@ -201,6 +224,7 @@ private:
 
     void section(const line_view& l) {
         in_list_ = l.text == "[ProxyList]";
+        if (in_list_) seen_list_ = true, list_line_ = l.number;
         if (!in_list_) warn(l.number, "unknown section " + std::string{l.text} + ": ignored");
     }
 
@@ -280,6 +304,8 @@ private:
 
     translation& t_;
     bool in_list_ = false;
+    bool seen_list_ = false;
+    int list_line_ = 0;
     bool proxy_dns_ = false;
     std::string chain_;
     int chain_line_ = 0;
@@ -300,6 +326,9 @@ void read_torsocks(const std::vector<line_view>& lines, translation& t) {
         auto w = words(l.text);
         auto key = w[0];
         auto arg = w.size() > 1 ? std::string{w[1]} : std::string{};
+        if (arg.empty() &&
+            one_of(key, {"TorAddress", "TorPort", "SOCKS5Username", "SOCKS5Password"}))
+            throw refusal{l.number, std::string{key} + " needs a value"};
         if (key == "TorAddress") {
             address = arg, proxy_line = l.number;
         } else if (key == "TorPort") {
@@ -319,16 +348,21 @@ void read_torsocks(const std::vector<line_view>& lines, translation& t) {
                 warn(l.number, "AllowOutboundLocalhost expects 0, 1 or 2: ignored");
             }  // 1 and 2: loopback goes direct, leakproof's default
         } else if (key == "IsolatePID") {
-            if (arg == "1") t.settings.push_back({l.number, "isolate", "process"});
+            if (arg == "1")
+                t.settings.push_back({l.number, "isolate", "process"});
+            else if (arg != "0")
+                warn(l.number, "IsolatePID expects 0 or 1: ignored");
         } else if (key == "SOCKS5Username") {
             user = arg, user_line = l.number;
         } else if (key == "SOCKS5Password") {
             pass = arg, user_line = l.number;
         } else if (key == "AllowInbound") {
-            if (arg != "1")
+            if (arg == "0")
                 warn(l.number,
                      "AllowInbound 0: leakproof does not refuse inbound connections "
                      "(listening sockets are left alone)");
+            else if (arg != "1")
+                warn(l.number, "AllowInbound expects 0 or 1: ignored");
         } else {
             warn(l.number, "unknown torsocks directive '" + std::string{key} + "': ignored");
         }
@@ -379,9 +413,14 @@ public:
             server.user = value;
         } else if (key == "default_pass") {
             server.pass = value;
-        } else if (key == "reaches" && in_path_) {
-            reaches_.push_back({l.number, std::string{value}});
-        } else if (key == "local" && !in_path_) {
+        } else if (key == "reaches") {
+            if (in_path_)
+                reaches_.push_back({l.number, std::string{value}});
+            else
+                warn(l.number, "reaches belongs in a path { } block: ignored");
+        } else if (key == "local" && in_path_) {
+            warn(l.number, "local belongs outside path { } blocks: ignored");
+        } else if (key == "local") {
             auto n = parse_network(value, l.number);
             if (!n.range.empty())
                 warn(l.number, "local port range " + n.range +
@@ -401,6 +440,10 @@ public:
     void finish() {
         if (in_path_) throw refusal{0, "a path { block is not closed"};
         for (auto& r : routes_) t_.settings.push_back(std::move(r));
+        if (!default_.set)
+            warn(0,
+                 "no default server in this file: the proxies come from -p, "
+                 "$LEAKPROOF_PROXY or the default socks5h://127.0.0.1:9050");
         if (default_.set) t_.settings.push_back({default_.line, "proxy", url(default_)});
     }
 

@@ -267,6 +267,31 @@ def peer_torsocks_case():
     no_dns(dns)
 
 
+def peer_never_local_case():
+    """What a peer's file would do locally stays remote: a proxychains file
+    without proxy_dns still sends the name to the proxy (no DNS query), and
+    a tsocks file asking for a direct fallback, its proxy down, gets none."""
+    dns = pltest.Dns()
+    web = pltest.HttpServer()
+    port = pltest.microsocks().rsplit(":", 1)[1]
+    conf = pltest.write(os.path.join(pltest.TMP, "no-proxy-dns.conf"),
+                        f"strict_chain\n[ProxyList]\nsocks5 127.0.0.1 {port}\n")
+    r = run(curl(f"http://{WEB_NAME}:{web.port}/"), dns, ["-v", "--config", conf])
+    expect_body(r, "proxychains file without proxy_dns")
+    expect_in(r.stderr, "no-proxy-dns.conf: warning: proxy_dns is off",
+              f"via socks5h://127.0.0.1:{port}: ok")
+    target = pltest.Listener()
+    conf = pltest.write(os.path.join(pltest.TMP, "fallback.conf"),
+                        f"fallback = yes\nserver = 127.0.0.1\nserver_port = {pltest.free_port()}\n"
+                        "server_type = 5\n")
+    r = run(curl(f"http://127.0.0.1:{target.port}/"), dns,
+            ["--proxy-loopback", "--config", conf])
+    expect_in(r.stderr, "fallback.conf:1: warning: fallback")
+    if r.returncode == 0 or target.count != 0:
+        fail("fallback = yes let a connection go direct with the proxy down")
+    no_dns(dns)
+
+
 def print_config_case():
     """--print-config shows a peer's file in leakproof's format; a refused
     directive names its line and exits 2."""
@@ -326,6 +351,7 @@ CASES = {
     "peer_proxychains": peer_proxychains_case,
     "peer_tsocks": peer_tsocks_case,
     "peer_torsocks": peer_torsocks_case,
+    "peer_never_local": peer_never_local_case,
     "print_config": print_config_case,
     "allocates_nothing": allocates_nothing_case,
 }

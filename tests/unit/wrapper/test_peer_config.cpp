@@ -188,3 +188,128 @@ TEST_CASE("routes the wrapper refuses") {
     CHECK_THROWS_AS(check_route("a b=refuse"), usage_error);
     CHECK_THROWS_AS(check_route("10.0.0.0/8=http://proxy:3128"), usage_error);
 }
+
+namespace {
+
+const char* const peer_fixtures[] = {
+    "proxychains4.conf",
+    "proxychains-dynamic.conf",
+    "proxychains-round-robin.conf",
+    "proxychains-careless.conf",
+    "torsocks.conf",
+    "torsocks-all.conf",
+    "torsocks-careless.conf",
+    "tsocks.conf",
+    "tsocks-paths.conf",
+    "tsocks-careless.conf",
+};
+
+// A proxy URL that sends names to the proxy (socks5h, socks4a) rather than
+// looking them up locally first (socks5, socks4).
+bool names_go_to_the_proxy(const std::string& url) {
+    return url.starts_with("socks5h://") || url.starts_with("socks4a://");
+}
+
+std::size_t count_warnings(const options& o, const std::string& where) {
+    return static_cast<std::size_t>(
+        std::count_if(o.warnings.begin(), o.warnings.end(),
+                      [&](const std::string& w) { return w.starts_with(where + ": warning: "); }));
+}
+
+}  // namespace
+
+TEST_CASE("nothing in a peer's file turns on a local lookup or a direct fallback") {
+    for (const char* name : peer_fixtures) {
+        CAPTURE(name);
+        auto o = read(name);
+        CHECK_FALSE(o.proxy_loopback);
+        for (const auto& p : o.proxies) CHECK(names_go_to_the_proxy(p));
+        for (const auto& r : o.routes) {
+            auto target = r.substr(r.find('=') + 1);
+            CHECK(target != "direct");
+            if (target != "refuse") CHECK(names_go_to_the_proxy(target));
+        }
+        // What the file becomes, once migrated, says so too.
+        auto printed = format_config(o);
+        CHECK(printed.find("direct") == std::string::npos);
+        CHECK(printed.find("socks5://") == std::string::npos);
+        CHECK(printed.find("socks4://") == std::string::npos);
+        // Every warning but the one about a missing proxy_dns names its line.
+        for (const auto& w : o.warnings)
+            if (w.find("proxy_dns is off") == std::string::npos)
+                CHECK(w.starts_with(name + std::string{":"}));
+    }
+}
+
+TEST_CASE("a careless proxychains file: one warning per directive, with its line") {
+    auto o = read("proxychains-careless.conf");
+    CHECK(o.chain_mode == "random:3");
+    CHECK(o.proxies ==
+          std::vector<std::string>{"socks4a://dave@127.0.0.1:1080", "socks5h://127.0.0.1:1081"});
+    CHECK(o.excludes == std::vector<std::string>{"127.0.0.0/8"});
+    CHECK(warned(o, "proxychains-careless.conf:4", "chain_len 3 is more than the 2 proxies"));
+    CHECK(warned(o, "proxychains-careless.conf:7", "takes no password"));
+    CHECK(warned(o, "proxychains-careless.conf", "proxy_dns is off"));
+    CHECK(count_warnings(o, "proxychains-careless.conf:4") == 1);
+    CHECK(count_warnings(o, "proxychains-careless.conf:7") == 1);
+    CHECK(o.warnings.size() == 3);
+}
+
+TEST_CASE("a proxychains chain_len that is not a number is refused at its own line") {
+    options o;
+    try {
+        apply_file(o, "n.conf", "random_chain\nchain_len = many\n[ProxyList]\nsocks5 1.2.3.4 1\n",
+                   true);
+        FAIL("accepted");
+    } catch (const usage_error& e) {
+        CHECK(e.what.starts_with("n.conf:2: chain_len"));
+    }
+}
+
+TEST_CASE("a proxychains file without a proxy says so") {
+    options o;
+    apply_file(o, "e.conf", "strict_chain\nproxy_dns\n[ProxyList]\n", true);
+    CHECK(warned(o, "e.conf:3", "no proxy"));
+    options none;
+    apply_file(none, "n.conf", "strict_chain\nproxy_dns\n", true);
+    CHECK(warned(none, "n.conf", "no [ProxyList]"));
+}
+
+TEST_CASE("torsocks values it does not know get a warning with their line") {
+    auto o = read("torsocks-careless.conf");
+    CHECK(o.proxies == std::vector<std::string>{"socks5h://127.0.0.1:9050"});
+    CHECK(o.routes.empty());  // AllowOutboundLocalhost 1: loopback direct, like torsocks
+    CHECK_FALSE(o.isolate);
+    CHECK(warned(o, "torsocks-careless.conf:5", "IsolatePID expects 0 or 1"));
+    CHECK(warned(o, "torsocks-careless.conf:6", "AllowInbound expects 0 or 1"));
+    CHECK(o.warnings.size() == 2);
+}
+
+TEST_CASE("a peer's directive without its value is refused at its line") {
+    for (const char* text : {"TorAddress\n", "TorPort\n", "SOCKS5Username\n", "SOCKS5Password\n"}) {
+        CAPTURE(text);
+        options o;
+        try {
+            apply_file(o, "v.conf", std::string{"IsolatePID 0\n"} + text, true);
+            FAIL("accepted");
+        } catch (const usage_error& e) {
+            CHECK(e.what.starts_with("v.conf:2: "));
+        }
+    }
+    options p;
+    CHECK_THROWS_AS(apply_file(p, "l.conf", "proxy_dns\nlocalnet\n[ProxyList]\n", true),
+                    usage_error);
+}
+
+TEST_CASE("tsocks directives out of place, a fallback, no server") {
+    auto o = read("tsocks-careless.conf");
+    CHECK(o.proxies.empty());
+    CHECK(o.excludes == std::vector<std::string>{"192.168.0.0/16"});
+    CHECK(o.routes.empty());
+    CHECK(warned(o, "tsocks-careless.conf:2", "never connects directly"));
+    CHECK(warned(o, "tsocks-careless.conf:3", "reaches belongs in a path"));
+    CHECK(warned(o, "tsocks-careless.conf:5", "local belongs outside"));
+    CHECK(warned(o, "tsocks-careless.conf:7", "a path without a server"));
+    CHECK(warned(o, "tsocks-careless.conf", "no default server"));
+    CHECK(o.warnings.size() == 5);
+}

@@ -29,6 +29,11 @@ that answers RESOLVE, plus relays (bench/delay_relay.py) that put a proxy
                default (interposer + supervisor) and --supervise against
                the interposer alone, per connect on loopback; start-up of
                a supervised static `true`
+  9. udp       UDP round trips (bench/udp_rtt) to an echo server on
+               loopback: through dante with leakproof::udp_association,
+               through dante with a plain socket under socksify, and
+               direct; medians, CPU per datagram (the client's own), heap
+               bytes per open association
 
 Contenders alternate round by round; every figure is the median over rounds
 and is printed as a ratio to its comparator, with the goal beside it where
@@ -601,6 +606,59 @@ def core(build, summary):
         FAILED.append("core cost")
 
 
+def udp(args, build, ws, svc, summary):
+    binary = os.path.join(build, "bench", "udp_rtt")
+    if not os.access(binary, os.X_OK):
+        FAILED.append("udp: bench/udp_rtt is not built")
+        return
+    # The echo runs in a process of its own (not a thread here, under the GIL).
+    echo_port = lptest.free_port()
+    lptest.spawn([binary, "echo", str(echo_port)], "udp-echo.log")
+    time.sleep(0.2)
+    dante = f"socks5h://127.0.0.1:{svc['dante']}"
+    n = args.udp_n
+
+    def rtt(argv, env=None):
+        def go():
+            median, p90, cpu_us = map(float, run(argv, env).split()[-3:])
+            return median, p90, cpu_us
+        return go
+
+    entries = [("direct (no proxy)", rtt([binary, "direct", "127.0.0.1", str(echo_port), str(n)]), False),
+               ("direct, Asio's event loop (no proxy)",
+                rtt([binary, "asio-direct", "127.0.0.1", str(echo_port), str(n)]), False),
+               ("leakproof udp_association via dante",
+                rtt([binary, "library", dante, "127.0.0.1", str(echo_port), str(n)]), True)]
+    if shutil.which("socksify"):
+        conf = lptest.write(os.path.join(lptest.TMP, "socks-udp.conf"),
+                            f"route {{\n from: 0.0.0.0/0 to: 0.0.0.0/0 via: 127.0.0.1 port = {svc['dante']}\n"
+                            f" proxyprotocol: socks_v5\n command: udpassociate\n method: none\n}}\n")
+        entries.append(("socksify (dante-client) via dante",
+                        rtt(["socksify", binary, "direct", "127.0.0.1", str(echo_port), str(n)],
+                            dict(os.environ, SOCKS_CONF=conf)), False))
+    else:
+        note("bench: socksify is not installed; left out of udp")
+    print(f"\nbench: udp, {n} sequential round trips x {args.rounds} rounds", flush=True)
+    got = alternate(entries, args.rounds, "udp")
+    figures = {name: (med([g[0] for g in v]), med([g[1] for g in v]), med([g[2] for g in v]))
+               for name, v in got.items()}
+    lib = figures.get(entries[1][0])
+    sock = figures.get("socksify (dante-client) via dante")
+    table(f"9. udp: {n} round trips of a 17-byte datagram, one at a time, echo on loopback",
+          ["client", "median µs", "p90 µs", "CPU µs/datagram", "median vs leakproof"],
+          [[name, f"{f[0]:.1f}", f"{f[1]:.1f}", f"{f[2]:.1f}", ratio(f[0], lib[0] if lib else None)]
+           for name, f in figures.items()])
+    heap = None
+    try:
+        out = run([binary, "heap", dante, str(args.udp_k)])
+        heap = int(re.search(r"(\d+) heap bytes per open association", out).group(1))
+        print(f"  heap bytes per open association ({args.udp_k} open at once): {heap}")
+    except (RuntimeError, AttributeError) as e:
+        note(f"  udp heap: failed: {e}")
+        FAILED.append("udp: heap")
+    summary["udp"] = {"figures": figures, "heap": heap, "socksify": sock is not None}
+
+
 def static_build(workdir, name, source=None, code=None):
     """A gcc -static binary (None if the toolchain cannot make one)."""
     out = os.path.join(workdir, name)
@@ -763,6 +821,22 @@ def markdown(summary, args):
                 f"{ratio(dflt[0], base[0])} interposer alone", "")
     if "supervisor_startup" in summary:
         row("supervisor: start-up added to a static `true`", f"{summary['supervisor_startup']:+.2f} ms", "", "")
+    u = summary.get("udp")
+    if u and "leakproof udp_association via dante" in u["figures"]:
+        f = u["figures"]
+        lib, direct = f["leakproof udp_association via dante"], f.get("direct (no proxy)")
+        sock = f.get("socksify (dante-client) via dante")
+        comp = f"direct {direct[0]:.1f} µs ({ratio(lib[0], direct[0])})" if direct else ""
+        if sock:
+            comp += f", socksify {sock[0]:.1f} µs ({ratio(lib[0], sock[0])})"
+        row("UDP round trip through dante (loopback), median", f"{lib[0]:.1f} µs", comp, "")
+        cpu_comp = f"direct {direct[2]:.1f} µs" if direct else ""
+        if sock:
+            cpu_comp += f", socksify {sock[2]:.1f} µs ({ratio(lib[2], sock[2])})"
+        row("UDP: client CPU per datagram round trip", f"{lib[2]:.1f} µs", cpu_comp, "")
+        if u["heap"]:
+            row("UDP: heap bytes per open association", f"{u['heap']} B",
+                "of which the 64 KiB receive buffer", "")
     c = summary.get("core")
     if c:
         row("core: instructions per SOCKS5 handshake", f"{c[0]}", f"{c[1]} heap allocations", "<= 2000")
@@ -774,7 +848,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
     ap.add_argument("--quick", action="store_true", help="a short smoke run (CI)")
     ap.add_argument("--markdown", help="also write the summary table (markdown) here")
-    ap.add_argument("--only", help="run one section: latency, cpu, startup, async, data, event-loop, supervisor, core")
+    ap.add_argument("--only", help="run one section: latency, cpu, startup, async, data, event-loop, "
+                                   "supervisor, core, udp")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     for need in ("bench/connect_loop", "bench/floor_client", "bench/async_load", "preload/leakproof"):
@@ -785,11 +860,13 @@ def main():
         args.hf_rounds, args.hf_runs, args.hf_warmup = 1, 10, 2
         args.async_n, args.async_rounds, args.bulk_mb = 2000, 1, 20
         args.node_n, args.node_rounds = 20, 1
+        args.udp_n, args.udp_k = 200, 10
     else:
         args.rounds, args.latency_n, args.cpu_n = 7, 20, 1000
         args.hf_rounds, args.hf_runs, args.hf_warmup = 5, 40, 5
         args.async_n, args.async_rounds, args.bulk_mb = 10000, 3, 200
         args.node_n, args.node_rounds = 20, 5
+        args.udp_n, args.udp_k = 2000, 50
 
     started = time.monotonic()
     become_subreaper()
@@ -813,7 +890,8 @@ def main():
                 "data": lambda: data_path(args, build, ws, svc, summary),
                 "event-loop": lambda: event_loop(args, build, ws, svc, summary),
                 "supervisor": lambda: supervisor(args, build, svc, summary),
-                "core": lambda: core(build, summary)}
+                "core": lambda: core(build, summary),
+                "udp": lambda: udp(args, build, ws, svc, summary)}
     if args.only and args.only not in sections:
         sys.exit(f"bench: --only: no section {args.only!r} ({', '.join(sections)})")
     servers = our_children()

@@ -356,7 +356,10 @@ public:
     }
 
 private:
-    // The proxy ended the stream inside the handshake, however the kernel puts it.
+    // The proxy ended the stream inside the handshake, however the kernel puts it:
+    // end of stream, ECONNRESET or EPIPE, from a read or a write, is
+    // error::proxy_closed. The same rule as every other driver of the core
+    // (preload/runtime/tunnel.hpp, tunnel::hung_up and tunnel::step).
     static bool hung_up(std::error_code ec) {
         return ec == asio::error::eof || ec == asio::error::connection_reset ||
                ec == asio::error::broken_pipe;

@@ -1,48 +1,210 @@
 #include "interposer/fdtable.hpp"
 
+#include <errno.h>
 #include <netinet/in.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
+#include <new>
 
-namespace lp::fdstate {
+#include "interposer/pending.hpp"
+#include "runtime/real.hpp"
+
+namespace lp::fdtable {
 namespace {
 
-constexpr int max_fd = 16384;
+// What a connect() on a socket established through the proxy answers.
+enum answer : std::uint8_t { none = 0, zero_once = 1, is_connected = 2, aborted = 3 };
+
+// Set while a slot has something only the lock may drop: close() then
+// takes the lock, and skips it otherwise.
+enum mark : std::uint8_t { has_records = 1, epoll_set = 2 };
 
 struct slot {
-    std::atomic<socklen_t> len{0};  // 0 = nothing remembered; written last
+    std::atomic<int> state{idle};
+    std::atomic<socklen_t> peer_len{0};  // 0 = no peer remembered; written last
+    std::atomic<std::uint8_t> reconnect{none};
+    std::atomic<std::uint8_t> marks{0};
+    async::entry* handshake = nullptr;             // under mu
+    std::vector<epoll_record>* records = nullptr;  // under mu
     alignas(8) unsigned char addr[sizeof(sockaddr_in6)]{};
 };
 
 // constinit: zero pages from .bss, touched only when used. A run-time
-// initializer would write all 512 KiB in every process at start.
+// initializer would write all 1 MiB in every process at start.
 constinit slot table[max_fd];
+std::atomic<int> pending_count{0};
+std::mutex mu;
+int records_end = 0;  // no fd at or past this has epoll records; under mu
 
-bool valid(int fd) noexcept {
-    return fd >= 0 && fd < max_fd;
+slot* at(int fd) noexcept {
+    return in_range(fd) ? &table[fd] : nullptr;
+}
+
+void forget_peer(slot& s) noexcept {
+    s.peer_len.store(0, std::memory_order_release);
+    s.reconnect.store(none, std::memory_order_relaxed);
+}
+
+// A closed epoll set: the helper thread, which may be restoring a
+// registration in it right now (it waits for the lock), must never use
+// that number again; the kernel may hand it out anew.
+void drop_records_in(int epfd) noexcept {
+    for (int fd = 0; fd < records_end; ++fd)
+        if (auto* list = table[fd].records)
+            std::erase_if(*list, [epfd](const epoll_record& r) { return r.epfd == epfd; });
+}
+
+// Under mu.
+void forget_locked(int fd, slot& s) noexcept {
+    if (s.handshake != nullptr) {
+        async::release(s.handshake, fd);
+        s.handshake = nullptr;
+    }
+    set_status(fd, idle);
+    delete s.records;
+    s.records = nullptr;
+    if (s.marks.load(std::memory_order_relaxed) & epoll_set) drop_records_in(fd);
+    s.marks.store(0, std::memory_order_relaxed);
 }
 
 }  // namespace
 
-void remember_peer(int fd, const sockaddr* sa, socklen_t len) noexcept {
-    if (!valid(fd) || len > sizeof(sockaddr_in6)) return;
-    table[fd].len.store(0, std::memory_order_relaxed);
-    std::memcpy(table[fd].addr, sa, len);
-    table[fd].len.store(len, std::memory_order_release);
+bool in_range(int fd) noexcept {
+    return fd >= 0 && fd < max_fd;
+}
+
+// ---- connection state ------------------------------------------------------
+
+int status(int fd) noexcept {
+    slot* s = at(fd);
+    return s != nullptr ? s->state.load(std::memory_order_acquire) : idle;
+}
+
+bool any_pending() noexcept {
+    return pending_count.load(std::memory_order_relaxed) > 0;
+}
+
+void set_status(int fd, int st) noexcept {
+    slot* s = at(fd);
+    if (s == nullptr) return;
+    int was = s->state.exchange(st, std::memory_order_acq_rel);
+    if (was == pending && st != pending) pending_count.fetch_sub(1, std::memory_order_relaxed);
+    if (was != pending && st == pending) pending_count.fetch_add(1, std::memory_order_relaxed);
+}
+
+int take_error(int fd, bool by_connect) noexcept {
+    slot* s = at(fd);
+    if (s == nullptr) return 0;
+    int st = s->state.load(std::memory_order_acquire);
+    // Only a kept errno is cleared, and only once when threads race for it.
+    if (st <= 0 || !s->state.compare_exchange_strong(st, idle, std::memory_order_acq_rel)) return 0;
+    int kernel = 0;
+    socklen_t len = sizeof kernel;
+    real::fn().getsockopt(fd, SOL_SOCKET, SO_ERROR, &kernel, &len);
+    if (!by_connect) s->reconnect.store(aborted, std::memory_order_relaxed);
+    return st;
+}
+
+// ---- established through the proxy ----------------------------------------
+
+void established(int fd, const sockaddr* sa, socklen_t len, bool reported) noexcept {
+    slot* s = at(fd);
+    if (s == nullptr || len > sizeof(sockaddr_in6)) return;
+    s->peer_len.store(0, std::memory_order_relaxed);
+    std::memcpy(s->addr, sa, len);
+    s->reconnect.store(reported ? is_connected : zero_once, std::memory_order_relaxed);
+    s->peer_len.store(len, std::memory_order_release);
 }
 
 bool peer(int fd, sockaddr* sa, socklen_t* len) noexcept {
-    if (!valid(fd) || len == nullptr) return false;
-    socklen_t n = table[fd].len.load(std::memory_order_acquire);
+    slot* s = at(fd);
+    if (s == nullptr || len == nullptr) return false;
+    socklen_t n = s->peer_len.load(std::memory_order_acquire);
     if (n == 0) return false;
-    std::memcpy(sa, table[fd].addr, *len < n ? *len : n);
+    std::memcpy(sa, s->addr, *len < n ? *len : n);
     *len = n;  // like the kernel: the full size, even when truncated
     return true;
 }
 
+bool reconnect(int fd, int& rc) noexcept {
+    slot* s = at(fd);
+    if (s == nullptr || s->reconnect.load(std::memory_order_relaxed) == none) return false;
+    std::uint8_t was = aborted;
+    // A failed connect whose error another call reported: the kernel says
+    // ECONNABORTED once, then the socket may connect anew.
+    if (s->reconnect.compare_exchange_strong(was, none, std::memory_order_relaxed)) {
+        errno = ECONNABORTED;
+        rc = -1;
+        return true;
+    }
+    was = zero_once;
+    // The kernel's rule for a socket whose connect said EINPROGRESS: the
+    // first connect() after it completed says 0, every later one EISCONN.
+    if (s->reconnect.compare_exchange_strong(was, is_connected, std::memory_order_relaxed)) {
+        rc = 0;
+        return true;
+    }
+    errno = EISCONN;
+    rc = -1;
+    return true;
+}
+
+// ---- the lock and what it guards ------------------------------------------
+
+std::unique_lock<std::mutex> guard() noexcept {
+    return std::unique_lock<std::mutex>{mu};
+}
+
+async::entry* handshake(int fd) noexcept {
+    slot* s = at(fd);
+    return s != nullptr ? s->handshake : nullptr;
+}
+
+void set_handshake(int fd, async::entry* e) noexcept {
+    if (slot* s = at(fd)) s->handshake = e;
+}
+
+void record_epoll(int epfd, int op, int fd, const epoll_event& ev) noexcept {
+    slot* s = at(fd);
+    if (s == nullptr) return;
+    if (s->records == nullptr) s->records = new (std::nothrow) std::vector<epoll_record>;
+    if (s->records == nullptr) return;
+    auto& list = *s->records;
+    for (auto it = list.begin(); it != list.end(); ++it) {
+        if (it->epfd != epfd) continue;
+        if (op == EPOLL_CTL_DEL) {
+            list.erase(it);
+        } else {
+            it->ev = ev;
+        }
+        return;
+    }
+    if (op == EPOLL_CTL_DEL) return;
+    list.push_back({epfd, ev});
+    s->marks.fetch_or(has_records, std::memory_order_relaxed);
+    records_end = std::max(records_end, fd + 1);
+    if (slot* set = at(epfd)) set->marks.fetch_or(epoll_set, std::memory_order_relaxed);
+}
+
+const std::vector<epoll_record>* epoll_records(int fd) noexcept {
+    slot* s = at(fd);
+    return s != nullptr ? s->records : nullptr;
+}
+
+// ---- descriptor lifetime ---------------------------------------------------
+
 void forget(int fd) noexcept {
-    if (valid(fd)) table[fd].len.store(0, std::memory_order_release);
+    slot* s = at(fd);
+    if (s == nullptr) return;
+    forget_peer(*s);
+    if (s->state.load(std::memory_order_acquire) == idle &&
+        s->marks.load(std::memory_order_relaxed) == 0)
+        return;  // the usual close: one store, two loads, no lock
+    auto lk = guard();
+    forget_locked(fd, *s);
 }
 
 void forget_range(unsigned first, unsigned last) noexcept {
@@ -52,15 +214,21 @@ void forget_range(unsigned first, unsigned last) noexcept {
 }
 
 void copy(int from, int to) noexcept {
-    if (!valid(from) || !valid(to) || from == to) return;
-    socklen_t n = table[from].len.load(std::memory_order_acquire);
-    if (n == 0) {
-        forget(to);
+    slot* a = at(from);
+    slot* b = at(to);
+    if (a == nullptr || b == nullptr || from == to) return;
+    // dup2()/dup3() onto an open descriptor closed it first.
+    forget(to);
+    if (a->state.load(std::memory_order_acquire) == pending) {
+        auto lk = guard();
+        if (a->handshake != nullptr) async::share(a->handshake, to);
         return;
     }
-    table[to].len.store(0, std::memory_order_relaxed);
-    std::memcpy(table[to].addr, table[from].addr, n);
-    table[to].len.store(n, std::memory_order_release);
+    socklen_t n = a->peer_len.load(std::memory_order_acquire);
+    if (n == 0) return;
+    std::memcpy(b->addr, a->addr, n);
+    b->reconnect.store(a->reconnect.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    b->peer_len.store(n, std::memory_order_release);
 }
 
-}  // namespace lp::fdstate
+}  // namespace lp::fdtable

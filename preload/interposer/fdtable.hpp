@@ -1,25 +1,107 @@
-// What we remember per file descriptor.
+// Everything the interposer remembers about a file descriptor, in one table
+// with one bound and one lock.
 //
-// Today: the address a proxied socket was connect()ed to, so getpeername()
-// answers with it (the placeholder or IP the program asked for) instead of
-// the proxy's address. close()/close_range() forget it; dup()/dup2()/
-// dup3()/fcntl(F_DUPFD*) copy it.
+// Per descriptor number:
+//   - the connection state of a proxied connect: idle, pending (the helper
+//     thread runs its handshake, pending.hpp) or the errno of a failed one
+//     that SO_ERROR has not reported yet;
+//   - once established through the proxy: the address the program
+//     connect()ed to (getpeername() answers with it, not the proxy's) and
+//     what a further connect() must answer (the kernel's 0-then-EISCONN);
+//   - the handshake under way (an entry owned by pending.cpp);
+//   - the program's epoll registrations of the descriptor (hooks/epoll.cpp
+//     strips them while it is pending), and whether it is an epoll set some
+//     registration names.
+// close()/close_range() forget a descriptor in one call (forget), dup*/
+// fcntl(F_DUPFD*) copy what a copy of the descriptor shares (copy).
 //
-// A fixed table indexed by fd (in .bss: pages are only touched when used);
-// descriptors past its end are simply not remembered (getpeername then
-// shows the proxy).
+// A fixed table indexed by fd, constinit in .bss: pages are only touched
+// when used. Descriptors past its end are not remembered: getpeername()
+// then shows the proxy and a non-blocking connect runs synchronously.
+//
+// Reads of the state and the peer are lock-free (one atomic load on every
+// hooked call when nothing is remembered). Every other change is made
+// under guard(), which also serialises the helper thread's steps.
 #pragma once
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
-namespace lp::fdstate {
+#include <mutex>
+#include <vector>
 
-void remember_peer(int fd, const sockaddr* sa, socklen_t len) noexcept;
+namespace lp::async {
+struct entry;  // a handshake under way (pending.cpp)
+}
+
+namespace lp::fdtable {
+
+inline constexpr int max_fd = 16384;
+
+bool in_range(int fd) noexcept;
+
+// ---- connection state ------------------------------------------------------
+
+// status(): no handshake state, a handshake under way, or (> 0) the errno
+// of a failed one that SO_ERROR has not reported yet.
+inline constexpr int idle = 0;
+inline constexpr int pending = -1;
+
+int status(int fd) noexcept;
+// True when some fd of this process is pending: the hooks' fast path.
+bool any_pending() noexcept;
+// Under guard(): fd's state becomes `st` (keeps the pending count).
+void set_status(int fd, int st) noexcept;
+// The failure kept for fd, cleared (SO_ERROR semantics); 0 when none. The
+// kernel's own SO_ERROR (ECONNRESET from tunnel::disconnect) is cleared
+// with it. `by_connect`: connect() reports it, which makes the socket new
+// again; any other call leaves it to answer the next connect() with
+// ECONNABORTED, as the kernel's does.
+int take_error(int fd, bool by_connect) noexcept;
+
+// ---- established through the proxy ----------------------------------------
+
+// fd's proxied connect succeeded: `sa` is what the program asked for.
+// `reported`: connect() itself returned 0 (the kernel then answers a second
+// connect() with EISCONN). Not reported (it said EINPROGRESS): the kernel
+// answers the first connect() after completion with 0, later ones EISCONN.
+void established(int fd, const sockaddr* sa, socklen_t len, bool reported) noexcept;
 // True and fills (sa, *len) like getpeername() when fd has a remembered peer.
 bool peer(int fd, sockaddr* sa, socklen_t* len) noexcept;
+// A connect() on fd when it is established through the proxy, or after its
+// failure was reported: true with the kernel's answer in rc/errno (the
+// tunnel is never started twice on one stream).
+bool reconnect(int fd, int& rc) noexcept;
+
+// ---- the lock and what it guards ------------------------------------------
+
+std::unique_lock<std::mutex> guard() noexcept;
+
+// Under guard(): the handshake under way on fd, or nullptr.
+async::entry* handshake(int fd) noexcept;
+void set_handshake(int fd, async::entry* e) noexcept;
+
+// One epoll registration, as the program's epoll_ctl() made it.
+struct epoll_record {
+    int epfd;
+    epoll_event ev;
+};
+// Under guard(): keeps the program's epoll_ctl(epfd, op, fd, ev) that the
+// kernel accepted.
+void record_epoll(int epfd, int op, int fd, const epoll_event& ev) noexcept;
+// Under guard(): fd's registrations (nullptr when none).
+const std::vector<epoll_record>* epoll_records(int fd) noexcept;
+
+// ---- descriptor lifetime ---------------------------------------------------
+
+// close(): everything about fd goes, before the kernel frees the number
+// (another thread may get it at once). A pending handshake is dropped
+// (pending.cpp), fd's epoll records go, and when fd is an epoll set so do
+// the records made in it.
 void forget(int fd) noexcept;
 // Forgets every fd in [first, last] (close_range).
 void forget_range(unsigned first, unsigned last) noexcept;
+// dup*(), fcntl(F_DUPFD*): `to` now names the same socket as `from`.
 void copy(int from, int to) noexcept;
 
-}  // namespace lp::fdstate
+}  // namespace lp::fdtable

@@ -3,8 +3,9 @@
 // order; no other module registers its own (tests/unit/interposer/
 // symbols_test.py checks that no other object refers to pthread_atfork).
 //
-//   before    the pending connects' lock is taken, so that the child gets it
-//             in a known state (no handshake half-changed by another thread);
+//   before    the fd table's lock (fdtable::guard()) is taken, so that the
+//             child gets the table in a known state (no socket's state or
+//             handshake half-changed by another thread);
 //   parent    it is released;
 //   child     the pending connects are the parent's: the child forgets them
 //             and its helper thread (it has none), then releases the lock;
@@ -14,8 +15,8 @@
 //             declaration over to its children: interposer/ptracer.hpp).
 //
 // Nothing else needs it: the placeholder map is shared memory by design,
-// the fd table and the epoll records describe descriptors and epoll sets
-// the child inherits as they are, the real-function table is the same in
+// the rest of the fd table (peers, epoll records) describes descriptors and
+// epoll sets the child inherits as they are, the real-function table is the same in
 // the child, and the log reads the pid per line.
 #include <pthread.h>
 

@@ -28,9 +28,16 @@ int dup3(int fd, int fd2, int flags) noexcept;
 // `real` is the libc fcntl or fcntl64 the exported hook stands for.
 int fcntl(int (*real)(int, int, ...), int fd, int cmd, void* arg) noexcept;
 
-// True (errno set) when an I/O call on fd must not reach the socket: its
-// proxied connect is pending (EAGAIN) or, for writes, has failed.
-bool held_io(int fd, bool writing) noexcept;
+// Waits until fd's pending handshake has ended (hooks/poll.cpp): bounded by
+// the handshake's own deadline.
+void wait_until_settled(int fd) noexcept;
+
+// The exported sendto/sendmsg/sendmmsg: held back while fd's proxied
+// connect is pending or failed (hooks/io.cpp), then the above.
+ssize_t checked_sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* sa,
+                       socklen_t len) noexcept;
+ssize_t checked_sendmsg(int fd, const msghdr* msg, int flags) noexcept;
+int checked_sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags) noexcept;
 
 // The socket's SOL_SOCKET option `opt` (SO_TYPE, SO_DOMAIN), or -1 when fd
 // is not a socket.

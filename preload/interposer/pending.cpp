@@ -33,23 +33,21 @@ namespace {
 
 using leakproof::action_kind;
 
-constexpr int max_fd = 16384;  // the same range fdstate remembers peers for
+using fdtable::idle;
 
-std::atomic<int> table[max_fd];  // idle, pending or a kept errno
-std::atomic<int> pending_count{0};
-std::mutex mu;
-waiter* waiters = nullptr;
-
-bool in_range(int fd) noexcept {
-    return fd >= 0 && fd < max_fd;
-}
+waiter* waiters = nullptr;  // under fdtable::guard()
 
 // One handshake under way. Heap-allocated and never moved: the handshake
 // and its request hold views into `d` (the target name).
+}  // namespace
+
 struct entry {
     entry* prev = nullptr;  // in the list of handshakes under way, or of spares
     entry* next = nullptr;
-    int fd = -1;
+    int fd = -1;  // the number the handshake runs on
+    // Copies of fd (dup while pending): held back like fd, finished with it.
+    int copies[3] = {-1, -1, -1};
+    int n_copies = 0;
     std::uint64_t gen = 0;  // tells this entry's epoll events from a reused fd's
     dev_t dev = 0;          // the socket's identity, checked before touching
     ino_t ino = 0;          //   the fd from a timeout (it may have been reused)
@@ -61,11 +59,13 @@ struct entry {
     path::selection sel;     // this attempt's hops
     std::size_t hop = 0;     // position in `sel` of the hop being talked to
     bool connecting = true;  // waiting for the TCP connect to the first proxy
-    std::size_t sent = 0;    // bytes of the current send action already written
+    tunnel::step_state io;
     std::optional<leakproof::client_handshake> hs;
     tunnel::deadline whole{0};     // the whole connect's
     tunnel::deadline deadline{0};  // this attempt's (path.hpp: hop timeout)
 };
+
+namespace {
 
 // The helper thread's epoll set and its wake-up eventfd (new entries change
 // the earliest deadline). Reset in a forked child, which has no helper.
@@ -78,28 +78,36 @@ struct driver {
 driver drv;
 std::uint64_t next_gen = 1;
 
-// The handshakes under way, by fd and as a list (for the deadlines). An
-// entry that is done goes to the spares and is used again: a connect
-// allocates only while the number under way grows past its earlier peak.
-// All under mu.
-entry* by_fd[max_fd];
+// The handshakes under way, as a list (for the deadlines; by fd they are in
+// fdtable). An entry that is done goes to the spares and is used again: a
+// connect allocates only while the number under way grows past its earlier
+// peak. All under fdtable::guard().
 entry* under_way = nullptr;
 entry* spares = nullptr;
 
 entry* find(int fd) noexcept {
-    return in_range(fd) ? by_fd[fd] : nullptr;
+    return fdtable::handshake(fd);
 }
 
 void add(entry* e) noexcept {
-    by_fd[e->fd] = e;
+    fdtable::set_handshake(e->fd, e);
     e->prev = nullptr;
     e->next = under_way;
     if (under_way != nullptr) under_way->prev = e;
     under_way = e;
 }
 
+// f(fd) for the handshake's fd and each copy of it.
+template <typename F>
+void each_fd(const entry& e, F f) noexcept {
+    f(e.fd);
+    for (int i = 0; i < e.n_copies; ++i) f(e.copies[i]);
+}
+
 void remove(entry* e) noexcept {
-    if (by_fd[e->fd] == e) by_fd[e->fd] = nullptr;
+    each_fd(*e, [e](int fd) {
+        if (fdtable::handshake(fd) == e) fdtable::set_handshake(fd, nullptr);
+    });
     (e->prev != nullptr ? e->prev->next : under_way) = e->next;
     if (e->next != nullptr) e->next->prev = e->prev;
 }
@@ -150,20 +158,25 @@ int errno_of(std::error_code ec) noexcept {
 void finish(entry* e, std::error_code ec) noexcept {
     tunnel::report(e->d, e->sel, ec, e->hop);
     remove(e);
-    pending_count.fetch_sub(1, std::memory_order_relaxed);
     bool ours = same_socket(*e);
     if (ours) {
         real::fn().epoll_ctl(drv.ep, EPOLL_CTL_DEL, e->fd, nullptr);
-        if (!ec) fdstate::remember_peer(e->fd, reinterpret_cast<sockaddr*>(&e->peer), e->peer_len);
-        // Before the shutdown: its EPOLLHUP reaches even a stripped
-        // registration, and the woken program must find the errno.
-        table[e->fd].store(ec ? errno_of(ec) : idle, std::memory_order_release);
-        // Readable, writable and hung up for every readiness API, like a
-        // kernel connect that failed; SO_ERROR then says why.
-        if (ec) shutdown(e->fd, SHUT_RDWR);
-        epollreg::restore(e->fd);
+        // Unconnected, in error and hung up for every readiness API, like a
+        // kernel connect that failed; SO_ERROR then says why (fdtable keeps
+        // the real errno, the kernel's own says ECONNRESET). Before the state
+        // changes: the kernel's error must be there for the call that takes
+        // ours to clear it. A program its EPOLLHUP wakes meanwhile still sees
+        // "pending", and its SO_ERROR waits for this lock (settle).
+        if (ec) tunnel::disconnect(e->fd, true);
+        each_fd(*e, [e, ec](int fd) {
+            // connect() said EINPROGRESS: the next one says 0, like the kernel's.
+            if (!ec)
+                fdtable::established(fd, reinterpret_cast<sockaddr*>(&e->peer), e->peer_len, false);
+            fdtable::set_status(fd, ec ? errno_of(ec) : idle);
+        });
+        each_fd(*e, [](int fd) { epollreg::restore(fd); });
     } else {
-        table[e->fd].store(idle, std::memory_order_release);
+        each_fd(*e, [](int fd) { fdtable::set_status(fd, idle); });
     }
     wake_waiters();
     keep_spare(e);
@@ -185,7 +198,7 @@ std::error_code begin_attempt(entry* e) noexcept {
         e->hop = 0;
         e->hs.reset();
         e->connecting = true;
-        e->sent = 0;
+        e->io = {};
         e->deadline = tunnel::attempt_deadline(e->whole, e->sel);
         ec = tunnel::connect_hop(e->fd, e->peer.ss_family, e->chain.hops[e->sel.hop[0]]);
         if (!ec || config::get().path.how == path::mode::strict) return ec;
@@ -245,63 +258,28 @@ bool next_hop(entry* e) noexcept {
     }
     e->hs.emplace(
         tunnel::hop_request(e->chain, e->sel, e->hop, tunnel::target_of(e->d), e->d.target.port));
-    e->sent = 0;
+    e->io = {};
     return true;
 }
 
-enum class progress { more, wait, ended };
-
-progress do_send(entry* e, std::span<const std::uint8_t> bytes) noexcept {
-    auto rest = bytes.subspan(e->sent);
-    // MSG_DONTWAIT: the program may make the socket blocking meanwhile.
-    ssize_t n = real::fn().send(e->fd, rest.data(), rest.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        arm(e, EPOLLOUT);
-        return progress::wait;
+// One step of the shared handshake step (tunnel::step); false when the
+// entry waits (armed) or has ended.
+bool act(entry* e) noexcept {
+    std::error_code ec;
+    switch (tunnel::step(e->fd, *e->hs, e->io, ec)) {
+        case tunnel::step_result::more: return true;
+        case tunnel::step_result::want_read: arm(e, EPOLLIN); return false;
+        case tunnel::step_result::want_write: arm(e, EPOLLOUT); return false;
+        case tunnel::step_result::done: return next_hop(e);
+        case tunnel::step_result::failed: give_up(e, ec); return false;
     }
-    if (n < 0) {
-        give_up(e, errno);
-        return progress::ended;
-    }
-    e->sent += static_cast<std::size_t>(n);
-    if (e->sent == bytes.size()) {
-        e->sent = 0;
-        e->hs->sent();
-    }
-    return progress::more;
-}
-
-progress do_receive(entry* e, std::span<std::uint8_t> space) noexcept {
-    ssize_t n = real::fn().recv(e->fd, space.data(), space.size(), MSG_DONTWAIT);
-    if (n > 0) {
-        e->hs->received(static_cast<std::size_t>(n));
-    } else if (n == 0 || errno == ECONNRESET) {
-        e->hs->closed();
-    } else if (errno == EAGAIN || errno == EINTR) {
-        arm(e, EPOLLIN);
-        return progress::wait;
-    } else {
-        give_up(e, errno);
-        return progress::ended;
-    }
-    return progress::more;
-}
-
-progress act(entry* e) noexcept {
-    auto a = e->hs->next();
-    switch (a.kind) {
-        case action_kind::send: return do_send(e, a.bytes);
-        case action_kind::receive: return do_receive(e, a.space);
-        case action_kind::done: return next_hop(e) ? progress::more : progress::ended;
-        case action_kind::failed: give_up(e, a.error); return progress::ended;
-    }
-    return progress::ended;
+    return false;
 }
 
 // Runs the handshake as far as the socket allows without blocking.
 void step(entry* e) noexcept {
     if (e->connecting && !(connected(e) && next_hop(e))) return;
-    while (act(e) == progress::more) {
+    while (act(e)) {
     }
 }
 
@@ -339,12 +317,12 @@ void* run(void*) {
     for (;;) {
         int timeout, ep;
         {
-            std::lock_guard lk{mu};
+            auto lk = fdtable::guard();
             timeout = next_timeout_ms();
             ep = drv.ep;
         }
         int n = epoll_wait(ep, evs, 64, timeout);
-        std::lock_guard lk{mu};
+        auto lk = fdtable::guard();
         for (int i = 0; i < n; ++i) dispatch(evs[i].data.u64);
         expire();
     }
@@ -373,7 +351,10 @@ void close_driver_fds() noexcept {
     drv = driver{};
 }
 
-// Under mu. The epoll set, eventfd and thread, made on first use.
+// Held from before a fork() until after it, in parent and child.
+std::unique_lock<std::mutex> held_over_fork;
+
+// Under fdtable::guard(). The epoll set, eventfd and thread, made on first use.
 bool ensure_driver() noexcept {
     if (drv.running) return true;
     drv.ep = epoll_create1(EPOLL_CLOEXEC);
@@ -419,10 +400,10 @@ int connect_first_hop(entry& e) noexcept {
     return ec ? errno_of(ec) : 0;
 }
 
-// Under mu: registers e and masks fd; on failure undoes everything.
+// Under fdtable::guard(): registers e and masks fd; on failure undoes
+// everything.
 int begin(entry* e) noexcept {
-    table[e->fd].store(pending, std::memory_order_release);
-    pending_count.fetch_add(1, std::memory_order_relaxed);
+    fdtable::set_status(e->fd, fdtable::pending);
     add(e);
     epollreg::mask(e->fd);
     int err = connect_first_hop(*e);
@@ -432,8 +413,7 @@ int begin(entry* e) noexcept {
     if (err == 0 && real::fn().epoll_ctl(drv.ep, EPOLL_CTL_ADD, e->fd, &ev) != 0) err = errno;
     if (err != 0) {
         remove(e);
-        pending_count.fetch_sub(1, std::memory_order_relaxed);
-        table[e->fd].store(idle, std::memory_order_release);
+        fdtable::set_status(e->fd, idle);
         epollreg::restore(e->fd);
     }
     return err;
@@ -441,20 +421,33 @@ int begin(entry* e) noexcept {
 
 }  // namespace
 
-int status(int fd) noexcept {
-    return in_range(fd) ? table[fd].load(std::memory_order_acquire) : idle;
+// fork(): the child has no helper thread. Handshakes under way stay the
+// parent's (the socket is shared); the child forgets them and makes its own
+// helper when it needs one.
+void before_fork() noexcept {
+    held_over_fork = fdtable::guard();
 }
-
-bool any_pending() noexcept {
-    return pending_count.load(std::memory_order_relaxed) > 0;
+void after_fork_parent() noexcept {
+    held_over_fork.unlock();
+}
+void after_fork_child() noexcept {
+    while (under_way != nullptr) {
+        entry* e = under_way;
+        each_fd(*e, [](int fd) { fdtable::set_status(fd, idle); });
+        remove(e);
+        keep_spare(e);
+    }
+    waiters = nullptr;
+    close_driver_fds();
+    held_over_fork.unlock();
 }
 
 bool wanted(int fd, int flags) noexcept {
-    return in_range(fd) && (flags & O_NONBLOCK) && config::get().async;
+    return fdtable::in_range(fd) && (flags & O_NONBLOCK) && config::get().async;
 }
 
 bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d, int& rc) noexcept {
-    std::lock_guard lk{mu};
+    auto lk = fdtable::guard();
     if (!ensure_driver()) return false;
     entry* e = make_entry(fd, sa, len, d);
     if (e == nullptr) return false;
@@ -471,64 +464,64 @@ bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d,
     return true;
 }
 
-int take_error(int fd) noexcept {
-    if (!in_range(fd)) return 0;
-    int st = table[fd].load(std::memory_order_acquire);
-    // Only a kept errno is cleared, and only once when threads race for it.
-    if (st <= 0 || !table[fd].compare_exchange_strong(st, idle, std::memory_order_acq_rel))
-        return 0;
-    return st;
+int abandon(int fd) noexcept {
+    auto lk = fdtable::guard();
+    entry* e = find(fd);
+    if (e == nullptr) return -2;
+    tunnel::report(e->d, e->sel, {ECONNRESET, std::generic_category()}, e->hop);
+    int fds[1 + std::size(e->copies)];
+    int n = 0;
+    each_fd(*e, [&](int f) { fds[n++] = f; });
+    discard(e);
+    tunnel::disconnect(fd, true);
+    for (int i = 0; i < n; ++i) {
+        fdtable::set_status(fds[i], idle);
+        epollreg::restore(fds[i]);
+    }
+    return 0;
 }
 
-void forget(int fd) noexcept {
-    if (status(fd) == idle) return;
-    std::lock_guard lk{mu};
-    if (entry* e = find(fd)) {
-        real::fn().epoll_ctl(drv.ep, EPOLL_CTL_DEL, fd, nullptr);
-        pending_count.fetch_sub(1, std::memory_order_relaxed);
-        remove(e);
-        keep_spare(e);
-        wake_waiters();  // a poll() on this fd must now see POLLNVAL
+bool share(entry* e, int copy) noexcept {
+    if (e->n_copies == static_cast<int>(std::size(e->copies))) return false;
+    e->copies[e->n_copies++] = copy;
+    fdtable::set_handshake(copy, e);
+    fdtable::set_status(copy, fdtable::pending);
+    return true;
+}
+
+void release(entry* e, int fd) noexcept {
+    if (fd != e->fd) {
+        for (int i = 0; i < e->n_copies; ++i)
+            if (e->copies[i] == fd) e->copies[i] = e->copies[--e->n_copies];
+        return;
     }
-    table[fd].store(idle, std::memory_order_release);
+    if (e->n_copies == 0) return discard(e);
+    // The program closes the number the handshake runs on, not the socket:
+    // the handshake goes on on a copy (a new tag: the old number may return).
+    real::fn().epoll_ctl(drv.ep, EPOLL_CTL_DEL, fd, nullptr);
+    e->fd = e->copies[--e->n_copies];
+    e->gen = next_gen++;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLONESHOT;  // step() finds out which
+    ev.data.u64 = tag(*e);
+    if (real::fn().epoll_ctl(drv.ep, EPOLL_CTL_ADD, e->fd, &ev) != 0) fail(e, errno);
+}
+
+void discard(entry* e) noexcept {
+    real::fn().epoll_ctl(drv.ep, EPOLL_CTL_DEL, e->fd, nullptr);
+    remove(e);
+    keep_spare(e);
+    wake_waiters();  // a poll() on this fd must now see POLLNVAL
 }
 
 void settle(int fd) noexcept {
-    if (status(fd) != pending) return;
-    std::lock_guard lk{mu};
+    if (fdtable::status(fd) != fdtable::pending) return;
+    auto lk = fdtable::guard();
     entry* e = find(fd);
     if (e == nullptr) return;
     pollfd p{fd, POLLOUT, 0};
     if (e->connecting && real::fn().poll(&p, 1, 0) != 1) return;  // still connecting
     step(e);
-}
-
-// fork(): the child has no helper thread. Handshakes under way stay the
-// parent's (the socket is shared); the child forgets them and makes its own
-// helper when it needs one.
-void before_fork() noexcept {
-    mu.lock();
-}
-
-void after_fork_parent() noexcept {
-    mu.unlock();
-}
-
-void after_fork_child() noexcept {
-    while (under_way != nullptr) {
-        entry* e = under_way;
-        table[e->fd].store(idle, std::memory_order_relaxed);
-        remove(e);
-        keep_spare(e);
-    }
-    pending_count.store(0);
-    waiters = nullptr;
-    close_driver_fds();
-    mu.unlock();
-}
-
-std::unique_lock<std::mutex> guard() noexcept {
-    return std::unique_lock<std::mutex>{mu};
 }
 
 void add_waiter(waiter& w) noexcept {

@@ -17,29 +17,19 @@
 // A failed handshake shuts the socket down (so every readiness API reports
 // it) and keeps the mapped errno for SO_ERROR, which reports it once.
 //
-// All state changes happen under one lock; status() reads a lock-free
-// per-fd table so that the hooks cost one atomic load when nothing is
-// pending. Descriptors past fdstate's range keep the synchronous path.
-// LEAKPROOF_ASYNC=0 (config.hpp) turns the whole feature off (synchronous
-// handshakes).
+// The socket's state (pending, a kept errno, the handshake entry, the epoll
+// registrations) lives in fdtable and every change to it is made under
+// fdtable::guard(), which the helper thread holds while it steps; the hooks
+// read the state lock-free, one atomic load when nothing is pending.
+// Descriptors past fdtable's range keep the synchronous path.
+// LEAKPROOF_ASYNC=0 turns the whole feature off (synchronous handshakes).
 #pragma once
 
 #include <sys/socket.h>
 
-#include <mutex>
-
 #include "runtime/policy.hpp"
 
 namespace lp::async {
-
-// status(): no handshake state, a handshake under way, or (> 0) the errno
-// of a failed one that SO_ERROR has not reported yet.
-inline constexpr int idle = 0;
-inline constexpr int pending = -1;
-
-int status(int fd) noexcept;
-// True when some fd of this process is pending: the hooks' fast path.
-bool any_pending() noexcept;
 
 // Whether connect() on fd should go asynchronous: the feature is on, fd is
 // in range and the socket is non-blocking (`flags`: its F_GETFL).
@@ -49,27 +39,34 @@ bool wanted(int fd, int flags) noexcept;
 // connect()'s answer: -1/EINPROGRESS, or -1 and the error when even the
 // connection to the first proxy failed at once.
 bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d, int& rc) noexcept;
-// The failure kept for fd, cleared (SO_ERROR semantics); 0 when none.
-int take_error(int fd) noexcept;
 // Runs fd's handshake as far as it can go now. getsockopt(SO_ERROR) calls
 // it: EPOLLHUP/EPOLLERR reach even a stripped epoll registration, and the
 // program woken by them must learn the failure, not "in progress".
 void settle(int fd) noexcept;
-// close(): drops any handshake or kept error of fd.
-void forget(int fd) noexcept;
+// shutdown() while pending: the kernel drops a connecting socket's connect
+// (unconnected, SO_ERROR ECONNRESET) and so do we: 0, or -2 when fd has no
+// handshake (any more).
+int abandon(int fd) noexcept;
+// Under fdtable::guard(), from fdtable: `copy` (dup*, F_DUPFD) names the
+// socket of handshake `e`, and is held back and finished with it; false
+// when e has no room for another copy (it is then not remembered).
+struct entry;
+bool share(entry* e, int copy) noexcept;
+// Under fdtable::guard(), from fdtable::forget (close): `fd` no longer
+// names e's socket. The handshake goes on while a copy does.
+void release(entry* e, int fd) noexcept;
+// Under fdtable::guard(): the handshake `e` is dropped, its socket gone.
+void discard(entry* e) noexcept;
 
-// fork() (interposer/fork.cpp): the lock is held across it, and the child
-// forgets the parent's handshakes and helper thread.
+// fork() (interposer/fork.cpp): fdtable::guard() is held across it, and the
+// child forgets the parent's handshakes and helper thread.
 void before_fork() noexcept;
 void after_fork_parent() noexcept;
 void after_fork_child() noexcept;
 
-// The lock every change to handshake or epoll-registration state is made
-// under (hooks/epoll.cpp takes it around the program's epoll_ctl).
-std::unique_lock<std::mutex> guard() noexcept;
-
 // A poll/select call waiting while some of its fds are pending: `efd` is
-// written whenever a handshake finishes. Added and removed under guard().
+// written whenever a handshake finishes. Added and removed under
+// fdtable::guard().
 struct waiter {
     int efd = -1;
     waiter* next = nullptr;

@@ -67,6 +67,11 @@ void resolve() noexcept {
     load(table.fexecve, "fexecve");
     load(table.posix_spawn, "posix_spawn");
     load(table.posix_spawnp, "posix_spawnp");
+    load(table.recvmmsg, "recvmmsg");
+    load(table.sendfile, "sendfile");
+    load(table.sendfile64, "sendfile64");
+    load(table.splice, "splice");
+    load(table.shutdown, "shutdown");
 }
 
 // At load time, see real.hpp. fn() still works before this runs (another

@@ -12,6 +12,7 @@
 // then hangs in dlsym's allocations — tests/preload/stress_test.py tsan_*).
 #pragma once
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <signal.h>
@@ -68,6 +69,11 @@ struct functions {
                        const posix_spawnattr_t*, char* const[], char* const[]);
     int (*posix_spawnp)(pid_t*, const char*, const posix_spawn_file_actions_t*,
                         const posix_spawnattr_t*, char* const[], char* const[]);
+    int (*recvmmsg)(int, mmsghdr*, unsigned, int, timespec*);
+    ssize_t (*sendfile)(int, int, off_t*, size_t);
+    ssize_t (*sendfile64)(int, int, off64_t*, size_t);
+    ssize_t (*splice)(int, loff_t*, int, loff_t*, size_t, unsigned);
+    int (*shutdown)(int, int);
 };
 
 // The resolved table; never null members after the first call (a missing

@@ -3,6 +3,7 @@
 // dlsym(RTLD_NEXT) is for the interposer, and cannot work in a static
 // wrapper.)
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -25,7 +26,8 @@ constinit const functions table{
     ::select,   ::pselect,     ::epoll_ctl,    ::getsockopt,   ::read,        ::write,
     ::readv,    ::writev,      ::recv,         ::send,         ::recvfrom,    ::recvmsg,
     __read_chk, __recv_chk,    __recvfrom_chk, __poll_chk,     ::execve,      ::execvpe,
-    ::fexecve,  ::posix_spawn, ::posix_spawnp,
+    ::fexecve,  ::posix_spawn, ::posix_spawnp, ::recvmmsg,     ::sendfile,    ::sendfile64,
+    ::splice,   ::shutdown,
 };
 
 }  // namespace

@@ -54,46 +54,6 @@ std::error_code first_hop_address(int family, sockaddr_storage& out) noexcept {
     return {};
 }
 
-// MSG_DONTWAIT on every send and receive: each wait is a poll() bounded by
-// the deadline, whatever the socket's mode.
-std::error_code send_all(int fd, std::span<const std::uint8_t> bytes, const deadline& dl) noexcept {
-    while (!bytes.empty()) {
-        // MSG_NOSIGNAL: a proxy hanging up must not kill the program with SIGPIPE.
-        ssize_t n = real::fn().send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n > 0) {
-            bytes = bytes.subspan(static_cast<std::size_t>(n));
-        } else if (errno == EAGAIN || errno == EINTR) {
-            // Also where a connect to the proxy is still under way.
-            if (auto ec = wait_for(fd, POLLOUT, dl)) return ec;
-        } else {
-            return sys(errno);
-        }
-    }
-    return {};
-}
-
-// One receive action: 0 bytes = EOF (the handshake reports it). Right after
-// a send the answer cannot be there yet: `wait_first` polls before the
-// first recv instead of after a recv that fails with EAGAIN.
-std::error_code receive(int fd, leakproof::client_handshake& hs, std::span<std::uint8_t> space,
-                        bool wait_first, const deadline& dl) noexcept {
-    if (wait_first)
-        if (auto ec = wait_for(fd, POLLIN, dl)) return ec;
-    for (;;) {
-        ssize_t n = real::fn().recv(fd, space.data(), space.size(), MSG_DONTWAIT);
-        if (n > 0) {
-            hs.received(static_cast<std::size_t>(n));
-            return {};
-        }
-        if (n == 0 || errno == ECONNRESET) {
-            hs.closed();
-            return {};
-        }
-        if (errno != EAGAIN && errno != EINTR) return sys(errno);
-        if (auto ec = wait_for(fd, POLLIN, dl)) return ec;
-    }
-}
-
 std::error_code handshake(int fd, const leakproof::request& req, const deadline& dl) noexcept {
     leakproof::client_handshake hs{req};
     return drive(fd, hs, dl);
@@ -205,25 +165,93 @@ deadline attempt_deadline(const deadline& whole, const path::selection& sel) noe
     return deadline{per < left ? static_cast<int>(per) : left};
 }
 
-// Does what the handshake asks until it is done or failed.
+namespace {
+
+std::error_code proxy_closed() noexcept {
+    return make_error_code(leakproof::error::proxy_closed);
+}
+
+step_result send_some(int fd, leakproof::client_handshake& hs, std::span<const std::uint8_t> bytes,
+                      step_state& st, std::error_code& ec) noexcept {
+    auto rest = bytes.subspan(st.sent);
+    ssize_t n = real::fn().send(fd, rest.data(), rest.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+        // EAGAIN is also where a connect to the proxy is still under way.
+        if (errno == EAGAIN || errno == EINTR) return step_result::want_write;
+        ec = hung_up(errno) ? proxy_closed() : sys(errno);
+        return step_result::failed;
+    }
+    st.sent += static_cast<std::size_t>(n);
+    if (st.sent == bytes.size()) {
+        st.sent = 0;
+        st.just_sent = true;
+        hs.sent();
+    }
+    return step_result::more;
+}
+
+step_result receive_some(int fd, leakproof::client_handshake& hs, std::span<std::uint8_t> space,
+                         step_state& st, std::error_code& ec) noexcept {
+    if (st.just_sent) {  // saves a recv that could only say EAGAIN
+        st.just_sent = false;
+        return step_result::want_read;
+    }
+    ssize_t n = real::fn().recv(fd, space.data(), space.size(), MSG_DONTWAIT);
+    if (n > 0) {
+        hs.received(static_cast<std::size_t>(n));
+    } else if (n == 0 || hung_up(errno)) {
+        hs.closed();  // the core fails it with proxy_closed
+    } else if (errno == EAGAIN || errno == EINTR) {
+        return step_result::want_read;
+    } else {
+        ec = sys(errno);
+        return step_result::failed;
+    }
+    return step_result::more;
+}
+
+}  // namespace
+
+step_result step(int fd, leakproof::client_handshake& hs, step_state& st,
+                 std::error_code& ec) noexcept {
+    auto act = hs.next();
+    switch (act.kind) {
+        case action_kind::send: return send_some(fd, hs, act.bytes, st, ec);
+        case action_kind::receive: return receive_some(fd, hs, act.space, st, ec);
+        case action_kind::done: return step_result::done;
+        case action_kind::failed: ec = act.error; return step_result::failed;
+    }
+    ec = proxy_closed();
+    return step_result::failed;
+}
+
 std::error_code drive(int fd, leakproof::client_handshake& hs, const deadline& dl) noexcept {
-    bool just_sent = false;
+    step_state st;
     for (;;) {
-        auto act = hs.next();
-        switch (act.kind) {
-            case action_kind::send:
-                if (auto ec = send_all(fd, act.bytes, dl)) return ec;
-                hs.sent();
-                just_sent = true;
+        std::error_code ec;
+        switch (step(fd, hs, st, ec)) {
+            case step_result::more: break;
+            case step_result::want_read:
+                if (auto e = wait_for(fd, POLLIN, dl)) return e;
                 break;
-            case action_kind::receive:
-                if (auto ec = receive(fd, hs, act.space, just_sent, dl)) return ec;
-                just_sent = false;
+            case step_result::want_write:
+                if (auto e = wait_for(fd, POLLOUT, dl)) return e;
                 break;
-            case action_kind::done: return {};
-            case action_kind::failed: return act.error;
+            case step_result::done: return {};
+            case step_result::failed: return ec;
         }
     }
+}
+
+void disconnect(int fd, bool keep_error) noexcept {
+    sockaddr_storage unspec{};
+    unspec.ss_family = AF_UNSPEC;
+    // Marked: the supervisor's filter lets our own connects through.
+    marker::connect(fd, reinterpret_cast<sockaddr*>(&unspec), sizeof unspec);
+    if (keep_error) return;
+    int err = 0;
+    socklen_t len = sizeof err;
+    real::fn().getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
 }
 
 const char* describe(std::error_code ec) noexcept {
@@ -303,6 +331,7 @@ std::error_code establish(int fd, int family, int flags, const policy::decision&
     bool switch_mode = !(flags & O_NONBLOCK);
     if (switch_mode && real::fn().fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys(errno);
     auto ec = run_walk(fd, family, d, dl, used, at);
+    if (ec) disconnect(fd, false);  // like the kernel's: the next connect() starts anew
     if (switch_mode) real::fn().fcntl(fd, F_SETFL, flags);
     return ec;
 }

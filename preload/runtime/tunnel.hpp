@@ -5,6 +5,7 @@
 // moves bytes with the real send/recv/poll, bounded by one deadline.
 #pragma once
 
+#include <errno.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -69,7 +70,43 @@ private:
 std::error_code connect_first_hop(int fd, int family) noexcept;
 // Runs `hs` to its end on `fd`, connected (or connecting) to the proxy:
 // reads only what the core asks for, so bytes after the reply stay unread.
+// The blocking loop around step(): it waits with poll() bounded by `dl`.
 std::error_code drive(int fd, leakproof::client_handshake& hs, const deadline& dl) noexcept;
+
+// ONE non-blocking step of a handshake on `fd`, shared by every driver:
+// drive() above (blocking connects, the supervisor, reverse lookups) and the
+// helper thread of non-blocking connects (interposer/pending.cpp). It does
+// at most one send or one receive (MSG_DONTWAIT, whatever the socket's
+// mode; MSG_NOSIGNAL: a proxy hanging up must not kill the program with
+// SIGPIPE) and says what the handshake waits for.
+enum class step_result {
+    more,        // call step() again
+    want_read,   // wait until fd is readable, then step()
+    want_write,  // wait until fd is writable (also: the connect to the proxy)
+    done,        // hs.next() is done
+    failed,      // `ec` says why
+};
+struct step_state {
+    std::size_t sent = 0;    // bytes of the current send action already written
+    bool just_sent = false;  // the answer to a send cannot be there yet: the
+                             // first receive after it waits before its recv
+};
+step_result step(int fd, leakproof::client_handshake& hs, step_state& st,
+                 std::error_code& ec) noexcept;
+
+// "The proxy hung up" for every driver, the Asio layer included
+// (include/leakproof/asio.hpp): end of stream, or ECONNRESET / EPIPE from a
+// receive or a send. Inside a handshake it is error::proxy_closed.
+constexpr bool hung_up(int err) noexcept {
+    return err == ECONNRESET || err == EPIPE;
+}
+// Undoes a connect on `fd` the way the kernel's own failed connect leaves a
+// socket: unconnected (connect(AF_UNSPEC)), so that a later connect() is a
+// new attempt. The kernel records that as ECONNRESET in SO_ERROR; with
+// `keep_error` it stays there (poll() then reports POLLERR, as after a
+// failed non-blocking connect), otherwise it is read away (a blocking
+// connect() returned the error itself).
+void disconnect(int fd, bool keep_error) noexcept;
 // A one-line description of a handshake or system error, without allocating.
 const char* describe(std::error_code ec) noexcept;
 // Writes describe(ec), or for a hop that is not a SOCKS server the sentence

@@ -171,12 +171,25 @@ answer probe_refused(const policy::decision& d) noexcept {
     return fail(d.error);
 }
 
+// Whether the socket has a peer: one getsockname-sized call per proxied
+// connect, next to the handshake's dozen.
+bool connected(int fd) noexcept {
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    return ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0;
+}
+
 answer proxied(const call& c, const policy::decision& d) noexcept {
     if (const char* err = config::get().error) {
         auto r = d;
         r.reason = err;
         return refused("connect", r);
     }
+    // Connected already (a proxied connect answered 0 earlier): the kernel
+    // says EISCONN. Our own connect to the proxy would say 0 instead (its
+    // non-blocking connect was never collected) and a second SOCKS greeting
+    // would go down the established stream to the destination.
+    if (connected(c.fd)) return fail(EISCONN);
     path::selection used;
     std::size_t at = 0;
     auto ec = tunnel::establish(c.fd, c.domain, d, used, at);

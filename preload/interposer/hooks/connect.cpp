@@ -51,16 +51,20 @@ int proxied_connect(int fd, const sockaddr* sa, socklen_t len, const lp::policy:
         errno = leakproof::to_errno(ec);
         return -1;
     }
-    lp::fdstate::remember_peer(fd, sa, len);
+    lp::fdtable::established(fd, sa, len, true);  // a second connect() gets EISCONN
     return 0;
 }
 
-// A second connect() on a socket whose proxied connect is under way or has
-// failed answers like the kernel: EALREADY, or the failure (reported once).
-bool answered_by_async(int fd, int& rc) noexcept {
-    int st = lp::async::status(fd);
-    if (st == lp::async::idle) return false;
-    errno = st == lp::async::pending ? EALREADY : lp::async::take_error(fd);
+// A second connect() on a socket whose proxied connect is under way, has
+// failed or is established answers like the kernel: EALREADY, the failure
+// (reported once), or 0-then-EISCONN. It never reaches the policy: the
+// tunnel's own connect to the proxy would start a second SOCKS handshake on
+// the established stream (the kernel says 0 to a socket whose non-blocking
+// connect completed, and we never collected ours).
+bool answered_by_table(int fd, int& rc) noexcept {
+    int st = lp::fdtable::status(fd);
+    if (st == lp::fdtable::idle) return lp::fdtable::reconnect(fd, rc);
+    errno = st == lp::fdtable::pending ? EALREADY : lp::fdtable::take_error(fd, true);
     if (errno == 0) return false;  // another thread took the error first
     rc = -1;
     return true;
@@ -80,9 +84,9 @@ int lp::hook::socket_info(int fd, int opt) noexcept {
 int lp::hook::connect(int fd, const sockaddr* sa, socklen_t len, bool may_defer) noexcept {
     if (sa == nullptr || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
         return lp::marker::connect(fd, sa, len);
+    if (int rc = 0; answered_by_table(fd, rc)) return rc;
     int type = socket_info(fd, SO_TYPE);
-    if (type < 0) return lp::marker::connect(fd, sa, len);
-    if (int rc = 0; answered_by_async(fd, rc)) return rc;  // not a socket: let the kernel say so
+    if (type < 0) return lp::marker::connect(fd, sa, len);  // not a socket: let the kernel say so
     // On a SOCK_DGRAM socket this is what keeps a later send()/write() from
     // leaking: those carry no address, so the check must happen here.
     auto d = lp::policy::decide(sa, len, type);
@@ -99,10 +103,10 @@ LP_EXPORT int connect(int fd, const sockaddr* sa, socklen_t len) {
 }
 
 LP_EXPORT int getpeername(int fd, sockaddr* sa, socklen_t* len) {
-    if (lp::async::status(fd) == lp::async::pending) {
+    if (lp::fdtable::status(fd) == lp::fdtable::pending) {
         errno = ENOTCONN;  // what the kernel says while a connect is in progress
         return -1;
     }
-    if (sa != nullptr && lp::fdstate::peer(fd, sa, len)) return 0;
+    if (sa != nullptr && lp::fdtable::peer(fd, sa, len)) return 0;
     return lp::real::fn().getpeername(fd, sa, len);
 }

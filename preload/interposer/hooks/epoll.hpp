@@ -1,6 +1,8 @@
-// The program's epoll registrations, as its epoll_ctl()
-// calls made them, so that a socket's interest can be taken away while its
-// proxied connect is pending and given back when it finishes.
+// The program's epoll registrations while a proxied connect is pending.
+//
+// epoll_ctl() keeps every registration the program makes (in fdtable), so
+// that a socket's interest can be taken away while its proxied connect is
+// pending and given back when it finishes.
 //
 // Masking goes through the kernel (EPOLL_CTL_MOD to no events) rather than
 // filtering epoll_wait's results: an event carries the program's data, not
@@ -8,18 +10,14 @@
 // filtered. Giving the interest back with EPOLL_CTL_MOD makes the kernel
 // re-check readiness, which delivers a fresh edge and re-arms a one-shot.
 //
-// Records live under async::guard(). A record whose fd or epoll set was
-// closed behind our back (fclose, a raw syscall) only makes a later MOD fail
-// with ENOENT or EBADF.
+// A record whose fd or epoll set was closed behind our back (fclose, a raw
+// syscall) only makes a later MOD fail with ENOENT or EBADF.
 #pragma once
 
 namespace lp::epollreg {
 
-// Under async::guard(): strips or restores every recorded registration of fd.
+// Under fdtable::guard(): strips or restores every recorded registration of fd.
 void mask(int fd) noexcept;
 void restore(int fd) noexcept;
-// close(): fd's registrations are gone with it, and so are those made in
-// fd when it is an epoll set (closing it drops them in the kernel too).
-void forget(int fd) noexcept;
 
 }  // namespace lp::epollreg

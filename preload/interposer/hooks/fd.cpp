@@ -1,7 +1,7 @@
 // Descriptor lifetime hooks: close, close_range, the
-// dup family and fcntl(F_DUPFD*) keep fdstate in step with the kernel's
-// table, so a proxied socket's remembered peer follows every copy of it and
-// never outlives its descriptor number.
+// dup family and fcntl(F_DUPFD*) keep fdtable in step with the kernel's
+// table, each with one call, so what we remember about a socket follows
+// every copy of it and never outlives its descriptor number.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -16,9 +16,7 @@
 int lp::hook::close(int fd) noexcept {
     // Forget first: once the kernel frees the number another thread may get
     // it for a new socket, whose state we must not then wipe.
-    fdstate::forget(fd);
-    async::forget(fd);
-    epollreg::forget(fd);
+    fdtable::forget(fd);
     return real::fn().close(fd);
 }
 
@@ -27,37 +25,31 @@ int lp::hook::close_range(unsigned first, unsigned last, int flags) noexcept {
     // a call the kernel will reject must not lose state either.
     bool closes = first <= last && (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) == 0 &&
                   !(flags & CLOSE_RANGE_CLOEXEC);
-    if (closes) {
-        fdstate::forget_range(first, last);
-        for (unsigned fd = first; fd <= last && fd < 16384; ++fd) {
-            async::forget(static_cast<int>(fd));
-            epollreg::forget(static_cast<int>(fd));
-        }
-    }
+    if (closes) fdtable::forget_range(first, last);
     return real::fn().close_range(first, last, flags);
 }
 
 int lp::hook::dup(int fd) noexcept {
     int r = real::fn().dup(fd);
-    if (r >= 0) fdstate::copy(fd, r);
+    if (r >= 0) fdtable::copy(fd, r);
     return r;
 }
 
 int lp::hook::dup2(int fd, int fd2) noexcept {
     int r = real::fn().dup2(fd, fd2);
-    if (r >= 0) fdstate::copy(fd, r);
+    if (r >= 0) fdtable::copy(fd, r);
     return r;
 }
 
 int lp::hook::dup3(int fd, int fd2, int flags) noexcept {
     int r = real::fn().dup3(fd, fd2, flags);
-    if (r >= 0) fdstate::copy(fd, r);
+    if (r >= 0) fdtable::copy(fd, r);
     return r;
 }
 
 int lp::hook::fcntl(int (*real)(int, int, ...), int fd, int cmd, void* arg) noexcept {
     int r = real(fd, cmd, arg);
-    if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) fdstate::copy(fd, r);
+    if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) fdtable::copy(fd, r);
     return r;
 }
 

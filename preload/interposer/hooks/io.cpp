@@ -1,53 +1,102 @@
-// The calls that must not touch a socket whose proxied
-// connect is pending or has failed (pending.hpp).
+// Every call that moves a socket's bytes, and the one rule for a socket
+// whose proxied connect is pending or has failed (pending.hpp).
 //
 // While the helper thread runs the handshake, the socket's bytes are the
 // proxy's: a program's read would eat the reply and its write would corrupt
-// the request. So these answer like the kernel for a connecting socket
-// (EAGAIN), and getsockopt(SO_ERROR) says 0 (in progress) or, once, the
-// failure's errno. After a failure writes get that errno too (the socket is
-// shut down: no SIGPIPE); reads see end-of-file.
+// the request. So every call below answers like the kernel for a connecting
+// socket (EAGAIN) before it reaches the socket, and getsockopt(SO_ERROR)
+// says 0 (in progress) or, once, the failure's errno. After a failure writes
+// and reads get that errno once, like the kernel's pending socket error
+// (the socket is unconnected again: tunnel::disconnect). A socket the
+// program made blocking meanwhile waits for the handshake instead of EAGAIN.
+//
+// This file is the one list of those calls (and shutdown(), which drops a
+// pending connect like the kernel's): reading read, __read_chk,
+// readv, recv, __recv_chk, recvfrom, __recvfrom_chk, recvmsg, recvmmsg,
+// splice (from the socket); writing write, writev, send, sendto, sendmsg,
+// sendmmsg, sendfile, sendfile64, splice (to the socket). The send family
+// then goes on to the policy for the addresses it carries (hooks/send.cpp).
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "interposer/fdtable.hpp"
 #include "interposer/hooks.hpp"
 #include "interposer/pending.hpp"
 #include "runtime/real.hpp"
 
 namespace {
 
-// True (errno set) when the call must not reach the socket.
-bool held(int fd, bool writing) noexcept {
-    int st = lp::async::status(fd);
-    if (st == lp::async::idle) return false;
-    if (st == lp::async::pending) {
+// The program made the socket blocking while its connect is pending: the
+// kernel's call would wait for the connection, and so does this one.
+bool blocking(int fd) noexcept {
+    int flags = lp::real::fn().fcntl(fd, F_GETFL);
+    return flags >= 0 && !(flags & O_NONBLOCK);
+}
+
+// True (errno set) when the call must not reach the socket: pending
+// (EAGAIN, or a wait on a blocking socket), or failed (its error, once, like
+// the kernel's pending socket error; then the kernel's own answers).
+// `writing` tells the failed socket's errors apart no more (the kernel
+// reports its error to either), it is kept for the reader of the list.
+bool held(int fd, bool writing, int flags = 0) noexcept {
+    (void)writing;
+    int st = lp::fdtable::status(fd);
+    if (st == lp::fdtable::idle) return false;
+    if (st == lp::fdtable::pending && !(flags & MSG_DONTWAIT) && blocking(fd)) {
+        lp::hook::wait_until_settled(fd);
+        st = lp::fdtable::status(fd);
+        if (st == lp::fdtable::idle) return false;
+    }
+    if (st == lp::fdtable::pending) {
         errno = EAGAIN;
         return true;
     }
-    if (!writing) return false;
-    errno = st;
+    int err = lp::fdtable::take_error(fd, false);
+    if (err == 0) return false;  // another thread reported it
+    errno = err;
     return true;
 }
 
 }  // namespace
 
-bool lp::hook::held_io(int fd, bool writing) noexcept {
-    return held(fd, writing);
+ssize_t lp::hook::checked_sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* sa,
+                                 socklen_t len) noexcept {
+    return held(fd, true) ? -1 : lp::hook::sendto(fd, buf, n, flags, sa, len);
+}
+
+ssize_t lp::hook::checked_sendmsg(int fd, const msghdr* msg, int flags) noexcept {
+    return held(fd, true) ? -1 : lp::hook::sendmsg(fd, msg, flags);
+}
+
+int lp::hook::checked_sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags) noexcept {
+    return held(fd, true) ? -1 : lp::hook::sendmmsg(fd, vec, n, flags);
 }
 
 LP_EXPORT int getsockopt(int fd, int level, int name, void* val, socklen_t* len) {
     if (level != SOL_SOCKET || name != SO_ERROR || val == nullptr || len == nullptr ||
-        *len < sizeof(int) || lp::async::status(fd) == lp::async::idle)
+        *len < sizeof(int) || lp::fdtable::status(fd) == lp::fdtable::idle)
         return lp::real::fn().getsockopt(fd, level, name, val, len);
     lp::async::settle(fd);
     // Pending: 0, like a connect in progress. Failed: the errno, reported once.
-    int err = lp::async::status(fd) == lp::async::pending ? 0 : lp::async::take_error(fd);
+    int err =
+        lp::fdtable::status(fd) == lp::fdtable::pending ? 0 : lp::fdtable::take_error(fd, false);
     *static_cast<int*>(val) = err;
     *len = sizeof(int);
     return 0;
 }
+
+// shutdown() of a connecting socket drops its connect (the kernel's rule for
+// SYN_SENT): the handshake is abandoned the same way.
+LP_EXPORT int shutdown(int fd, int how) {
+    if (lp::fdtable::status(fd) == lp::fdtable::pending && lp::async::abandon(fd) == 0) return 0;
+    return lp::real::fn().shutdown(fd, how);
+}
+
+// ---- reading ----------------------------------------------------------------
 
 LP_EXPORT ssize_t read(int fd, void* buf, size_t n) {
     return held(fd, false) ? -1 : lp::real::fn().read(fd, buf, n);
@@ -57,28 +106,16 @@ LP_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
     return held(fd, false) ? -1 : lp::real::fn().read_chk(fd, buf, n, buflen);
 }
 
-LP_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
-    return held(fd, true) ? -1 : lp::real::fn().write(fd, buf, n);
-}
-
 LP_EXPORT ssize_t readv(int fd, const iovec* iov, int n) {
     return held(fd, false) ? -1 : lp::real::fn().readv(fd, iov, n);
 }
 
-LP_EXPORT ssize_t writev(int fd, const iovec* iov, int n) {
-    return held(fd, true) ? -1 : lp::real::fn().writev(fd, iov, n);
-}
-
 LP_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
-    return held(fd, false) ? -1 : lp::real::fn().recv(fd, buf, n, flags);
+    return held(fd, false, flags) ? -1 : lp::real::fn().recv(fd, buf, n, flags);
 }
 
 LP_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
     return held(fd, false) ? -1 : lp::real::fn().recv_chk(fd, buf, n, buflen, flags);
-}
-
-LP_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
-    return held(fd, true) ? -1 : lp::real::fn().send(fd, buf, n, flags);
 }
 
 LP_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* sa, socklen_t* len) {
@@ -92,4 +129,51 @@ LP_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int
 
 LP_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
     return held(fd, false) ? -1 : lp::real::fn().recvmsg(fd, msg, flags);
+}
+
+LP_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned n, int flags, timespec* t) {
+    return held(fd, false) ? -1 : lp::real::fn().recvmmsg(fd, vec, n, flags, t);
+}
+
+// ---- writing ----------------------------------------------------------------
+
+LP_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
+    return held(fd, true) ? -1 : lp::real::fn().write(fd, buf, n);
+}
+
+LP_EXPORT ssize_t writev(int fd, const iovec* iov, int n) {
+    return held(fd, true) ? -1 : lp::real::fn().writev(fd, iov, n);
+}
+
+LP_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
+    return held(fd, true, flags) ? -1 : lp::real::fn().send(fd, buf, n, flags);
+}
+
+LP_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* sa,
+                         socklen_t len) {
+    return lp::hook::checked_sendto(fd, buf, n, flags, sa, len);
+}
+
+LP_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
+    return lp::hook::checked_sendmsg(fd, msg, flags);
+}
+
+LP_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags) {
+    return lp::hook::checked_sendmmsg(fd, vec, n, flags);
+}
+
+LP_EXPORT ssize_t sendfile(int out, int in, off_t* offset, size_t n) {
+    return held(out, true) ? -1 : lp::real::fn().sendfile(out, in, offset, n);
+}
+
+LP_EXPORT ssize_t sendfile64(int out, int in, off64_t* offset, size_t n) {
+    return held(out, true) ? -1 : lp::real::fn().sendfile64(out, in, offset, n);
+}
+
+// ---- both -------------------------------------------------------------------
+
+LP_EXPORT ssize_t splice(int in, loff_t* in_off, int out, loff_t* out_off, size_t n,
+                         unsigned flags) {
+    if (held(in, false) || held(out, true)) return -1;
+    return lp::real::fn().splice(in, in_off, out, out_off, n, flags);
 }

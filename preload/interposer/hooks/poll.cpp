@@ -19,6 +19,8 @@
 #include <iterator>
 #include <new>
 
+#include "interposer/fdtable.hpp"
+#include "interposer/hooks.hpp"
 #include "interposer/pending.hpp"
 #include "runtime/real.hpp"
 
@@ -57,11 +59,11 @@ private:
     timespec end_{};
 };
 
-// Under async::guard(): leaves pending fds out of `copy`; false when none.
+// Under fdtable::guard(): leaves pending fds out of `copy`; false when none.
 bool leave_out_pending(pollfd* copy, nfds_t n) noexcept {
     bool any = false;
     for (nfds_t i = 0; i < n; ++i) {
-        if (copy[i].fd >= 0 && lp::async::status(copy[i].fd) == lp::async::pending) {
+        if (copy[i].fd >= 0 && lp::fdtable::status(copy[i].fd) == lp::fdtable::pending) {
             copy[i].fd = -1;
             any = true;
         }
@@ -108,7 +110,7 @@ outcome poll_once(pollfd* fds, nfds_t n, const timespec* t, const sigset_t* mask
         return outcome::done;
     }
     {
-        auto lk = lp::async::guard();
+        auto lk = lp::fdtable::guard();
         if (!leave_out_pending(copy.data(), n)) {
             real.close(w.efd);
             return outcome::unmasked;
@@ -119,7 +121,7 @@ outcome poll_once(pollfd* fds, nfds_t n, const timespec* t, const sigset_t* mask
     rc = real.ppoll(copy.data(), n + 1, t, mask);
     int saved = errno;
     {
-        auto lk = lp::async::guard();
+        auto lk = lp::fdtable::guard();
         lp::async::remove_waiter(w);
     }
     real.close(w.efd);
@@ -149,17 +151,17 @@ int masked_ppoll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t*
 }
 
 bool has_pending(const pollfd* fds, nfds_t n) noexcept {
-    if (!lp::async::any_pending()) return false;
+    if (!lp::fdtable::any_pending()) return false;
     for (nfds_t i = 0; i < n; ++i)
-        if (lp::async::status(fds[i].fd) == lp::async::pending) return true;
+        if (lp::fdtable::status(fds[i].fd) == lp::fdtable::pending) return true;
     return false;
 }
 
 bool set_has_pending(int nfds, const fd_set* r, const fd_set* w, const fd_set* x) noexcept {
-    if (!lp::async::any_pending()) return false;
+    if (!lp::fdtable::any_pending()) return false;
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; ++fd) {
         bool asked = (r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (x && FD_ISSET(fd, x));
-        if (asked && lp::async::status(fd) == lp::async::pending) return true;
+        if (asked && lp::fdtable::status(fd) == lp::fdtable::pending) return true;
     }
     return false;
 }
@@ -225,6 +227,15 @@ timespec to_timespec(int ms) noexcept {
 }
 
 }  // namespace
+
+void lp::hook::wait_until_settled(int fd) noexcept {
+    // Each round ends when some handshake ends; the helper fails this one at
+    // its deadline at the latest.
+    while (lp::fdtable::status(fd) == lp::fdtable::pending) {
+        pollfd p{fd, POLLOUT, 0};
+        if (masked_ppoll(&p, 1, nullptr, nullptr) < 0 && errno != EINTR) return;
+    }
+}
 
 // glibc declares poll's and ppoll's array write-only (access attribute), so
 // GCC's unoptimised builds call our reading of the program's events

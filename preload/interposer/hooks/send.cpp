@@ -6,6 +6,8 @@
 // (loopback and --exclude go out, port 53 and everything else are refused
 // with EPERM and one log line). Calls without an address use the socket's
 // connected peer, which connect() already judged, and pass straight through.
+// (A pending socket's calls were held back before they get here: hooks/io.cpp
+// exports these three.)
 //
 // A TCP socket ignores the address unless MSG_FASTOPEN is set, in which case
 // the call is a connect: a destination the policy proxies is connected
@@ -150,10 +152,7 @@ int tcp_sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags, unsigned first) no
 
 ssize_t lp::hook::sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* sa,
                          socklen_t len) noexcept {
-    if (!addressed(sa, len)) {
-        if (held_io(fd, true)) return -1;
-        return lp::marker::sendto(fd, buf, n, flags, sa, len);
-    }
+    if (!addressed(sa, len)) return lp::marker::sendto(fd, buf, n, flags, sa, len);
     iovec iov{const_cast<void*>(buf), n};
     msghdr msg{};
     msg.msg_name = const_cast<sockaddr*>(sa);
@@ -164,10 +163,8 @@ ssize_t lp::hook::sendto(int fd, const void* buf, size_t n, int flags, const soc
 }
 
 ssize_t lp::hook::sendmsg(int fd, const msghdr* msg, int flags) noexcept {
-    if (msg == nullptr || !addressed(msg->msg_name, msg->msg_namelen)) {
-        if (held_io(fd, true)) return -1;
+    if (msg == nullptr || !addressed(msg->msg_name, msg->msg_namelen))
         return lp::marker::sendmsg(fd, msg, flags);
-    }
     return send_addressed("sendmsg", fd, *msg, flags);
 }
 
@@ -182,17 +179,4 @@ int lp::hook::sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags) noexcept {
     if (ok == n) return lp::marker::sendmmsg(fd, vec, n, flags);
     if (ok == 0) return refuse::by_policy("sendmmsg", refused);
     return lp::marker::sendmmsg(fd, vec, ok, flags);
-}
-
-LP_EXPORT ssize_t sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* sa,
-                         socklen_t len) {
-    return lp::hook::sendto(fd, buf, n, flags, sa, len);
-}
-
-LP_EXPORT ssize_t sendmsg(int fd, const msghdr* msg, int flags) {
-    return lp::hook::sendmsg(fd, msg, flags);
-}
-
-LP_EXPORT int sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags) {
-    return lp::hook::sendmmsg(fd, vec, n, flags);
 }

@@ -1,6 +1,6 @@
 // libc's syscall(): a program (or a runtime) that calls
 // SYS_connect or SYS_sendto through it would otherwise skip every hook. The
-// network calls and the descriptor calls fdstate follows are routed to the
+// network calls and the descriptor calls fdtable follows are routed to the
 // same hooks as their libc wrappers; everything else goes to the real
 // syscall() with all six arguments.
 //
@@ -39,21 +39,22 @@ bool hooked(long nr, const args& x, long& result) noexcept {
             result = h::connect(as<int>(a[0]), as<const sockaddr*>(a[1]), as<socklen_t>(a[2]));
             return true;
         case SYS_sendto:
-            result = h::sendto(as<int>(a[0]), as<const void*>(a[1]), as<size_t>(a[2]),
-                               as<int>(a[3]), as<const sockaddr*>(a[4]), as<socklen_t>(a[5]));
+            result =
+                h::checked_sendto(as<int>(a[0]), as<const void*>(a[1]), as<size_t>(a[2]),
+                                  as<int>(a[3]), as<const sockaddr*>(a[4]), as<socklen_t>(a[5]));
             return true;
         case SYS_sendmsg:
-            result = h::sendmsg(as<int>(a[0]), as<const msghdr*>(a[1]), as<int>(a[2]));
+            result = h::checked_sendmsg(as<int>(a[0]), as<const msghdr*>(a[1]), as<int>(a[2]));
             return true;
         case SYS_sendmmsg:
-            result =
-                h::sendmmsg(as<int>(a[0]), as<mmsghdr*>(a[1]), as<unsigned>(a[2]), as<int>(a[3]));
+            result = h::checked_sendmmsg(as<int>(a[0]), as<mmsghdr*>(a[1]), as<unsigned>(a[2]),
+                                         as<int>(a[3]));
             return true;
         default: return false;
     }
 }
 
-// The descriptor calls fdstate follows; false when `nr` is not one of them.
+// The descriptor calls fdtable follows; false when `nr` is not one of them.
 bool fd_hooked(long nr, const args& x, long& result) noexcept {
     namespace h = lp::hook;
     const long* a = x.a;

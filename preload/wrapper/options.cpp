@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string_view>
 
 #include "runtime/environment.hpp"
@@ -218,6 +219,25 @@ std::string value_of(int argc, char** argv, int& i, const std::string& opt) {
     return argv[++i];
 }
 
+// /proc/PID/cmdline is world-readable, and the supervisor keeps the
+// wrapper's memory, argv included, for as long as the tree runs: once
+// copied, a password on the command line is overwritten where it stood.
+void blank(char* s) {
+    for (; *s != '\0'; ++s) *s = '*';
+}
+
+// The password of "scheme://user:password@host".
+void blank_url_password(char* url) {
+    char* user = std::strstr(url, "://");
+    if (user == nullptr) return;
+    user += 3;
+    char* at = std::strrchr(user, '@');
+    if (at == nullptr) return;
+    char* colon = static_cast<char*>(std::memchr(user, ':', static_cast<std::size_t>(at - user)));
+    if (colon == nullptr) return;
+    for (char* c = colon + 1; c < at; ++c) *c = '*';
+}
+
 }  // namespace
 
 options parse(int argc, char** argv) {
@@ -233,11 +253,11 @@ options parse(int argc, char** argv) {
         }
         if (a.empty() || a[0] != '-' || a == "-") break;  // the command starts here
         if (a == "-p" || a == "--proxy")
-            o.proxies.push_back(value_of(argc, argv, i, a));
+            o.proxies.push_back(value_of(argc, argv, i, a)), blank_url_password(argv[i]);
         else if (a == "-u" || a == "--user")
             o.user = value_of(argc, argv, i, a), o.have_user = true;
         else if (a == "--pass" || a == "--password")
-            o.password = value_of(argc, argv, i, a), o.have_password = true;
+            o.password = value_of(argc, argv, i, a), o.have_password = true, blank(argv[i]);
         else if (a == "-i" || a == "--isolate" || a == "--isolate=invocation")
             o.isolate = true;
         else if (a == "--isolate=process")

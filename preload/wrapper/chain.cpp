@@ -123,6 +123,14 @@ std::string resolved_target(const std::string& target, bool strict, bool pipelin
         if (auto ec = leakproof::parse_proxy_url(urls.substr(b, e - b), p))
             throw usage_error{"bad proxy URL in route target '" + redact(target) +
                               "': " + ec.message()};
+        // The routes reach the tree in its environment (LEAKPROOF_ROUTES),
+        // where no secret may go; only the chain's credentials have a place
+        // in the placeholder map.
+        if (!p.user.empty() || !p.password.empty())
+            throw usage_error{"route target '" + redact(target) +
+                              "': a route's proxy cannot have credentials (user or password) "
+                              "yet, they would travel in the environment; give that proxy "
+                              "with -p instead"};
         if (n == 0 || !strict) resolve_first_hop(p);
         if (pipeline && p.version == leakproof::socks_version::v5) p.options.pipeline = true;
         out += (n ? "," : "") + proxy_url(p);

@@ -205,6 +205,32 @@ def route_onion_case():
     no_dns(dns)
 
 
+def route_credentials_case():
+    """A route's proxy with a user or password is refused (exit 2, nothing
+    runs): the routes travel in the environment, where no secret may go.
+    From --route, from a tsocks path with default_user, and under --env."""
+    dns = pltest.Dns()
+    marker = os.path.join(pltest.TMP, "ran")
+    conf = pltest.write(os.path.join(pltest.TMP, "tsocks-login.conf"),
+                        "server = 127.0.0.1\nserver_type = 5\npath {\n"
+                        "  reaches = 10.0.0.0/255.0.0.0\n  server = 127.0.0.1\n"
+                        "  server_port = 1081\n  server_type = 5\n  default_user = alice\n"
+                        "  default_pass = s3cret\n}\n")
+    for extra in (["--route", "*.lab=socks5h://alice:s3cret@127.0.0.1:1081"],
+                  ["--config", conf]):
+        r = run(["touch", marker], dns, extra)
+        if r.returncode != 2 or os.path.exists(marker):
+            fail(f"{extra}: a route with credentials was not refused")
+        expect_in(r.stderr, "route", "credentials")
+        if "s3cret" in r.stderr:
+            fail("the refusal shows the password")
+    env = subprocess.run([WRAPPER, "--route", "*.lab=socks5h://alice@127.0.0.1:1081", "--env"],
+                         capture_output=True, text=True)
+    if env.returncode != 2 or "alice" in env.stdout:
+        fail("--env printed a route's user")
+    no_dns(dns)
+
+
 def peer_proxychains_case():
     """A proxychains4 file, dynamic_chain with a dead first proxy."""
     dns = pltest.Dns()
@@ -348,6 +374,7 @@ CASES = {
     "route_direct": route_direct_case,
     "route_suffix": route_suffix_case,
     "route_onion": route_onion_case,
+    "route_credentials": route_credentials_case,
     "peer_proxychains": peer_proxychains_case,
     "peer_tsocks": peer_tsocks_case,
     "peer_torsocks": peer_torsocks_case,

@@ -171,6 +171,19 @@ const char* from_getenv(const char* name) {
     return std::getenv(name);
 }
 
+// The chain mode and the routes (LEAKPROOF_CHAIN, LEAKPROOF_HOP_TIMEOUT_MS,
+// LEAKPROOF_ROUTES); every hop a connect may start with must be an address
+// (the wrapper resolves them).
+void load_routes(const reader& r) noexcept {
+    settings& c = r.out;
+    auto mode = r(env::chain);
+    if (!mode.empty() && !path::parse_mode(mode, c.path)) c.error = "bad LEAKPROOF_CHAIN";
+    c.path.hop_timeout_ms = parse_int(r(env::hop_timeout_ms), 0);
+    if (const char* err = route::parse(r(env::routes), c.routes)) c.error = err;
+    if (c.error == nullptr && !route::index_entries(c.routes, {c.chain, c.chain_len}, c.path.how))
+        c.error = "every proxy a connection may start with must be given as an IP address";
+}
+
 void load() noexcept {
     read(cfg, from_getenv);
     loaded.store(true, std::memory_order_release);
@@ -183,6 +196,7 @@ void read(settings& out, lookup source) noexcept {
     copy(out.map_path, sizeof out.map_path, r(env::map));
     load_chain(r);
     load_credentials(r);
+    load_routes(r);
     load_excludes(r);
     load_isolation(r);
     int t = parse_int(r(env::timeout_ms), 120000);

@@ -35,6 +35,16 @@ inline constexpr char log_file[] = "LEAKPROOF_LOG_FILE";
 // defaults to "leakproof"), re-derived in a forked child. Empty: off.
 inline constexpr char isolate[] = "LEAKPROOF_ISOLATE";
 
+// Outside strict mode (path.hpp): strict (default), dynamic, random[:N],
+// round-robin[:N] — how a connection picks its hops from the chain (--chain).
+inline constexpr char chain[] = "LEAKPROOF_CHAIN";
+// Outside strict mode: how long a hop may take before it counts as down, in
+// milliseconds (--hop-timeout; the wrapper's default is 10 s).
+inline constexpr char hop_timeout_ms[] = "LEAKPROOF_HOP_TIMEOUT_MS";
+// PATTERN=TARGET words, first match wins (route.hpp; --route, and the
+// routes of a peer config file).
+inline constexpr char routes[] = "LEAKPROOF_ROUTES";
+
 // Read by runtime/config, written by wrapper/environment.cpp (name_map):
 // the path the shared placeholder map opens by, /proc/<holder>/fd/<n>
 // (runtime/placeholder.hpp). The holder is the supervisor

@@ -189,9 +189,10 @@ answer proxied(const call& c, const policy::decision& d) noexcept {
     // non-blocking connect was never collected) and a second SOCKS greeting
     // would go down the established stream to the destination.
     if (connected(c.fd)) return fail(EISCONN);
-    std::size_t hop = 0;
-    auto ec = tunnel::establish(c.fd, c.domain, tunnel::target_of(d), d.target.port, hop);
-    tunnel::report(d, ec, hop);
+    path::selection used;
+    std::size_t at = 0;
+    auto ec = tunnel::establish(c.fd, c.domain, d, used, at);
+    tunnel::report(d, used, ec, at);
     return ec ? fail(leakproof::to_errno(ec)) : ok(0);
 }
 

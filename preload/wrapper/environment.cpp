@@ -59,6 +59,11 @@ environment interposer_env(const options& o, const std::vector<leakproof::proxy>
         // for the SOCKS5 hops that have none (environment.hpp). Always set, so
         // that an outer run's value is not inherited.
         {env::isolate, o.isolate_process ? "process:leakproof-" + random_hex(8) : ""},
+        // Chain mode and routes (runtime/path.hpp, runtime/route.hpp).
+        {env::chain, o.chain_mode},
+        {env::hop_timeout_ms,
+         std::to_string(static_cast<long>((o.hop_timeout > 0 ? o.hop_timeout : 10) * 1000))},
+        {env::routes, build_routes(o)},
         // Set to 1 by set_unsupervised(); always set, so that an outer
         // run's value is not inherited.
         {env::unsupervised, "0"},

@@ -29,6 +29,14 @@ int main_checked(int argc, char** argv) {
         say(stdout, "leakproof " LEAKPROOF_VERSION "\n");
         return 0;
     }
+    // Each directive of a peer's config file that leakproof does not take
+    // over says so, once, on its own line.
+    if (o.verbosity > 0 || o.what == options::mode::print_config)
+        for (const auto& w : o.warnings) say(stderr, "leakproof: " + w + "\n");
+    if (o.what == options::mode::print_config) {
+        say(stdout, format_config(o));
+        return 0;
+    }
     if (o.what == options::mode::env) refuse_env_secrets(o);
     auto chain = build_chain(o);
     std::string lib = find_library();

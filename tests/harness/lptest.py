@@ -188,6 +188,11 @@ def _log_tail(log_name, n=15):
         return ""
 
 
+def stop(p):
+    """Stop one process started by spawn(), before the others."""
+    _stop(p)
+
+
 def _stop(p):
     if p in _procs:
         _procs.remove(p)

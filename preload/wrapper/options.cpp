@@ -72,6 +72,10 @@ void apply_file(options& o, const std::string& path, const std::string& text, bo
             }
         } else if (key == "pipeline") {
             o.pipeline = o.pipeline || truthy(value);
+        } else if (key == "optimistic") {
+            // The command line's --optimistic / --no-optimistic wins.
+            if (o.optimistic == options::eagerness::by_url)
+                o.optimistic = truthy(value) ? options::eagerness::on : options::eagerness::off;
         } else if (key == "proxy_loopback") {
             o.proxy_loopback = o.proxy_loopback || truthy(value);
         } else if (key == "require_supervisor") {
@@ -166,6 +170,10 @@ options parse(int argc, char** argv) {
             o.tor = true;
         else if (a == "--pipeline")
             o.pipeline = true;
+        else if (a == "--optimistic")
+            o.optimistic = options::eagerness::on;
+        else if (a == "--no-optimistic")
+            o.optimistic = options::eagerness::off;
         else if (a == "--proxy-loopback")
             o.proxy_loopback = true;
         else if (a == "--supervise")
@@ -196,8 +204,9 @@ options parse(int argc, char** argv) {
 }
 
 const char* usage_text() noexcept {
-    return "usage: leakproof [-p URL]... [--tor] [--pipeline] [-u USER] [--pass PASS] [-i] [-q]\n"
-           "                 [-v...] [--timeout S] [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
+    return "usage: leakproof [-p URL]... [--tor] [--pipeline] [--[no-]optimistic] [-u USER]\n"
+           "                 [--pass PASS] [-i] [-q] [-v...] [--timeout S]\n"
+           "                 [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
            "                 [--log-file FILE] [--supervise] [--require-supervisor]\n"
            "                 [--] COMMAND [ARGS...]\n"
            "       leakproof [options] --shell | --env | --help | --version\n"
@@ -210,11 +219,16 @@ const char* usage_text() noexcept {
            "                         repeat to chain (default: $LEAKPROOF_PROXY, the config\n"
            "                         file, then socks5h://127.0.0.1:9050)\n"
            "      --tor              the first proxy is Tor: socks5h://127.0.0.1:9050 unless\n"
-           "                         -p is given, one-round-trip (pipelined) handshake.\n"
+           "                         -p is given, one-round-trip (pipelined) handshake and\n"
+           "                         optimistic data.\n"
            "                         Reverse lookups of real addresses ask Tor (RESOLVE_PTR)\n"
            "      --pipeline         every SOCKS5 hop: greeting, credentials and request in\n"
            "                         one write (one round trip; some servers, e.g.\n"
            "                         microsocks, drop bytes sent before they asked)\n"
+           "      --optimistic       the program's first bytes go right behind the request,\n"
+           "                         before the proxy's reply (saves a round trip; only for\n"
+           "                         servers that read early data: Tor, dante; see man page)\n"
+           "      --no-optimistic    never, not even with --tor or ?optimistic=1\n"
            "  -u, --user USER        SOCKS user for the first proxy\n"
            "      --pass PASS        SOCKS password for the first proxy\n"
            "  -i, --isolate          fresh random SOCKS5 credentials for this run (Tor\n"

@@ -27,7 +27,8 @@ _leakproof_command_at()
     while ((i < cword)); do
         case ${words[i]} in
             --) echo $((i + 1)) && return ;;
-            -p | --proxy | -u | --user | --pass | --password | --timeout | --exclude | --log-file)
+            -p | --proxy | -u | --user | --pass | --password | --timeout | --exclude | --log-file | \
+                --chain | --hop-timeout | --route | --config)
                 ((i += 2)) ;;
             -?*) ((i++)) ;;
             *) echo $i && return ;;
@@ -45,6 +46,23 @@ _leakproof_proxy_urls()
     __ltrim_colon_completions "$cur"
 }
 
+_leakproof_chain_modes()
+{
+    COMPREPLY=($(compgen -W "strict dynamic random random: round-robin round-robin:" -- "$cur"))
+    [[ ${COMPREPLY-} == *: ]] && compopt -o nospace  # N follows
+    __ltrim_colon_completions "$cur"
+}
+
+# --route PATTERN=TARGET: readline splits the word at '=', so the target is
+# the word after a "=" that follows the pattern.
+_leakproof_route_targets()
+{
+    COMPREPLY=($(compgen -W "direct refuse socks5h://127.0.0.1:9050 socks5h://
+        tor:socks5h://127.0.0.1:9050" -- "$cur"))
+    [[ ${COMPREPLY-} == *:// ]] && compopt -o nospace
+    __ltrim_colon_completions "$cur"
+}
+
 _leakproof()
 {
     local cur prev words cword split
@@ -57,10 +75,16 @@ _leakproof()
         return
     fi
 
+    if ((cword >= 3)) && [[ $prev == = && ${words[cword - 3]} == --route ]]; then
+        _leakproof_route_targets
+        return
+    fi
     case $prev in
         -p | --proxy) _leakproof_proxy_urls; return ;;
-        --log-file) _filedir; return ;;
-        -u | --user | --pass | --password | --timeout | --exclude) return ;;
+        --log-file | --config) _filedir; return ;;
+        --chain) _leakproof_chain_modes; return ;;
+        --route) return ;;  # a pattern: a name, *.suffix, CIDR[:PORT] or *
+        -u | --user | --pass | --password | --timeout | --exclude | --hop-timeout) return ;;
         --isolate) [[ $split == true ]] &&
             COMPREPLY=($(compgen -W "invocation process" -- "$cur")) && return ;;
     esac
@@ -69,8 +93,8 @@ _leakproof()
     COMPREPLY=($(compgen -W "-p --proxy --tor --pipeline --optimistic
         --no-optimistic -u --user --pass --password -i
         --isolate --isolate= -q --quiet -v --verbose --timeout --exclude --proxy-loopback
-        --log-file --supervise --require-supervisor --shell --env --check -h --help --version
-        --" -- "$cur"))
+        --log-file --supervise --require-supervisor --chain --hop-timeout --route --config
+        --print-config --shell --env --check -h --help --version --" -- "$cur"))
     [[ ${COMPREPLY-} == *= ]] && compopt -o nospace
 } &&
     complete -F _leakproof leakproof

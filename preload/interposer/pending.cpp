@@ -23,7 +23,9 @@
 #include "leakproof/error.hpp"
 #include "leakproof/handshake.hpp"
 #include "runtime/config.hpp"
+#include "runtime/path.hpp"
 #include "runtime/real.hpp"
+#include "runtime/route.hpp"
 #include "runtime/tunnel.hpp"
 
 namespace lp::async {
@@ -52,11 +54,15 @@ struct entry {
     policy::decision d;
     sockaddr_storage peer{};
     socklen_t peer_len = 0;
-    std::size_t hop = 0;
+    path::chain chain;       // the decision's route's, or the default one
+    path::walk walk;         // the chain mode's choice of hops, attempt by attempt
+    path::selection sel;     // this attempt's hops
+    std::size_t hop = 0;     // position in `sel` of the hop being talked to
     bool connecting = true;  // waiting for the TCP connect to the first proxy
     tunnel::step_state io;
     std::optional<leakproof::client_handshake> hs;
-    tunnel::deadline deadline{0};
+    tunnel::deadline whole{0};     // the whole connect's
+    tunnel::deadline deadline{0};  // this attempt's (path.hpp: hop timeout)
 };
 
 namespace {
@@ -150,7 +156,7 @@ int errno_of(std::error_code ec) noexcept {
 // epoll registrations come back and its poll/select waiters wake. The log
 // line comes first: a program may exit the moment it sees the outcome.
 void finish(entry* e, std::error_code ec) noexcept {
-    tunnel::report(e->d, ec, e->hop);
+    tunnel::report(e->d, e->sel, ec, e->hop);
     remove(e);
     bool ours = same_socket(*e);
     if (ours) {
@@ -182,6 +188,46 @@ void fail(entry* e, int err) noexcept {
 
 // ---- stepping --------------------------------------------------------------
 
+void arm(entry* e, std::uint32_t events) noexcept;
+
+// Starts the TCP connect of e's next attempt; the error when even that
+// failed at once for every hop the walk offers.
+std::error_code begin_attempt(entry* e) noexcept {
+    std::error_code ec = leakproof::error::no_proxy;
+    while (e->walk.next(e->sel)) {
+        e->hop = 0;
+        e->hs.reset();
+        e->connecting = true;
+        e->io = {};
+        e->deadline = tunnel::attempt_deadline(e->whole, e->sel);
+        ec = tunnel::connect_hop(e->fd, e->peer.ss_family, e->chain.hops[e->sel.hop[0]]);
+        if (!ec || config::get().path.how == path::mode::strict) return ec;
+        tunnel::report_down(e->d, e->chain, e->sel, 0, ec);
+        e->walk.down(e->sel, 0);
+        if (auto dc = tunnel::disconnect(e->fd)) return dc;
+    }
+    return ec;
+}
+
+// A failed step: the next attempt without the hop that is down, when the
+// chain mode allows one and a hop is left; otherwise the end.
+void give_up(entry* e, std::error_code ec) noexcept {
+    if (config::get().path.how == path::mode::strict || e->whole.remaining_ms() == 0)
+        return finish(e, ec);
+    int down = path::blame(e->sel, e->hop, ec);
+    if (down < 0) return finish(e, ec);
+    tunnel::report_down(e->d, e->chain, e->sel, static_cast<std::size_t>(down), ec);
+    e->walk.down(e->sel, static_cast<std::size_t>(down));
+    if (auto dc = tunnel::disconnect(e->fd)) return finish(e, dc);
+    if (auto again = begin_attempt(e))
+        return finish(e, again == leakproof::error::no_proxy ? ec : again);
+    arm(e, EPOLLOUT);
+}
+
+void give_up(entry* e, int err) noexcept {
+    give_up(e, {err, std::generic_category()});
+}
+
 // Waits (in the helper's epoll set) for `events`, once.
 void arm(entry* e, std::uint32_t events) noexcept {
     epoll_event ev{};
@@ -196,7 +242,7 @@ bool connected(entry* e) noexcept {
     socklen_t len = sizeof err;
     if (real::fn().getsockopt(e->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
     if (err != 0) {
-        fail(e, err);
+        give_up(e, err);
         return false;
     }
     e->connecting = false;
@@ -206,11 +252,12 @@ bool connected(entry* e) noexcept {
 // Next hop's request, or the end of the chain. False when finished.
 bool next_hop(entry* e) noexcept {
     if (e->hs) ++e->hop;
-    if (e->hop == config::get().chain_len) {
+    if (e->hop == e->sel.len) {
         finish(e, {});
         return false;
     }
-    e->hs.emplace(tunnel::hop_request(e->hop, tunnel::target_of(e->d), e->d.target.port));
+    e->hs.emplace(
+        tunnel::hop_request(e->chain, e->sel, e->hop, tunnel::target_of(e->d), e->d.target.port));
     e->io = {};
     return true;
 }
@@ -224,7 +271,7 @@ bool act(entry* e) noexcept {
         case tunnel::step_result::want_read: arm(e, EPOLLIN); return false;
         case tunnel::step_result::want_write: arm(e, EPOLLOUT); return false;
         case tunnel::step_result::done: return next_hop(e);
-        case tunnel::step_result::failed: finish(e, ec); return false;
+        case tunnel::step_result::failed: give_up(e, ec); return false;
     }
     return false;
 }
@@ -249,8 +296,8 @@ int next_timeout_ms() noexcept {
 
 void expire() noexcept {
     for (entry* e = under_way; e != nullptr;) {
-        entry* next = e->next;  // fail() takes e off the list
-        if (e->deadline.remaining_ms() == 0) fail(e, ETIMEDOUT);
+        entry* next = e->next;  // finishing takes e off the list
+        if (e->deadline.remaining_ms() == 0) give_up(e, ETIMEDOUT);
         e = next;
     }
 }
@@ -338,15 +385,18 @@ entry* make_entry(int fd, const sockaddr* sa, socklen_t len, const policy::decis
     e->d = d;
     memcpy(&e->peer, sa, len);
     e->peer_len = len;
-    e->deadline = tunnel::deadline{config::get().timeout_ms};
+    e->whole = tunnel::deadline{config::get().timeout_ms};
+    e->chain = route::chain_for(d);
+    e->walk = path::walk{e->chain, config::get().path};
+    e->sel.len = 0;
     return e;
 }
 
-// The non-blocking connect to the first proxy: 0 when under way. The
-// socket's family is that of the program's address (the kernel refuses any
-// other).
-int connect_first_hop(const entry& e) noexcept {
-    auto ec = tunnel::connect_first_hop(e.fd, e.peer.ss_family);
+// The non-blocking connect to the attempt's first proxy: 0 when under way.
+// The socket's family is that of the program's address (the kernel refuses
+// any other).
+int connect_first_hop(entry& e) noexcept {
+    auto ec = begin_attempt(&e);
     return ec ? errno_of(ec) : 0;
 }
 
@@ -403,7 +453,7 @@ bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d,
     if (e == nullptr) return false;
     int err = begin(e);
     if (err != 0) {
-        tunnel::report(e->d, {err, std::generic_category()}, 0);
+        tunnel::report(e->d, e->sel, {err, std::generic_category()}, e->hop);
         keep_spare(e);
         errno = err;
     } else {
@@ -418,7 +468,7 @@ int abandon(int fd) noexcept {
     auto lk = fdtable::guard();
     entry* e = find(fd);
     if (e == nullptr) return -2;
-    tunnel::report(e->d, {ECONNRESET, std::generic_category()}, e->hop);
+    tunnel::report(e->d, e->sel, {ECONNRESET, std::generic_category()}, e->hop);
     int fds[1 + std::size(e->copies)];
     int n = 0;
     each_fd(*e, [&](int f) { fds[n++] = f; });

@@ -76,7 +76,7 @@ bool resolve_ptr(const net::ip& a, char (&out)[256], std::size_t& len) noexcept 
         ln.proxy(config::get().chain[0]);
         ln << ": ";
         if (ec)
-            tunnel::put_error(ln, ec, 0);
+            tunnel::put_error(ln, ec, &config::get().chain[0]);
         else
             ln << std::string_view{out, len};
         log::emit(lvl, ln);

@@ -10,9 +10,12 @@
 #include <cstring>
 
 #include "runtime/environment.hpp"
+#include "runtime/placeholder.hpp"
 
 namespace lp::config {
 namespace {
+
+static_assert(placeholder::max_credentials == max_chain, "the map has room for each hop's");
 
 constinit settings cfg{};  // no code at load time: a page fault each counts
 pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -107,6 +110,31 @@ void load_excludes(const reader& r) noexcept {
     if (!ok) c.error = "bad LEAKPROOF_EXCLUDE";
 }
 
+// LEAKPROOF_CREDENTIALS (environment.hpp): the hops whose user and password
+// the wrapper left in the placeholder map rather than in the environment.
+// Read from the map `out.map_path` names, which must be set by now.
+void load_credentials(const reader& r) noexcept {
+    settings& c = r.out;
+    auto hops = r(env::credentials);
+    if (hops.empty() || c.error != nullptr) return;
+    placeholder::credentials stored[placeholder::max_credentials];
+    if (!placeholder::read_credentials(c.map_path, stored)) {
+        c.error =
+            "the proxy credentials are in the placeholder map, which this process cannot open "
+            "(is the supervisor gone?)";
+        return;
+    }
+    bool ok = each_token(hops, true, [&c, &stored](std::string_view item) {
+        int hop = parse_int(item, -1);
+        if (hop < 0 || static_cast<std::size_t>(hop) >= c.chain_len || !stored[hop].present)
+            return false;
+        c.chain[hop].user = stored[hop].user;
+        c.chain[hop].password = stored[hop].password;
+        return true;
+    });
+    if (!ok) c.error = "bad LEAKPROOF_CREDENTIALS (run programs through the leakproof wrapper)";
+}
+
 // "BASE-<pid>" for the isolated hops. Runs at load and in a forked child,
 // which is single-threaded then: nothing reads the settings meanwhile.
 void derive_isolated_users(settings& c) noexcept {
@@ -150,6 +178,19 @@ const char* from_getenv(const char* name) {
     return std::getenv(name);
 }
 
+// The chain mode and the routes (LEAKPROOF_CHAIN, LEAKPROOF_HOP_TIMEOUT_MS,
+// LEAKPROOF_ROUTES); every hop a connect may start with must be an address
+// (the wrapper resolves them).
+void load_routes(const reader& r) noexcept {
+    settings& c = r.out;
+    auto mode = r(env::chain);
+    if (!mode.empty() && !path::parse_mode(mode, c.path)) c.error = "bad LEAKPROOF_CHAIN";
+    c.path.hop_timeout_ms = parse_int(r(env::hop_timeout_ms), 0);
+    if (const char* err = route::parse(r(env::routes), c.routes)) c.error = err;
+    if (c.error == nullptr && !route::index_entries(c.routes, {c.chain, c.chain_len}, c.path.how))
+        c.error = "every proxy a connection may start with must be given as an IP address";
+}
+
 void load() noexcept {
     read(cfg, from_getenv);
     loaded.store(true, std::memory_order_release);
@@ -159,7 +200,10 @@ void load() noexcept {
 
 void read(settings& out, lookup source) noexcept {
     reader r{out, source};
+    copy(out.map_path, sizeof out.map_path, r(env::map));
     load_chain(r);
+    load_credentials(r);
+    load_routes(r);
     load_excludes(r);
     load_isolation(r);
     int t = parse_int(r(env::timeout_ms), 120000);
@@ -171,7 +215,6 @@ void read(settings& out, lookup source) noexcept {
     out.supervisor_pid = parse_int(r(env::supervisor_pid), 0);
     out.log_level = parse_int(r(env::log_level), 1);
     copy(out.log_file, sizeof out.log_file, r(env::log_file));
-    copy(out.map_path, sizeof out.map_path, r(env::map));
 }
 
 const settings& get() noexcept {

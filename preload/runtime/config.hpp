@@ -12,6 +12,8 @@
 
 #include "leakproof/proxy.hpp"
 #include "runtime/net.hpp"
+#include "runtime/path.hpp"
+#include "runtime/route.hpp"
 
 namespace lp::config {
 
@@ -32,6 +34,8 @@ struct settings {
     int log_level = 1;
     char log_file[256] = "";
     char map_path[256] = "";  // the shared placeholder map; "": none (placeholder.hpp)
+    path::settings path;      // the chain mode (path.hpp)
+    route::table routes;      // first match wins (route.hpp)
     bool tor = false;         // reverse lookups through the first proxy (interposer/reverse.hpp)
     bool async = true;        // non-blocking connects (interposer/pending.hpp)
     // Per-process isolation: the hops whose user is "BASE-<pid>", and BASE.

@@ -35,9 +35,28 @@ inline constexpr char log_file[] = "LEAKPROOF_LOG_FILE";
 // defaults to "leakproof"), re-derived in a forked child. Empty: off.
 inline constexpr char isolate[] = "LEAKPROOF_ISOLATE";
 
-// Read by runtime/config, written by wrapper/main.cpp (and by --env's
-// output): the path of the shared placeholder map (runtime/placeholder.hpp).
+// Outside strict mode (path.hpp): strict (default), dynamic, random[:N],
+// round-robin[:N] — how a connection picks its hops from the chain (--chain).
+inline constexpr char chain[] = "LEAKPROOF_CHAIN";
+// Outside strict mode: how long a hop may take before it counts as down, in
+// milliseconds (--hop-timeout; the wrapper's default is 10 s).
+inline constexpr char hop_timeout_ms[] = "LEAKPROOF_HOP_TIMEOUT_MS";
+// PATTERN=TARGET words, first match wins (route.hpp; --route, and the
+// routes of a peer config file).
+inline constexpr char routes[] = "LEAKPROOF_ROUTES";
+
+// Read by runtime/config, written by wrapper/environment.cpp (name_map):
+// the path the shared placeholder map opens by, /proc/<holder>/fd/<n>
+// (runtime/placeholder.hpp). The holder is the supervisor
+// (LEAKPROOF_SUPERVISOR_PID) when the tree has one of its own; the wrapper,
+// which waits for the command then, under an outer supervisor or none.
+// Empty in --env's output: each process then keeps a map of its own.
 inline constexpr char map[] = "LEAKPROOF_MAP";
+// Read by runtime/config, written by wrapper/environment.cpp: the hops
+// (0 = first; commas) whose user and password are in the map, not in
+// LEAKPROOF_PROXIES, so that no secret travels in the environment. Always
+// set, so that an outer run's value is not inherited.
+inline constexpr char credentials[] = "LEAKPROOF_CREDENTIALS";
 
 // Read by runtime/config, written by nobody but a user or a test: "0" turns
 // the interposer's non-blocking connects off (interposer/pending.hpp).

@@ -18,7 +18,7 @@ namespace lp::placeholder {
 namespace {
 
 constexpr std::uint32_t magic = 0x4c50504d;  // "LPPM"
-constexpr std::uint32_t layout_version = 2;  // 2: entries placed by hash
+constexpr std::uint32_t layout_version = 3;  // 2: entries placed by hash; 3: credentials
 constexpr std::uint64_t reuse_after_ns = 30ULL * 1000 * 1000 * 1000;
 constexpr std::uint32_t v4_base = 0xF0000001;  // 240.0.0.1 is entry 0
 
@@ -34,6 +34,7 @@ struct shared_map {
     std::uint32_t version;
     std::uint32_t capacity;
     pthread_mutex_t mutex;
+    credentials creds[max_credentials];  // written once by the wrapper, read-only after
     entry entries[placeholder::capacity];
 };
 
@@ -83,8 +84,10 @@ void init_map(shared_map* m) noexcept {
     m->magic = magic;
 }
 
+// `path` is /proc/<pid>/fd/<n>, a symbolic link to the memory file: it
+// must be followed.
 shared_map* open_file(const char* path) noexcept {
-    int fd = ::open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    int fd = ::open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0) return nullptr;
     struct stat st;
     void* p = MAP_FAILED;
@@ -262,24 +265,47 @@ void use_clock(clock_fn now) noexcept {
     clock_now.store(now != nullptr ? now : monotonic_ns, std::memory_order_relaxed);
 }
 
-int create_file(const char* path) noexcept {
-    int fd = ::open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) return errno;
+// Sealed at its size: nobody in the tree can shrink it under the others'
+// mappings (which would turn their next lookup into SIGBUS).
+int create(const credentials* creds, std::size_t count, int& fd) noexcept {
+    if (count > max_credentials) return EINVAL;
+    int mfd = ::memfd_create("leakproof-map", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (mfd < 0) return errno;
+    // Above stderr: the supervisor keeps it among its own descriptors.
+    if (mfd <= STDERR_FILENO) {
+        int moved = real::fn().fcntl(mfd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        int err = errno;
+        real::fn().close(mfd);
+        if (moved < 0) return err;
+        mfd = moved;
+    }
     int err = 0;
     void* p = MAP_FAILED;
-    if (ftruncate(fd, sizeof(shared_map)) != 0)
+    if (ftruncate(mfd, sizeof(shared_map)) != 0 ||
+        real::fn().fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
         err = errno;
     else
-        p = mmap(nullptr, sizeof(shared_map), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        p = mmap(nullptr, sizeof(shared_map), PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
     if (err == 0 && p == MAP_FAILED) err = errno;
-    real::fn().close(fd);
     if (err != 0) {
-        ::unlink(path);
+        real::fn().close(mfd);
         return err;
     }
-    init_map(static_cast<shared_map*>(p));
+    auto* m = static_cast<shared_map*>(p);
+    for (std::size_t i = 0; i < count; ++i) m->creds[i] = creds[i];
+    init_map(m);
     munmap(p, sizeof(shared_map));
+    fd = mfd;
     return 0;
+}
+
+bool read_credentials(const char* path, credentials (&out)[max_credentials]) noexcept {
+    if (path[0] == '\0') return false;
+    shared_map* m = open_file(path);
+    if (m == nullptr) return false;
+    for (std::size_t i = 0; i < max_credentials; ++i) out[i] = m->creds[i];
+    munmap(m, sizeof(shared_map));
+    return true;
 }
 
 }  // namespace lp::placeholder

@@ -7,13 +7,25 @@
 //   IPv6 100::/64     (RFC 6666 discard-only prefix; entry i is 100:: + 1 + i)
 // so a stray placeholder that escapes us goes nowhere.
 //
-// The map lives in a small file mmapped MAP_SHARED (created by the wrapper,
-// path in LEAKPROOF_MAP, read by config.hpp), so every process of one wrapper invocation — across
-// fork and exec — sees the same table: `getent hosts x` in one process and a
-// connect to its answer in another work together. A process-shared robust
-// mutex guards it (a process dying while holding it cannot wedge the others).
-// Without LEAKPROOF_MAP the process uses an anonymous shared mapping (shared
+// The map is an unlinked memory file (memfd_create) mmapped MAP_SHARED, so
+// every process of one wrapper invocation — across fork and exec — sees the
+// same table: `getent hosts x` in one process and a connect to its answer in
+// another work together. It has no name in any file system: the wrapper
+// creates it, the supervisor keeps its descriptor for as long as the tree
+// lives, and LEAKPROOF_MAP (read by config.hpp) names it as
+// /proc/<supervisor>/fd/<n>, a path that exists only while the supervisor
+// holds it (the wrapper holds it instead when it waits for the command:
+// runtime/environment.hpp). A process that closed every inherited descriptor (closefrom,
+// Python's close_fds, a re-exec'ing daemon) still finds the same map there;
+// the kernel frees the memory when the last process that holds or maps it
+// is gone, however it ended: nothing is left to remove. A process-shared
+// robust mutex guards it (a process dying while holding it cannot wedge the
+// others). Without LEAKPROOF_MAP, or when the path no longer opens (the
+// supervisor is gone), the process uses an anonymous shared mapping (shared
 // with its forks only).
+//
+// The map also holds the proxy chain's credentials, so that they never travel
+// in the environment (LEAKPROOF_CREDENTIALS lists the hops that have some).
 //
 // A name's entry is found from its hash (linear probing), so a lookup
 // touches a page or two of the map, not all of it: a process's first lookup
@@ -30,6 +42,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "leakproof/proxy.hpp"
 #include "runtime/net.hpp"
 
 namespace lp::placeholder {
@@ -56,8 +69,24 @@ void v6_of(std::uint32_t index, std::uint8_t (&out)[16]) noexcept;
 using clock_fn = std::uint64_t (*)() noexcept;
 void use_clock(clock_fn now) noexcept;
 
-// For the wrapper: creates (mode 0600, exclusive) and initialises a map file.
-// Returns 0 or an errno value.
-int create_file(const char* path) noexcept;
+inline constexpr std::size_t max_credentials = 8;  // config::max_chain
+
+// One hop's credentials, as the wrapper stores them in the map.
+struct credentials {
+    bool present = false;
+    leakproof::short_string user;
+    leakproof::short_string password;
+};
+
+// For the wrapper: creates and initialises a map holding `creds` (one per
+// hop, at most max_credentials), as a close-on-exec descriptor above 2 in
+// `fd`. Returns 0 or an errno value.
+int create(const credentials* creds, std::size_t count, int& fd) noexcept;
+
+// The credentials stored in the map that opens at `path` (config reads
+// them once, apart from the map this process attaches to, which needs the
+// settings first). False when there is no such map: none given, or its
+// holder is gone.
+bool read_credentials(const char* path, credentials (&out)[max_credentials]) noexcept;
 
 }  // namespace lp::placeholder

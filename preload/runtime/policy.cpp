@@ -6,14 +6,14 @@
 
 #include "runtime/config.hpp"
 #include "runtime/placeholder.hpp"
+#include "runtime/route.hpp"
 
 namespace lp::policy {
 namespace {
 
 bool is_first_proxy(const net::endpoint& e) noexcept {
     const auto& cfg = config::get();
-    return cfg.chain_len > 0 && cfg.error == nullptr && e.port == cfg.first_hop_ep.port &&
-           e.addr.b == cfg.first_hop_ep.addr.b;
+    return cfg.chain_len > 0 && cfg.error == nullptr && route::is_entry(cfg.routes, e);
 }
 
 // `dns_only`: only entries naming port 53 explicitly count, so that
@@ -54,6 +54,7 @@ decision placeholder_target(decision d, int sotype) noexcept {
         return refuse(d, rule::unknown_placeholder,
                       "unknown placeholder address (resolved in another session?)");
     d.by_name = true;
+    if (route::apply(d, true)) return d;
     return proxy(d, rule::placeholder);
 }
 
@@ -78,6 +79,7 @@ decision decide(const sockaddr* sa, socklen_t len, int sotype) noexcept {
         return refuse(d, rule::dns,
                       stream ? "DNS over TCP refused (names go to the proxy)"
                              : "DNS over UDP refused (names go to the proxy)");
+    if (route::apply(d, stream)) return d;
     if (excluded(d.target, false)) return direct(d, rule::excluded);
     if (!stream) {
         if (d.target.addr.is_loopback()) return direct(d, rule::loopback);

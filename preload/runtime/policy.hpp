@@ -4,15 +4,19 @@
 // each with the tag a decision carries (`rule`):
 //   1. not AF_INET/AF_INET6 (Unix sockets…)                  → direct   not_ip
 //      an AF_INET/AF_INET6 address too short to read          → refuse   malformed (EINVAL)
-//   2. the first proxy itself                                  → direct   first_proxy
-//   3. a placeholder address: its name through the proxy       → proxy    placeholder
+//   2. the first proxy itself (any entry hop of a chain,
+//      route.hpp)                                              → direct   first_proxy
+//   3. a placeholder address: what the first route for its
+//      name says (route.hpp)                                   → its target routed
+//      otherwise its name through the proxy                    → proxy    placeholder
 //      an unknown placeholder (stale, or from another
 //      invocation)                                             → refuse   unknown_placeholder
 //      a placeholder on a non-TCP socket                       → refuse   placeholder_non_tcp
 //   4. port 53, TCP or UDP, any address — loopback included, since
 //      127.0.0.53 (systemd-resolved) would send the name on — unless an
 //      --exclude entry names port 53 explicitly (ADDR:53)     → refuse   dns
-//   5. an --exclude CIDR[:PORT]                                → direct   excluded
+//   5. the first route for the address (route.hpp)            → its target routed
+//      an --exclude CIDR[:PORT]                                → direct   excluded
 //   6. not SOCK_STREAM: loopback                               → direct   loopback
 //      anything else (UDP cannot be proxied: it would leak)    → refuse   non_tcp
 //   7. loopback (127/8, ::1, 0.0.0.0, ::), unless --proxy-loopback → direct loopback
@@ -57,6 +61,7 @@ enum class rule {
     loopback,
     non_tcp,
     proxied,
+    routed,  // a route (route.hpp) decided: `route` says which
 };
 
 struct decision {
@@ -67,6 +72,7 @@ struct decision {
     char name[256] = "";
     std::size_t name_len = 0;
     const char* reason = "";  // for refusals: a one-line why
+    std::uint8_t route = 0;   // 1 + the index of the route that matched; 0: none
     int error = EPERM;        // for refusals: the errno the program gets
 };
 

@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 
+#include "runtime/route.hpp"
+
 namespace lp::refuse {
 
 void put_target(log::line& ln, const policy::decision& d) noexcept {
@@ -24,6 +26,7 @@ int by_policy(const char* call, const policy::decision& d) noexcept {
     ln << call << " ";
     put_target(ln, d);
     ln << ": refused: " << d.reason;
+    if (auto pattern = route::pattern_of(d); !pattern.empty()) ln << " (route " << pattern << ")";
     log::emit(log::level::normal, ln);
     errno = d.error;
     return -1;

@@ -1,5 +1,6 @@
 #include "runtime/tunnel.hpp"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include "runtime/log.hpp"
 #include "runtime/real.hpp"
 #include "runtime/refuse.hpp"
+#include "runtime/route.hpp"
 
 namespace lp::tunnel {
 namespace {
@@ -57,22 +59,81 @@ std::error_code handshake(int fd, const leakproof::request& req, const deadline&
     return drive(fd, hs, dl);
 }
 
-std::error_code run_chain(int fd, int family, const leakproof::address& target, std::uint16_t port,
-                          const deadline& dl, std::size_t& hop) noexcept {
-    const auto& cfg = config::get();
-    hop = 0;
-    if (auto ec = connect_first_hop(fd, family)) return ec;
-    for (; hop < cfg.chain_len; ++hop)
-        if (auto ec = handshake(fd, hop_request(hop, target, port), dl)) return ec;
+// One attempt through the hops of `sel`; `at` gets the position that failed.
+std::error_code run_attempt(int fd, int family, const path::chain& c, const path::selection& sel,
+                            const leakproof::address& target, std::uint16_t port,
+                            const deadline& dl, std::size_t& at) noexcept {
+    at = 0;
+    if (auto ec = connect_hop(fd, family, c.hops[sel.hop[0]])) return ec;
+    for (; at < sel.len; ++at)
+        if (auto ec = handshake(fd, hop_request(c, sel, at, target, port), dl)) return ec;
     return {};
 }
 
-void put_chain(log::line& ln) noexcept {
-    const auto& cfg = config::get();
-    for (std::size_t i = 0; i < cfg.chain_len; ++i) {
-        if (i > 0) ln << " -> ";
-        ln.proxy(cfg.chain[i]);
+// The whole walk: attempts until one gets through or no hop is left.
+std::error_code run_walk(int fd, int family, const policy::decision& d, const deadline& dl,
+                         path::selection& sel, std::size_t& at) noexcept {
+    auto c = route::chain_for(d);
+    const auto& mode = config::get().path;
+    path::walk walk{c, mode};
+    auto target = target_of(d);
+    std::error_code ec = leakproof::error::no_proxy;
+    for (bool first = true; walk.next(sel); first = false) {
+        if (!first)
+            if (auto dc = disconnect(fd)) return dc;
+        ec = run_attempt(fd, family, c, sel, target, d.target.port, attempt_deadline(dl, sel), at);
+        if (!ec || mode.how == path::mode::strict) return ec;
+        int down = path::blame(sel, at, ec);
+        if (down < 0) return ec;
+        report_down(d, c, sel, static_cast<std::size_t>(down), ec);
+        walk.down(sel, static_cast<std::size_t>(down));
+        if (dl.remaining_ms() == 0) return ec;
     }
+    return ec;
+}
+
+void put_hops(log::line& ln, const path::chain& c, const path::selection& sel) noexcept {
+    for (std::size_t i = 0; i < sel.len; ++i) {
+        if (i > 0) ln << " -> ";
+        ln.proxy(c.hops[sel.hop[i]]);
+    }
+}
+
+void put_route(log::line& ln, const policy::decision& d) noexcept {
+    auto pattern = route::pattern_of(d);
+    if (!pattern.empty()) ln << " (route " << pattern << ")";
+}
+
+// A hop's address for a socket of `family`, in `out`, zeroed past it.
+std::error_code hop_address(int family, const leakproof::proxy& hop,
+                            sockaddr_storage& out) noexcept {
+    std::memset(&out, 0, sizeof out);
+    auto host = hop.host.view();
+    if (host == "localhost") host = "127.0.0.1";
+    net::ip ip;
+    if (!net::parse_ip(host, ip)) return leakproof::error::no_proxy;  // the wrapper resolves them
+    if (family == AF_INET6) {
+        auto* in6 = reinterpret_cast<sockaddr_in6*>(&out);
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(hop.port);
+        std::memcpy(&in6->sin6_addr, ip.b.data(), 16);
+        return {};
+    }
+    if (!ip.is_v4()) return sys(EAFNOSUPPORT);  // IPv4 socket, IPv6 proxy
+    auto* in = reinterpret_cast<sockaddr_in*>(&out);
+    in->sin_family = AF_INET;
+    in->sin_port = htons(hop.port);
+    std::memcpy(&in->sin_addr, ip.b.data() + 12, 4);
+    return {};
+}
+
+std::error_code connect_to(int fd, const sockaddr_storage& ss, int family) noexcept {
+    socklen_t len = family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    if (marker::connect(fd, reinterpret_cast<const sockaddr*>(&ss), len) == 0) return {};
+    // Under way (an interrupted connect goes on too): the first send waits
+    // for it, and fails with its error if it fails.
+    if (errno == EINPROGRESS || errno == EINTR) return {};
+    return sys(errno);
 }
 
 }  // namespace
@@ -80,12 +141,28 @@ void put_chain(log::line& ln) noexcept {
 std::error_code connect_first_hop(int fd, int family) noexcept {
     sockaddr_storage ss;
     if (auto ec = first_hop_address(family, ss)) return ec;
-    socklen_t len = family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-    if (marker::connect(fd, reinterpret_cast<sockaddr*>(&ss), len) == 0) return {};
-    // Under way (an interrupted connect goes on too): the first send waits
-    // for it, and fails with its error if it fails.
-    if (errno == EINPROGRESS || errno == EINTR) return {};
+    return connect_to(fd, ss, family);
+}
+
+std::error_code connect_hop(int fd, int family, const leakproof::proxy& hop) noexcept {
+    sockaddr_storage ss;
+    if (auto ec = hop_address(family, hop, ss)) return ec;
+    return connect_to(fd, ss, family);
+}
+
+std::error_code disconnect(int fd) noexcept {
+    sockaddr unspec{};
+    unspec.sa_family = AF_UNSPEC;
+    if (marker::connect(fd, &unspec, sizeof unspec) == 0) return {};
     return sys(errno);
+}
+
+deadline attempt_deadline(const deadline& whole, const path::selection& sel) noexcept {
+    const auto& mode = config::get().path;
+    int left = whole.remaining_ms();
+    if (mode.how == path::mode::strict || mode.hop_timeout_ms <= 0) return deadline{left};
+    long per = static_cast<long>(mode.hop_timeout_ms) * static_cast<long>(sel.len);
+    return deadline{per < left ? static_cast<int>(per) : left};
 }
 
 namespace {
@@ -184,24 +261,35 @@ const char* describe(std::error_code ec) noexcept {
     return s ? s : "unknown error";
 }
 
-void put_error(log::line& ln, std::error_code ec, std::size_t hop) noexcept {
-    const auto& cfg = config::get();
+void put_error(log::line& ln, std::error_code ec, const leakproof::proxy* hop) noexcept {
     char named[700];
-    const std::size_t n = hop < cfg.chain_len
-                              ? leakproof::format_not_socks(ec, cfg.chain[hop], named, sizeof named)
-                              : 0;
+    const std::size_t n =
+        hop != nullptr ? leakproof::format_not_socks(ec, *hop, named, sizeof named) : 0;
     if (n > 0)
         ln << std::string_view{named, n};
     else
         ln << describe(ec);
 }
 
-leakproof::request hop_request(std::size_t i, const leakproof::address& target,
+leakproof::request hop_request(const path::chain& c, const path::selection& sel,
+                               std::size_t position, const leakproof::address& target,
                                std::uint16_t port) noexcept {
-    const auto& cfg = config::get();
-    bool last = i + 1 == cfg.chain_len;
-    auto hop = last ? target : leakproof::address::parse(cfg.chain[i + 1].host.view());
-    return cfg.chain[i].make_request(hop, last ? port : cfg.chain[i + 1].port);
+    const auto& hop = c.hops[sel.hop[position]];
+    if (position + 1 == sel.len) return hop.make_request(target, port);
+    const auto& next = c.hops[sel.hop[position + 1]];
+    return hop.make_request(leakproof::address::parse(next.host.view()), next.port);
+}
+
+void report_down(const policy::decision& d, const path::chain& c, const path::selection& sel,
+                 std::size_t position, std::error_code ec) noexcept {
+    if (!log::enabled(log::level::verbose)) return;
+    auto ln = log::start();
+    ln << "connect ";
+    refuse::put_target(ln, d);
+    ln << ": proxy ";
+    ln.proxy(c.hops[sel.hop[position]]);
+    ln << " is down (" << describe(ec) << "), trying without it";
+    log::emit(log::level::verbose, ln);
 }
 
 leakproof::address target_of(const policy::decision& d) noexcept {
@@ -211,24 +299,30 @@ leakproof::address target_of(const policy::decision& d) noexcept {
     return leakproof::address::ipv6(b);
 }
 
-void report(const policy::decision& d, std::error_code ec, std::size_t hop) noexcept {
+void report(const policy::decision& d, const path::selection& used, std::error_code ec,
+            std::size_t at) noexcept {
     bool ok = !ec;
     if (ok && !log::enabled(log::level::verbose)) return;
     auto ln = log::start();
     ln << "connect ";
     refuse::put_target(ln, d);
     ln << " via ";
-    put_chain(ln);
+    auto c = route::chain_for(d);
+    if (used.len == 0)
+        ln << "no proxy";
+    else
+        put_hops(ln, c, used);
+    put_route(ln, d);
     ln << ": ";
     if (ok)
         ln << "ok";
     else
-        put_error(ln, ec, hop);
+        put_error(ln, ec, at < used.len ? &c.hops[used.hop[at]] : nullptr);
     log::emit(ok ? log::level::verbose : log::level::normal, ln);
 }
 
-std::error_code establish(int fd, int family, int flags, const leakproof::address& target,
-                          std::uint16_t port, std::size_t& hop) noexcept {
+std::error_code establish(int fd, int family, int flags, const policy::decision& d,
+                          path::selection& used, std::size_t& at) noexcept {
     deadline dl{config::get().timeout_ms};
     // Sends and receives never block (MSG_DONTWAIT), but connect() has no
     // such flag: a blocking socket is non-blocking while we work, so that
@@ -236,17 +330,17 @@ std::error_code establish(int fd, int family, int flags, const leakproof::addres
     // one waits, for SYN retries, when the proxy's accept queue is full).
     bool switch_mode = !(flags & O_NONBLOCK);
     if (switch_mode && real::fn().fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return sys(errno);
-    auto ec = run_chain(fd, family, target, port, dl, hop);
+    auto ec = run_walk(fd, family, d, dl, used, at);
     if (ec) disconnect(fd, false);  // like the kernel's: the next connect() starts anew
     if (switch_mode) real::fn().fcntl(fd, F_SETFL, flags);
     return ec;
 }
 
-std::error_code establish(int fd, int family, const leakproof::address& target, std::uint16_t port,
-                          std::size_t& hop) noexcept {
+std::error_code establish(int fd, int family, const policy::decision& d, path::selection& used,
+                          std::size_t& at) noexcept {
     int flags = real::fn().fcntl(fd, F_GETFL);
-    hop = 0;
-    return flags < 0 ? sys(errno) : establish(fd, family, flags, target, port, hop);
+    at = 0;
+    return flags < 0 ? sys(errno) : establish(fd, family, flags, d, used, at);
 }
 
 }  // namespace lp::tunnel

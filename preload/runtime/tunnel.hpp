@@ -15,21 +15,26 @@
 #include "leakproof/handshake.hpp"
 #include "runtime/log.hpp"
 #include "runtime/marker.hpp"
+#include "runtime/path.hpp"
 #include "runtime/policy.hpp"
 
 namespace lp::tunnel {
 
-// Runs the whole connect. `family` is the socket's domain (the family of
-// the address the program connects to: the kernel refuses any other),
-// `flags` its F_GETFL (the caller has them already). The socket's mode is
-// the program's again on return, whatever happens. A system error comes
-// back in std::generic_category (leakproof::to_errno passes it through).
-// `hop` is set to the index of the hop the connect got to (the failing one).
-std::error_code establish(int fd, int family, int flags, const leakproof::address& target,
-                          std::uint16_t port, std::size_t& hop) noexcept;
+// Runs the whole connect for a "proxy" decision: the chain its route takes
+// (route.hpp), walked in the configured chain mode (path.hpp), trying again
+// without a hop that is down while the mode allows. `used` gets the hops
+// of the last attempt and `at` the position in it the connect got to (on a
+// failure, the hop that failed), for report(). `family` is the socket's
+// domain (the family of the address the program connects to: the kernel
+// refuses any other), `flags` its F_GETFL (the caller has them already).
+// The socket's mode is the program's again on return, whatever happens. A
+// system error comes back in std::generic_category (leakproof::to_errno
+// passes it through).
+std::error_code establish(int fd, int family, int flags, const policy::decision& d,
+                          path::selection& used, std::size_t& at) noexcept;
 // The same for a caller without the flags: reads them first.
-std::error_code establish(int fd, int family, const leakproof::address& target, std::uint16_t port,
-                          std::size_t& hop) noexcept;
+std::error_code establish(int fd, int family, const policy::decision& d, path::selection& used,
+                          std::size_t& at) noexcept;
 
 // The pieces the non-blocking path (pending.hpp), the reverse lookups
 // (reverse.hpp) and the supervisor share with establish():
@@ -106,17 +111,35 @@ void disconnect(int fd, bool keep_error) noexcept;
 const char* describe(std::error_code ec) noexcept;
 // Writes describe(ec), or for a hop that is not a SOCKS server the sentence
 // naming it ("proxy 127.0.0.1:8080 answered like an HTTP server, not SOCKS").
-void put_error(log::line& ln, std::error_code ec, std::size_t hop) noexcept;
+// `hop`: the proxy that answered, or null when none did.
+void put_error(log::line& ln, std::error_code ec, const leakproof::proxy* hop) noexcept;
 
-// The CONNECT request for hop `i` of the chain: the next proxy, or for the
-// last hop the program's destination. Views point into the configuration
-// and into `target`.
-leakproof::request hop_request(std::size_t i, const leakproof::address& target,
+// Connects a non-blocking `fd` to `hop` (an IP address: path.hpp), like
+// connect_first_hop.
+std::error_code connect_hop(int fd, int family, const leakproof::proxy& hop) noexcept;
+// Dissolves a failed attempt's connection (connect AF_UNSPEC) so that the
+// same socket, with the program's options and binding, can try the next.
+std::error_code disconnect(int fd) noexcept;
+// The attempt's deadline: the connect's, or sooner outside strict mode when
+// a hop timeout is set (each hop of `sel` gets that long).
+deadline attempt_deadline(const deadline& whole, const path::selection& sel) noexcept;
+
+// The CONNECT request for the hop at `position` of `sel`: to the next hop,
+// or for the last one to the program's destination. Views point into the
+// configuration and into `target`.
+leakproof::request hop_request(const path::chain& c, const path::selection& sel,
+                               std::size_t position, const leakproof::address& target,
                                std::uint16_t port) noexcept;
+// At -v: the hop at `position` of `sel` is down, the walk goes on without it.
+void report_down(const policy::decision& d, const path::chain& c, const path::selection& sel,
+                 std::size_t position, std::error_code ec) noexcept;
 // The destination the proxy gets for a "proxy" decision (a view into `d`).
 leakproof::address target_of(const policy::decision& d) noexcept;
-// Logs the outcome of a proxied connect: failures always, successes at -v.
-// `hop`: the hop whose handshake gave `ec`.
-void report(const policy::decision& d, std::error_code ec, std::size_t hop) noexcept;
+// Logs the outcome of a proxied connect, with the hops that carried it (or
+// failed it) and the route it took: failures always, successes at -v. `at`:
+// the position in `used` of the hop whose handshake gave `ec`, which a
+// failure names when it is not a SOCKS server.
+void report(const policy::decision& d, const path::selection& used, std::error_code ec,
+            std::size_t at) noexcept;
 
 }  // namespace lp::tunnel

@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cstring>
 #include <utility>
-#include <vector>
 
 #include "leakproof/error.hpp"
 #include "runtime/config.hpp"
@@ -190,9 +189,10 @@ answer proxied(const call& c, const policy::decision& d) noexcept {
     // non-blocking connect was never collected) and a second SOCKS greeting
     // would go down the established stream to the destination.
     if (connected(c.fd)) return fail(EISCONN);
-    std::size_t hop = 0;
-    auto ec = tunnel::establish(c.fd, c.domain, tunnel::target_of(d), d.target.port, hop);
-    tunnel::report(d, ec, hop);
+    path::selection used;
+    std::size_t at = 0;
+    auto ec = tunnel::establish(c.fd, c.domain, d, used, at);
+    tunnel::report(d, used, ec, at);
     return ec ? fail(leakproof::to_errno(ec)) : ok(0);
 }
 
@@ -236,27 +236,48 @@ answer on_connect(const call& c) noexcept {
 }
 
 // A datagram read out of the program: payload, ancillary data, address.
+// Fixed buffers, never sized by what the program passed: nothing the
+// program sends can make the supervisor allocate (and a failed allocation
+// there would end it, and with it every call of the tree). One per
+// process: sends are answered on the serving thread only (handle_quick
+// never leaves one to a worker).
 struct datagram {
-    std::vector<std::uint8_t> data;
-    std::vector<std::uint8_t> control;
+    std::uint8_t data[max_datagram];
+    std::size_t data_len = 0;
+    std::uint8_t control[max_control];
+    std::size_t control_len = 0;
+    iovec pieces[IOV_MAX];
     sockaddr_storage name{};
     socklen_t name_len = 0;
 };
 
+datagram& serving_thread_datagram() noexcept {
+    static datagram d;  // in .bss: pages are touched only by sends that need them
+    d.data_len = d.control_len = 0;
+    d.name_len = 0;
+    return d;
+}
+
+// A datagram the supervisor will not copy: refused with a log line, as the
+// kernel would (EMSGSIZE, ENOBUFS) or could (the same limits, lower).
+answer too_large(const char* what, const char* why, int err) noexcept {
+    refuse::with(what, "", why, err);
+    return fail(err);
+}
+
 // Errno for a bad message, 0 when `m` now holds a copy of `h`.
 int read_iov(pid_t pid, const msghdr& h, datagram& m) noexcept {
     if (h.msg_iovlen > IOV_MAX) return EMSGSIZE;
-    std::vector<iovec> iov(h.msg_iovlen);
-    if (!read_mem(pid, reinterpret_cast<std::uint64_t>(h.msg_iov), iov.data(),
-                  iov.size() * sizeof(iovec)))
+    if (!read_mem(pid, reinterpret_cast<std::uint64_t>(h.msg_iov), m.pieces,
+                  h.msg_iovlen * sizeof(iovec)))
         return EFAULT;
-    for (const auto& v : iov) {
-        if (v.iov_len > max_datagram - m.data.size()) return EMSGSIZE;
-        std::size_t at = m.data.size();
-        m.data.resize(at + v.iov_len);
-        if (!read_mem(pid, reinterpret_cast<std::uint64_t>(v.iov_base), m.data.data() + at,
+    for (std::size_t i = 0; i < h.msg_iovlen; ++i) {
+        const iovec& v = m.pieces[i];
+        if (v.iov_len > max_datagram - m.data_len) return EMSGSIZE;
+        if (!read_mem(pid, reinterpret_cast<std::uint64_t>(v.iov_base), m.data + m.data_len,
                       v.iov_len))
             return EFAULT;
+        m.data_len += v.iov_len;
     }
     return 0;
 }
@@ -269,11 +290,20 @@ int read_msg(pid_t pid, const msghdr& h, datagram& m) noexcept {
             return EFAULT;
     }
     if (h.msg_controllen > max_control) return ENOBUFS;
-    m.control.resize(h.msg_controllen);
-    if (!read_mem(pid, reinterpret_cast<std::uint64_t>(h.msg_control), m.control.data(),
-                  m.control.size()))
+    m.control_len = h.msg_controllen;
+    if (!read_mem(pid, reinterpret_cast<std::uint64_t>(h.msg_control), m.control, m.control_len))
         return EFAULT;
     return read_iov(pid, h, m);
+}
+
+// The log line for a message read_msg() would not copy.
+answer unread(const char* what, int err) noexcept {
+    if (err == EMSGSIZE)
+        return too_large(what, "datagram larger than the supervisor copies (256 KiB, 1024 pieces)",
+                         err);
+    if (err == ENOBUFS)
+        return too_large(what, "more ancillary data than the supervisor copies (64 KiB)", err);
+    return fail(err);
 }
 
 // Sends `m` from our copy of the socket, to the address the policy allows.
@@ -296,14 +326,14 @@ answer send_datagram(const call& c, datagram& m, int flags, const char* what) no
             return fail(EPERM);  // only TCP is proxied; the policy never says so for datagrams
         }
     }
-    iovec iov{m.data.data(), m.data.size()};
+    iovec iov{m.data, m.data_len};
     msghdr h{};
     h.msg_name = m.name_len > 0 ? &m.name : nullptr;
     h.msg_namelen = m.name_len;
     h.msg_iov = &iov;
     h.msg_iovlen = 1;
-    h.msg_control = m.control.empty() ? nullptr : m.control.data();
-    h.msg_controllen = m.control.size();
+    h.msg_control = m.control_len == 0 ? nullptr : m.control;
+    h.msg_controllen = m.control_len;
     return from_sys(::sendmsg(c.fd, &h, flags));
 }
 
@@ -324,13 +354,13 @@ answer on_sendto(const call& c) noexcept {
     int flags = static_cast<int>(c.arg(3));
     if (answer a; stream_send(c, flags, a)) return a;
     auto pid = static_cast<pid_t>(c.n.pid);
-    datagram m;
+    datagram& m = serving_thread_datagram();
     if (c.arg32(5) > sizeof m.name) return fail(EINVAL);
-    if (c.arg(2) > max_datagram) return fail(EMSGSIZE);
+    if (c.arg(2) > max_datagram) return unread("sendto", EMSGSIZE);
     m.name_len = c.arg32(5);
-    m.data.resize(c.arg(2));
+    m.data_len = c.arg(2);
     if (!read_mem(pid, c.arg(4), &m.name, m.name_len) ||
-        !read_mem(pid, c.arg(1), m.data.data(), m.data.size()))
+        !read_mem(pid, c.arg(1), m.data, m.data_len))
         return fail(EFAULT);
     if (!still_waiting(c)) return fail(EINTR);
     return send_datagram(c, m, flags, "sendto");
@@ -341,33 +371,40 @@ answer on_sendmsg(const call& c) noexcept {
     if (answer a; stream_send(c, flags, a)) return a;
     auto pid = static_cast<pid_t>(c.n.pid);
     msghdr h;
-    datagram m;
+    datagram& m = serving_thread_datagram();
     if (!read_mem(pid, c.arg(1), &h, sizeof h)) return fail(EFAULT);
-    if (int err = read_msg(pid, h, m)) return fail(err);
+    if (int err = read_msg(pid, h, m)) return unread("sendmsg", err);
     if (!still_waiting(c)) return fail(EINTR);
     return send_datagram(c, m, flags, "sendmsg");
 }
 
-// Each message like sendmsg; msg_len is written back as the kernel would.
-// Like the kernel, an error after the first message is not reported.
+// Each message like sendmsg, read and sent one at a time (one buffer, not
+// one per message: a batch may carry 1024 × 64 KiB); msg_len is written
+// back as the kernel would. Like the kernel, an error after the first
+// message is not reported.
 answer on_sendmmsg(const call& c) noexcept {
     int flags = static_cast<int>(c.arg(3));
     if (answer a; stream_send(c, flags, a)) return a;
     auto pid = static_cast<pid_t>(c.n.pid);
     unsigned count = c.arg32(2) > max_mmsg ? max_mmsg : c.arg32(2);
-    std::vector<mmsghdr> vec(count);
-    std::vector<datagram> msgs(count);
-    if (!read_mem(pid, c.arg(1), vec.data(), count * sizeof(mmsghdr))) return fail(EFAULT);
-    for (unsigned i = 0; i < count; ++i)
-        if (int err = read_msg(pid, vec[i].msg_hdr, msgs[i])) return fail(err);
-    if (!still_waiting(c)) return fail(EINTR);
     unsigned sent = 0;
     for (; sent < count; ++sent) {
-        auto a = send_datagram(c, msgs[sent], flags, "sendmmsg");
+        auto at = c.arg(1) + sent * sizeof(mmsghdr);
+        mmsghdr header;
+        datagram& m = serving_thread_datagram();
+        answer a;
+        if (!read_mem(pid, at, &header, sizeof header))
+            a = fail(EFAULT);
+        else if (int err = read_msg(pid, header.msg_hdr, m))
+            a = unread("sendmmsg", err);
+        else if (!still_waiting(c))
+            a = fail(EINTR);
+        else
+            a = send_datagram(c, m, flags, "sendmmsg");
         if (a.err != 0) return sent == 0 ? a : ok(sent);
         auto len = static_cast<unsigned>(a.val);
-        auto at = c.arg(1) + sent * sizeof(mmsghdr) + offsetof(mmsghdr, msg_len);
-        if (!write_mem(pid, at, &len, sizeof len)) return sent == 0 ? fail(EFAULT) : ok(sent);
+        if (!write_mem(pid, at + offsetof(mmsghdr, msg_len), &len, sizeof len))
+            return sent == 0 ? fail(EFAULT) : ok(sent);
     }
     return ok(sent);
 }
@@ -553,6 +590,17 @@ bool handle_quick(const context& ctx, const seccomp_notif& n, int& copy) noexcep
     ::close(copy);
     respond(ctx, n, a);
     return true;
+}
+
+void refuse_unserved(const context& ctx, const seccomp_notif& n, int copy, int err) noexcept {
+    ::close(copy);
+    log::speak_for(static_cast<long>(n.pid));
+    refuse::with(call_name(static_cast<int>(n.data.nr)), "",
+                 err == ENOMEM ? "the supervisor is out of memory"
+                               : "the supervisor cannot start a thread for it",
+                 err);
+    log::speak_for(0);
+    respond(ctx, n, fail(err));
 }
 
 void handle(const context& ctx, const seccomp_notif& n, int copy) noexcept {

@@ -25,6 +25,11 @@ bool handle_quick(const context& ctx, const seccomp_notif& n, int& copy) noexcep
 // handshake.
 void handle(const context& ctx, const seccomp_notif& n, int copy) noexcept;
 
+// Answers `n` with `err` and a log line, and closes `copy`: for a
+// notification the supervisor has no room to serve (no memory for its
+// queue, no thread to run it), which the program hears as a failed call.
+void refuse_unserved(const context& ctx, const seccomp_notif& n, int copy, int err) noexcept;
+
 // A copy of descriptor `fd` of thread (or process) `tid`, or -errno.
 int copy_fd(pid_t tid, int fd) noexcept;
 

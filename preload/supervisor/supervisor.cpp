@@ -66,16 +66,34 @@ class pool {
 public:
     explicit pool(const context& ctx) : ctx_{ctx} {}
 
-    // `copy`: the program's socket, as handle_quick() left it.
-    void submit(const seccomp_notif& n, int copy) {
-        std::lock_guard lk{m_};
-        queue_.push_back({n, copy});
-        if (queue_.size() > idle_ && workers_ < max_workers) {
-            ++workers_;
-            std::thread{&pool::work, this}.detach();
-        } else {
-            wake_.notify_one();
+    // `copy`: the program's socket, as handle_quick() left it. Never
+    // throws: without memory for the queue, or a thread when there is
+    // none, the call fails (refuse_unserved) and the supervisor goes on.
+    void submit(const seccomp_notif& n, int copy) noexcept {
+        std::unique_lock lk{m_};
+        try {
+            queue_.push_back({n, copy});
+        } catch (...) {
+            lk.unlock();
+            refuse_unserved(ctx_, n, copy, ENOMEM);
+            return;
         }
+        if (queue_.size() > idle_ && workers_ < max_workers) {
+            try {
+                std::thread{&pool::work, this}.detach();  // it waits for the lock we hold
+                ++workers_;
+                return;
+            } catch (...) {
+                // The workers there are will get to it; with none, nobody would.
+                if (workers_ == 0) {
+                    queue_.pop_back();
+                    lk.unlock();
+                    refuse_unserved(ctx_, n, copy, EAGAIN);
+                    return;
+                }
+            }
+        }
+        wake_.notify_one();
     }
 
     // Lets the workers finish what is queued, then waits for them to end.
@@ -117,9 +135,14 @@ private:
 
 // The kernel's notification may be larger than our header's (a newer
 // kernel): receive into a buffer of its size, zeroed as it requires.
+// Zero when it is larger than any we have room for (serve() then stops:
+// the tree's calls fail, nothing passes unchecked).
+constexpr std::size_t notif_room = 1024;
+
 std::size_t notif_size() noexcept {
     seccomp_notif_sizes sizes{};
     if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) return sizeof(seccomp_notif);
+    if (sizes.seccomp_notif > notif_room) return 0;
     return sizes.seccomp_notif > sizeof(seccomp_notif) ? sizes.seccomp_notif
                                                        : sizeof(seccomp_notif);
 }
@@ -131,10 +154,11 @@ void reap(pid_t pid) noexcept {
 
 // Serves notifications until every process under the filter has exited
 // (the listener then reports POLLHUP).
-void serve(const context& ctx) {
+void serve(const context& ctx) noexcept {
     pool workers{ctx};
-    std::vector<unsigned char> buf(notif_size());
-    for (;;) {
+    alignas(seccomp_notif) unsigned char buf[notif_room];
+    std::size_t size = notif_size();
+    while (size > 0) {
         pollfd p{ctx.listener, POLLIN, 0};
         if (::poll(&p, 1, -1) < 0) {
             if (errno == EINTR) continue;
@@ -144,21 +168,23 @@ void serve(const context& ctx) {
             if (p.revents & (POLLHUP | POLLERR | POLLNVAL)) break;
             continue;
         }
-        std::memset(buf.data(), 0, buf.size());
+        std::memset(buf, 0, size);
         // ENOENT: the caller was killed or interrupted meanwhile; nothing to answer.
-        if (::ioctl(ctx.listener, SECCOMP_IOCTL_NOTIF_RECV, buf.data()) != 0) continue;
+        if (::ioctl(ctx.listener, SECCOMP_IOCTL_NOTIF_RECV, buf) != 0) continue;
         seccomp_notif n;
-        std::memcpy(&n, buf.data(), sizeof n);
+        std::memcpy(&n, buf, sizeof n);
         if (int copy; !handle_quick(ctx, n, copy)) workers.submit(n, copy);
     }
     workers.drain();
 }
 
-// The supervisor's own descriptors: the listener and stderr (for log
-// lines). Everything else the wrapper had — the caller's pipes above all —
-// would otherwise stay open until the whole tree exits. Returns the
-// listener's number, moved above stderr if it was below.
-int keep_only(int listener) noexcept {
+// The supervisor's own descriptors: the listener, the placeholder map
+// (whose /proc/<pid>/fd/<n> path the tree opens the map by) and stderr (for
+// log lines). Everything else the wrapper had — the caller's pipes above
+// all — would otherwise stay open until the whole tree exits. Returns the
+// listener's number, moved above stderr if it was below (the map's is
+// above already: placeholder::create).
+int keep_only(int listener, int map_fd) noexcept {
     if (listener <= STDERR_FILENO) {
         int moved = ::fcntl(listener, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
         ::close(listener);
@@ -170,8 +196,15 @@ int keep_only(int listener) noexcept {
         ::dup2(null, STDOUT_FILENO);
         ::close(null);
     }
-    for (int fd = STDERR_FILENO + 1; fd < listener; ++fd) ::close(fd);
-    ::close_range(static_cast<unsigned>(listener) + 1, ~0U, 0);
+    int low = listener < map_fd ? listener : map_fd;
+    int high = listener < map_fd ? map_fd : listener;
+    auto close_between = [](int from, int to) {  // both excluded
+        if (to - from > 1)
+            ::close_range(static_cast<unsigned>(from + 1), static_cast<unsigned>(to - 1), 0);
+    };
+    close_between(STDERR_FILENO, low);
+    close_between(low, high);
+    ::close_range(static_cast<unsigned>(high) + 1, ~0U, 0);
     return listener;
 }
 
@@ -213,7 +246,7 @@ void start_responder(context& ctx) noexcept {
 // Not for ThreadSanitizer, which handles clone() as a fork: the wrapper is
 // never built with it.
 struct shared_start {
-    std::string map;
+    int map_fd = -1;                   // the placeholder map, kept open while the tree lives
     sigset_t mask{};                   // the wrapper's, for the supervisor once it runs
     int listener = -EIO;               // the filter's listener in the shared table, or -errno
     pid_t supervisor = -1;             // its pid, or -errno: from the middle
@@ -246,8 +279,8 @@ void wake_supervisor(shared_start& s) noexcept {
 }
 
 // The supervisor, once the wrapper is gone, in a session of its own (no
-// terminal, nobody's child to wait for): serves the tree, removes the
-// placeholder map when it is gone.
+// terminal, nobody's child to wait for): serves the tree. The placeholder
+// map goes with the last process that holds it: nothing to remove.
 [[noreturn]] void supervisor_main(const shared_start& s) {
     ::setsid();
     // What a terminal sent the wrapper's group while we were in it waits
@@ -255,13 +288,12 @@ void wake_supervisor(shared_start& s) noexcept {
     for (int sig : {SIGINT, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU, SIGHUP}) ::signal(sig, SIG_IGN);
     ::sigprocmask(SIG_SETMASK, &s.mask, nullptr);
     context ctx;
-    ctx.listener = keep_only(s.listener);
+    ctx.listener = keep_only(s.listener, s.map_fd);
     if (ctx.listener >= 0) {
         ask_for_sync_wake_up(ctx.listener);
         start_responder(ctx);
         serve(ctx);
     }
-    if (!s.map.empty()) ::unlink(s.map.c_str());
     _exit(0);
 }
 
@@ -315,7 +347,7 @@ bool unavailable(int err) noexcept {
     return err == ENOSYS || err == EINVAL || err == ENOTSUP;
 }
 
-int hand_over(const std::string& map, std::string& error, pid_t& supervisor) {
+int hand_over(int map_fd, std::string& error, pid_t& supervisor) {
     auto prog = filter_program();
     if (prog.empty()) {
         error = setup_error(ENOTSUP);  // the filter knows x86_64 system call numbers only
@@ -328,7 +360,7 @@ int hand_over(const std::string& map, std::string& error, pid_t& supervisor) {
         error = "cannot start the supervisor: " + std::string{std::strerror(ENOMEM)};
         return -ENOMEM;
     }
-    s->map = map;
+    s->map_fd = map_fd;
     if (int err = start_supervisor(*s)) {
         delete s;
         error = "cannot start the supervisor: " + std::string{std::strerror(err)};

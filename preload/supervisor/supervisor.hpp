@@ -34,22 +34,21 @@
 
 #include <sys/types.h>
 
-#include <sys/types.h>
-
 #include <string>
 
 namespace lp::supervise {
 
 // Puts this process — and so everything it execs and starts — under the
 // filter, served by a new supervisor process (a detached grandchild) that
-// removes the placeholder file `map` once the whole tree has exited. The
-// caller then execs the program in place: it keeps the wrapper's pid, and
-// nothing waits in between. Returns 0, or -errno with `error` set: with
+// keeps descriptor `map_fd` (the placeholder map)
+// open for as long as the tree lives, under the same number. The caller
+// then execs the program in place: it keeps the wrapper's pid, and nothing
+// waits in between. Returns 0, or -errno with `error` set: with
 // -EBUSY this tree already has a supervisor (an outer leakproof) and
 // nothing changed; after any other failure the caller must not run the
 // program (the filter may be installed, with nobody to answer it).
-// On success `supervisor` is the supervisor's pid.
-int hand_over(const std::string& map, std::string& error, pid_t& supervisor);
+// On success `supervisor` is the supervisor's pid (LEAKPROOF_SUPERVISOR_PID).
+int hand_over(int map_fd, std::string& error, pid_t& supervisor);
 
 // Whether hand_over's -errno means this kernel, or a sandbox around us,
 // offers no seccomp user notification (ENOSYS: no seccomp(); EINVAL: no

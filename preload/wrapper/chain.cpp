@@ -118,8 +118,60 @@ std::vector<leakproof::proxy> build_chain(const options& o) {
         if (auto ec = leakproof::validate(req))
             throw usage_error{"bad proxy URL '" + redacted_url(p) + "': " + ec.message()};
     }
-    resolve_first_hop(chain.front());
+    // Outside strict mode any hop may be the one a connection starts with.
+    if (o.chain_mode == "strict")
+        resolve_first_hop(chain.front());
+    else
+        for (auto& p : chain) resolve_first_hop(p);
     return chain;
+}
+
+namespace {
+
+std::string proxy_url(const leakproof::proxy& p) {
+    char url[leakproof::max_url_size];
+    return {url, leakproof::format_proxy_url(p, url, sizeof url)};
+}
+
+// A route's target with its entry hops resolved; --pipeline applies to its
+// SOCKS5 hops as to the chain's.
+std::string resolved_target(const std::string& target, bool strict, bool pipeline) {
+    if (target == "direct" || target == "refuse") return target;
+    std::string_view urls{target};
+    std::string out;
+    if (urls.starts_with("tor:")) urls.remove_prefix(4), out = "tor:";
+    for (std::size_t b = 0, n = 0; b <= urls.size(); ++n) {
+        std::size_t e = std::min(urls.find(',', b), urls.size());
+        leakproof::proxy p;
+        if (auto ec = leakproof::parse_proxy_url(urls.substr(b, e - b), p))
+            throw usage_error{"bad proxy URL in route target '" + redact(target) +
+                              "': " + ec.message()};
+        // The routes reach the tree in its environment (LEAKPROOF_ROUTES),
+        // where no secret may go; only the chain's credentials have a place
+        // in the placeholder map.
+        if (!p.user.empty() || !p.password.empty())
+            throw usage_error{"route target '" + redact(target) +
+                              "': a route's proxy cannot have credentials (user or password) "
+                              "yet, they would travel in the environment; give that proxy "
+                              "with -p instead"};
+        if (n == 0 || !strict) resolve_first_hop(p);
+        if (pipeline && p.version == leakproof::socks_version::v5) p.options.pipeline = true;
+        out += (n ? "," : "") + proxy_url(p);
+        b = e + 1;
+    }
+    return out;
+}
+
+}  // namespace
+
+std::string build_routes(const options& o) {
+    std::string words;
+    for (const auto& r : o.routes) {
+        auto eq = r.find('=');
+        words += (words.empty() ? "" : " ") + r.substr(0, eq) + "=" +
+                 resolved_target(r.substr(eq + 1), o.chain_mode == "strict", o.pipeline);
+    }
+    return words;
 }
 
 }  // namespace lp::wrapper

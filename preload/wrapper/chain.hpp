@@ -15,6 +15,11 @@ namespace lp::wrapper {
 // name cannot be resolved.
 std::vector<leakproof::proxy> build_chain(const options& o);
 
+// LEAKPROOF_ROUTES: the routes as PATTERN=TARGET words, their proxies'
+// URLs checked and the hops a connection may start with resolved to
+// addresses (every hop outside strict mode). Throws usage_error.
+std::string build_routes(const options& o);
+
 // `bytes` random bytes as hex, for isolation tokens and the map's name.
 std::string random_hex(std::size_t bytes);
 

@@ -286,11 +286,17 @@ bool report_modes(const kernel_facts& k) {
     return true;
 }
 
-// A socket through hops 0..k-1, connected to hop k; the error, if any.
+// A socket through hops 0..k-1, connected to hop k; the error, if any. The
+// configured chain in order, whatever the chain mode: each proxy is asked.
 std::error_code reach_hop(int fd, int family, std::size_t k, const tunnel::deadline& dl) {
+    const auto& cfg = config::get();
+    path::chain c{cfg.chain, cfg.chain_len};
+    path::selection in_order;
+    for (; in_order.len < cfg.chain_len; ++in_order.len)
+        in_order.hop[in_order.len] = static_cast<std::uint8_t>(in_order.len);
     if (auto ec = tunnel::connect_first_hop(fd, family)) return ec;
     for (std::size_t i = 0; i < k; ++i) {
-        leakproof::client_handshake hs{tunnel::hop_request(i, {}, 0)};
+        leakproof::client_handshake hs{tunnel::hop_request(c, in_order, i, {}, 0)};
         if (auto ec = tunnel::drive(fd, hs, dl)) return ec;
     }
     return {};

@@ -18,18 +18,37 @@ std::string proxy_url(const leakproof::proxy& p) {
     return {url, leakproof::format_proxy_url(p, url, sizeof url)};
 }
 
+bool has_credentials(const leakproof::proxy& p) {
+    return !p.user.empty() || !p.password.empty();
+}
+
+// The hop as the environment shows it: credentials stay in the map.
+leakproof::proxy without_credentials(leakproof::proxy p) {
+    p.user.clear();
+    p.password.clear();
+    return p;
+}
+
 }  // namespace
 
 environment interposer_env(const options& o, const std::vector<leakproof::proxy>& chain,
                            const std::string& lib) {
-    std::string urls;
-    for (const auto& p : chain) urls += (urls.empty() ? "" : " ") + proxy_url(p);
+    bool in_map = o.what != options::mode::env;
+    std::string urls, secret_hops;
+    for (std::size_t i = 0; i < chain.size(); ++i) {
+        const auto& p = chain[i];
+        bool hide = in_map && has_credentials(p);
+        urls += (urls.empty() ? "" : " ") + proxy_url(hide ? without_credentials(p) : p);
+        if (hide) secret_hops += (secret_hops.empty() ? "" : ",") + std::to_string(i);
+    }
     std::string excludes;
     for (const auto& e : o.excludes) excludes += (excludes.empty() ? "" : ",") + e;
     const char* old = std::getenv("LD_PRELOAD");
     std::string preload = lib + (old && *old ? ":" + std::string{old} : "");
     environment vars{
         {env::proxies, urls},
+        // Always set, so that an outer run's value is not inherited.
+        {env::credentials, secret_hops},
         {env::timeout_ms, std::to_string(static_cast<long>(o.timeout * 1000))},
         {env::exclude, excludes},
         {env::proxy_loopback, o.proxy_loopback ? "1" : "0"},
@@ -40,6 +59,11 @@ environment interposer_env(const options& o, const std::vector<leakproof::proxy>
         // for the SOCKS5 hops that have none (environment.hpp). Always set, so
         // that an outer run's value is not inherited.
         {env::isolate, o.isolate_process ? "process:leakproof-" + random_hex(8) : ""},
+        // Chain mode and routes (runtime/path.hpp, runtime/route.hpp).
+        {env::chain, o.chain_mode},
+        {env::hop_timeout_ms,
+         std::to_string(static_cast<long>((o.hop_timeout > 0 ? o.hop_timeout : 10) * 1000))},
+        {env::routes, build_routes(o)},
         // Set to 1 by set_unsupervised(); always set, so that an outer
         // run's value is not inherited.
         {env::unsupervised, "0"},
@@ -54,21 +78,48 @@ void set_unsupervised() {
     setenv(env::unsupervised, "1", 1);
 }
 
+// The tree opens the map by a path that lives as long as `holder` keeps
+// descriptor `map_fd` open (placeholder.hpp).
+void name_map(pid_t holder, int map_fd) {
+    std::string path = "/proc/" + std::to_string(holder) + "/fd/" + std::to_string(map_fd);
+    setenv(env::map, path.c_str(), 1);
+}
+
 // The command keeps the declaration across its exec; the interposer makes
 // it in every other process (interposer/ptracer.hpp). Under an outer
 // supervisor (no supervisor of our own) the outer one's pid stays.
-void set_supervisor(pid_t pid) {
+void set_supervisor(pid_t pid, int map_fd) {
     (void)prctl(PR_SET_PTRACER, static_cast<unsigned long>(pid), 0, 0, 0);
     setenv(env::supervisor_pid, std::to_string(pid).c_str(), 1);
+    name_map(pid, map_fd);
 }
 
-std::string create_map() {
-    const char* dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    std::string path =
-        std::string{dir} + "/leakproof-" + std::to_string(getuid()) + "-" + random_hex(8);
-    if (int err = lp::placeholder::create_file(path.c_str()))
-        die(1, "cannot create the placeholder map " + path + ": " + std::strerror(err));
-    return path;
+void hold_map(int map_fd) {
+    name_map(getpid(), map_fd);
+}
+
+int create_map(const std::vector<leakproof::proxy>& chain) {
+    if (chain.size() > lp::placeholder::max_credentials) die(1, "too many proxies in the chain");
+    lp::placeholder::credentials creds[lp::placeholder::max_credentials];
+    for (std::size_t i = 0; i < chain.size(); ++i)
+        creds[i] = {has_credentials(chain[i]), chain[i].user, chain[i].password};
+    int fd = -1;
+    if (int err = lp::placeholder::create(creds, chain.size(), fd))
+        die(1, std::string{"cannot create the placeholder map: "} + std::strerror(err));
+    return fd;
+}
+
+void refuse_env_secrets(const options& o) {
+    bool secret = o.have_user || o.have_password;
+    for (const auto& url : o.proxies) {
+        leakproof::proxy p;
+        if (!leakproof::parse_proxy_url(url, p) && has_credentials(p)) secret = true;
+    }
+    if (secret)
+        die(exit_usage,
+            "--env would print the proxy's user and password in the environment of every "
+            "later command; run the command through leakproof instead (its credentials then "
+            "stay in memory the tree alone uses)");
 }
 
 namespace {
@@ -82,9 +133,10 @@ std::string shell_quote(const std::string& s) {
 }  // namespace
 
 int print_env(const environment& env) {
-    // The map outlives this command (nothing waits to remove it); it is a
-    // 1 MiB file in /dev/shm, removed at reboot.
-    say(stdout, std::string{"export "} + env::map + "=" + shell_quote(create_map()) + "\n");
+    // No map: nothing would hold it for the later commands, and a file
+    // would outlive them with every name they looked up. Each process
+    // gets its own, shared with its forks (placeholder.hpp).
+    say(stdout, std::string{"export "} + env::map + "=''\n");
     for (const auto& [k, v] : env) {
         // No supervisor watches a shell that evaluates these: the
         // interposer refuses to exec what it cannot reach.

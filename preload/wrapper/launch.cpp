@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -30,8 +31,8 @@ void forward_signals() {
     signal(SIGHUP, forward);
 }
 
-// Under an outer leakproof only: runs the command and waits, to remove
-// the map when it is done (elsewhere our supervisor does that).
+// Under an outer leakproof only: runs the command and waits, holding the
+// map for it (elsewhere our supervisor does that).
 int run(const std::string& path, const std::vector<std::string>& args) {
     std::vector<char*> argv;
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
@@ -71,10 +72,11 @@ std::string modes(const command_check& check, const options& o) {
 
 // Where the kernel offers no seccomp user notification: a dynamic command
 // runs with the interposer alone, which then refuses to exec what it cannot
-// reach (interposer/hooks/exec.cpp); everything else is refused. Returns
-// the exit status, or -1 when the command must be refused with `error`.
+// reach (interposer/hooks/exec.cpp); everything else is refused. The
+// wrapper waits for it, holding the map. Returns the exit status, or -1
+// when the command must be refused with `error`.
 int run_unsupervised(const std::string& path, const command_check& check, const options& o,
-                     std::string& error) {
+                     int map_fd, std::string& error) {
     if (check.what != command_check::verdict::interposable) {
         error = "it " + check.why + ", and " + error +
                 " (seccomp user notification is needed: Linux 5.0 or later, outside a sandbox "
@@ -94,6 +96,7 @@ int run_unsupervised(const std::string& path, const command_check& check, const 
         say(stderr, "leakproof: " + path +
                         ": interposer (LD_PRELOAD) alone: no seccomp user notification\n");
     set_unsupervised();
+    hold_map(map_fd);
     return run(path, o.command);
 }
 
@@ -102,22 +105,23 @@ int run_unsupervised(const std::string& path, const command_check& check, const 
 // The whole tree runs under the seccomp supervisor (supervisor/supervisor.hpp), so a
 // static program started anywhere below is covered; the interposer does
 // the work in dynamic programs. The command replaces the wrapper (same
-// pid, no waiting); the supervisor removes the map when the tree is gone.
+// pid, no waiting); the supervisor holds the map as long as the tree lives.
 // Exit 126 when the supervisor cannot be set up and the interposer alone
 // cannot stand in: the program never runs unchecked.
-int launch(const std::string& path, const command_check& check, const options& o,
-           const std::string& map) {
+int launch(const std::string& path, const command_check& check, const options& o, int map_fd) {
     bool is_static = check.what == command_check::verdict::static_only;
     std::string error;
     pid_t supervisor = 0;
-    int rc = lp::supervise::hand_over(map, error, supervisor);
+    int rc = lp::supervise::hand_over(map_fd, error, supervisor);
     if (rc == 0) {
         if (o.verbosity >= 2) say(stderr, "leakproof: " + path + ": " + modes(check, o) + "\n");
-        set_supervisor(supervisor);
+        // The supervisor waits, touching nothing, until our exec: the
+        // memory we share is still ours to change.
+        set_supervisor(supervisor, map_fd);
         exec_command(path, o.command);
     }
     if (rc < 0 && lp::supervise::unavailable(-rc)) {
-        rc = run_unsupervised(path, check, o, error);
+        rc = run_unsupervised(path, check, o, map_fd, error);
         if (rc < 0) {
             say(stderr, "leakproof: refusing to run " + path + ": " + error + "\n");
             rc = exit_cannot_run;
@@ -128,12 +132,13 @@ int launch(const std::string& path, const command_check& check, const options& o
         // interposer alone is enough for a dynamic program.
         if (o.verbosity >= 2)
             say(stderr, "leakproof: " + path + ": interposer alone, under an outer supervisor\n");
+        hold_map(map_fd);
         rc = run(path, o.command);
     } else {
         say(stderr, "leakproof: refusing to run " + path + ": " + error + "\n");
         rc = exit_cannot_run;
     }
-    unlink(map.c_str());
+    close(map_fd);
     return rc;
 }
 

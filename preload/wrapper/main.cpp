@@ -7,7 +7,6 @@
 #include <exception>
 #include <string>
 
-#include "runtime/environment.hpp"
 #include "wrapper/chain.hpp"
 #include "wrapper/check.hpp"
 #include "wrapper/command.hpp"
@@ -30,13 +29,26 @@ int main_checked(int argc, char** argv) {
         say(stdout, "leakproof " LEAKPROOF_VERSION "\n");
         return 0;
     }
+    // Each directive of a peer's config file that leakproof does not take
+    // over says so, once, on its own line.
+    if (o.verbosity > 0 || o.what == options::mode::print_config)
+        for (const auto& w : o.warnings) say(stderr, "leakproof: " + w + "\n");
+    if (o.what == options::mode::print_config) {
+        say(stdout, format_config(o));
+        return 0;
+    }
+    if (o.what == options::mode::env) refuse_env_secrets(o);
     auto chain = build_chain(o);
     std::string lib = find_library();
     if (lib.empty()) die(1, "cannot find libleakproof.so next to the leakproof program");
     auto env = interposer_env(o, chain, lib);
     if (o.what == options::mode::env) return print_env(env);
     if (o.what == options::mode::check) {
+        // The proxies are asked with the credentials the map holds, as the
+        // tree would ask them.
+        int map = create_map(chain);
         for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+        hold_map(map);
         return check_machine(o);
     }
     if (o.what == options::mode::shell) {
@@ -50,10 +62,10 @@ int main_checked(int argc, char** argv) {
     auto check = check_command(path);
     if (check.what == command_check::verdict::refused)
         die(exit_cannot_run, "refusing to run " + path + ": it " + check.why);
-    std::string map = create_map();
+    int map = create_map(chain);
     for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
-    setenv(lp::env::map, map.c_str(), 1);
-    // The supervisor reads the same LEAKPROOF_* settings as the interposer.
+    // The supervisor reads the same LEAKPROOF_* settings as the interposer;
+    // launch() adds LEAKPROOF_MAP once it knows who holds the map.
     return launch(path, check, o, map);
 }
 

@@ -26,10 +26,11 @@ struct options {
     // --pipeline (config: pipeline = on): every SOCKS5 hop sends greeting,
     // credentials and request in one write, whatever its URL says.
     bool pipeline = false;
-    // --optimistic (config: optimistic = on): every hop may be sent the
-    // program's first bytes right behind the request (the interposer uses it
-    // on the last hop). On by default with --tor; --no-optimistic (config:
-    // optimistic = off) turns it off, also where a URL asks for it.
+    // --optimistic (config: optimistic = on): every hop is marked as reading
+    // the program's first bytes right behind the request (?optimistic=1; the
+    // interposer pipelines such hops, early data is the library's for now).
+    // On by default with --tor; --no-optimistic (config: optimistic = off)
+    // turns it off, also where a URL asks for it.
     enum class eagerness { by_url, on, off } optimistic = eagerness::by_url;
     std::string log_file;
     // --supervise: no interposer (LD_PRELOAD); the seccomp supervisor
@@ -39,7 +40,24 @@ struct options {
     // offers no seccomp user notification, refuse every command instead of
     // running a dynamic one with the interposer alone.
     bool require_supervisor = false;
-    enum class mode { run, shell, env, check, help, version } what = mode::run;
+    // --chain: strict (default), dynamic, random[:N], round-robin[:N]
+    // (runtime/path.hpp); --hop-timeout: outside strict mode, when a hop
+    // counts as down (0: the default, 10 s).
+    std::string chain_mode = "strict";
+    double hop_timeout = 0;
+    // --route PATTERN=TARGET, then the config file's `route PATTERN TARGET`
+    // lines, as PATTERN=TARGET: first match wins (runtime/route.hpp).
+    std::vector<std::string> routes;
+    // --config FILE instead of the usual places; what it was read as.
+    std::string config_file;
+    std::string config_format = "leakproof";
+    // Lines for stderr: "FILE:LINE: warning: ..." about a peer's config file.
+    std::vector<std::string> warnings;
+    // What the command line set itself, which a config file then leaves alone.
+    struct {
+        bool chain = false, hop_timeout = false, verbosity = false;
+    } given;
+    enum class mode { run, shell, env, check, help, version, print_config } what = mode::run;
     std::vector<std::string> command;
 };
 
@@ -55,5 +73,16 @@ struct usage_error {
 options parse(int argc, char** argv);
 
 const char* usage_text() noexcept;
+
+// Applies one config file's text (leakproof's own format, or a peer's:
+// peer_config.hpp) as if read from `path`; the proxies only when
+// `take_proxies`. Throws usage_error. The unit tests call it directly.
+void apply_file(options& o, const std::string& path, const std::string& text, bool take_proxies);
+
+// Checks a --route / `route` argument; throws usage_error naming the fault.
+void check_route(const std::string& spec);
+
+// --print-config: the settings in leakproof's own config file format.
+std::string format_config(const options& o);
 
 }  // namespace lp::wrapper

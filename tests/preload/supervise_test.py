@@ -414,8 +414,10 @@ def descriptors_case():
         if fds.get(0) != "/dev/null" or fds.get(1) != "/dev/null":
             fail("the supervisor's stdin and stdout are not /dev/null")
         # Its own: the listener, the responder's sockets, pidfds of the
-        # program's threads it keeps (supervisor/notification.cpp).
-        own = ("anon_inode:seccomp notify", "socket:", "anon_inode:[pidfd]")
+        # program's threads it keeps (supervisor/notification.cpp), the
+        # placeholder map it holds for the tree (runtime/placeholder.hpp).
+        own = ("anon_inode:seccomp notify", "socket:", "anon_inode:[pidfd]",
+               "/memfd:leakproof-map")
         others = {fd: t for fd, t in fds.items() if fd > 2 and not t.startswith(own)}
         if others:
             fail(f"the supervisor holds descriptors it has no use for: {others}")

@@ -223,6 +223,14 @@ def config_optimistic_case():
     expect(["--no-optimistic", "-p", proxy + "?optimistic=1"], env, proxy + "?pipeline=1")
     expect(["--optimistic", "-p", proxy, "-p", "socks4a://p.test"], env,
            proxy + "?optimistic=1 socks4a://p.test:1080?optimistic=1")
+    # --print-config writes the choice back in the file's words.
+    for argv, line in ((["--optimistic"], "optimistic = on"), (["--no-optimistic"], "optimistic = off")):
+        r = run([WRAPPER, *argv, "-p", proxy, "--print-config"], env)
+        if r.returncode != 0 or line not in r.stdout.splitlines():
+            fail(f"{argv} --print-config does not say '{line}':\n{r.stdout}{r.stderr}")
+    r = run([WRAPPER, "-p", proxy, "--print-config"], env)
+    if "optimistic" in r.stdout:
+        fail(f"--print-config names optimistic though nothing chose it:\n{r.stdout}")
 
 
 CASES = {

@@ -42,11 +42,11 @@ int proxied_connect(int fd, const sockaddr* sa, socklen_t len, const lp::policy:
     int flags = lp::real::fn().fcntl(fd, F_GETFL);
     if (int rc = 0; flags >= 0 && may_defer && start_async(fd, flags, sa, len, d, rc)) return rc;
     // A failure to read the flags is reported like any other: one log line.
-    std::size_t hop = 0;
+    lp::path::selection used;
+    std::size_t at = 0;
     auto ec = flags < 0 ? std::error_code{errno, std::generic_category()}
-                        : lp::tunnel::establish(fd, sa->sa_family, flags, lp::tunnel::target_of(d),
-                                                d.target.port, hop);
-    lp::tunnel::report(d, ec, hop);
+                        : lp::tunnel::establish(fd, sa->sa_family, flags, d, used, at);
+    lp::tunnel::report(d, used, ec, at);
     if (ec) {
         errno = leakproof::to_errno(ec);
         return -1;

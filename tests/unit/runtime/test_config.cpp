@@ -10,6 +10,7 @@
 
 #include "runtime/config.hpp"
 #include "runtime/environment.hpp"
+#include "unit_env.hpp"
 
 using lp::config::settings;
 
@@ -63,9 +64,9 @@ TEST_CASE("config: nothing set") {
 TEST_CASE("config: every variable environment.hpp names is read here") {
     with({});
     namespace e = lp::env;
-    for (const char* name :
-         {e::proxies, e::timeout_ms, e::exclude, e::proxy_loopback, e::tor, e::log_level,
-          e::log_file, e::isolate, e::map, e::async, e::optimistic}) {
+    for (const char* name : {e::proxies, e::timeout_ms, e::exclude, e::proxy_loopback, e::tor,
+                             e::log_level, e::log_file, e::isolate, e::map, e::async,
+                             e::credentials, e::unsupervised, e::supervisor_pid, e::optimistic}) {
         CAPTURE(std::string{name});
         CHECK(asked.count(name) == 1);
     }
@@ -175,4 +176,34 @@ TEST_CASE("config: per-process isolation") {
     CHECK(s.chain[0].user.view() == "leakproof-" + pid_text());
     s = with({{e::isolate, ""}});
     CHECK(s.chain[0].user.empty());
+}
+
+TEST_CASE("config: credentials from the map, not the environment") {
+    namespace e = lp::env;
+    const std::string map = lp::unit::map_path;  // holds hop 0's (main.cpp)
+    auto s = with({{e::proxies, "socks5h://127.0.0.1:1080 socks5h://192.0.2.1:1081"},
+                   {e::credentials, "0"},
+                   {e::map, map}});
+    REQUIRE(s.error == nullptr);
+    CHECK(s.chain[0].user.view() == lp::unit::stored_user);
+    CHECK(s.chain[0].password.view() == lp::unit::stored_password);
+    CHECK(s.chain[1].user.empty());
+    // A hop with credentials is not isolated: it keeps its own user.
+    s = with({{e::credentials, "0"}, {e::map, map}, {e::isolate, "process"}});
+    REQUIRE(s.error == nullptr);
+    CHECK_FALSE(s.isolated[0]);
+    CHECK(s.chain[0].user.view() == lp::unit::stored_user);
+    // None listed: the map is not read, and nothing is taken from it.
+    CHECK(with({{e::map, map}}).chain[0].user.empty());
+    CHECK(error_of({{e::credentials, "1"}, {e::map, map}})
+              .starts_with("bad LEAKPROOF_CREDENTIALS"));  // no such hop
+    CHECK(error_of({{e::proxies, "socks5h://127.0.0.1:1080 socks5h://192.0.2.1:1081"},
+                    {e::credentials, "1"},
+                    {e::map, map}})
+              .starts_with("bad LEAKPROOF_CREDENTIALS"));  // a hop the map has none for
+    CHECK(
+        error_of({{e::credentials, "x"}, {e::map, map}}).starts_with("bad LEAKPROOF_CREDENTIALS"));
+    CHECK(error_of({{e::credentials, "0"}}).find("cannot open") != std::string::npos);
+    CHECK(error_of({{e::credentials, "0"}, {e::map, "/proc/self/fd/999999"}}).find("cannot open") !=
+          std::string::npos);
 }

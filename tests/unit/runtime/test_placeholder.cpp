@@ -1,7 +1,8 @@
-// The placeholder map (runtime/placeholder.hpp) in the temporary file
-// main.cpp made: assign, find, reverse, the whole map, the LRU rule (with a
-// test clock), sharing with a forked child, the file's creation.
+// The placeholder map (runtime/placeholder.hpp) in the memory file main.cpp
+// made: the file itself and its credentials, assign, find, reverse, the
+// whole map, the LRU rule (with a test clock), sharing with a forked child.
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -58,12 +59,33 @@ constexpr std::uint64_t second = 1'000'000'000;
 
 }  // namespace
 
-TEST_CASE("placeholder: the map is the file config names") {
+TEST_CASE("placeholder: the map is the memory file config names") {
     CHECK(std::string{lp::config::get().map_path} == lp::unit::map_path);
-    struct stat st;
-    REQUIRE(stat(lp::unit::map_path.c_str(), &st) == 0);
-    CHECK((st.st_mode & 0777) == 0600);
-    CHECK(ph::create_file(lp::unit::map_path.c_str()) == EEXIST);  // never reused, never truncated
+    // No name in any file system, sealed at its size.
+    char link[128] = "";
+    REQUIRE(readlink(lp::unit::map_path.c_str(), link, sizeof link - 1) > 0);
+    CHECK(std::string{link}.starts_with("/memfd:leakproof-map"));
+    int seals = fcntl(lp::unit::map_fd, F_GET_SEALS);
+    CHECK((seals & (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)) ==
+          (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL));
+    CHECK(ftruncate(lp::unit::map_fd, 4096) != 0);
+    CHECK((fcntl(lp::unit::map_fd, F_GETFD) & FD_CLOEXEC) != 0);
+    CHECK(lp::unit::map_fd > STDERR_FILENO);
+}
+
+TEST_CASE("placeholder: the credentials stored in the map") {
+    ph::credentials c[ph::max_credentials];
+    REQUIRE(ph::read_credentials(lp::unit::map_path.c_str(), c));
+    CHECK(c[0].present);
+    CHECK(c[0].user.view() == lp::unit::stored_user);
+    CHECK(c[0].password.view() == lp::unit::stored_password);
+    CHECK_FALSE(c[1].present);
+    CHECK_FALSE(ph::read_credentials("", c));
+    CHECK_FALSE(ph::read_credentials("/proc/self/fd/999999", c));  // its holder is gone
+    CHECK_FALSE(ph::read_credentials("/dev/null", c));             // not a map
+    ph::credentials too_many[ph::max_credentials + 1];
+    int fd = -1;
+    CHECK(ph::create(too_many, ph::max_credentials + 1, fd) == EINVAL);
 }
 
 TEST_CASE("placeholder: assign, find, reverse") {

@@ -489,10 +489,6 @@ def startup(args, build, ws, svc, summary):
             for res in json.load(f)["results"]:
                 medians[res["command"]].append(res["median"] * 1000)
     ms = {n: med(v) for n, v in medians.items() if v}
-    for a in assignments:  # --env left its placeholder map behind
-        if a.startswith("LEAKPROOF_MAP="):
-            with contextlib.suppress(OSError):
-                os.unlink(a.split("=", 1)[1])
     base = {n: ms["env true" if n.startswith("env") else "true"] for n in ms}
     rows = [[n, f"{v:.2f}", f"{v - base[n]:+.2f}" if n != MINIMAL else "", ratio(v, base[n]) if n != MINIMAL else ""]
             for n, v in ms.items()]
@@ -750,7 +746,6 @@ def supervisor(args, build, svc, summary):
         print(f"\nbench: supervisor, {n} sequential connects {what} on loopback through microsocks "
               f"x {args.rounds} rounds", flush=True)
         got = alternate(entries, args.rounds, f"supervisor {what}")
-        os.unlink(env["LEAKPROOF_MAP"])  # --env leaves its map for the shell; we are done with it
         fig = {name: (med([s[0] for s in v]), med([s[1] for s in v]), med([s[2] for s in v]) * 1e6)
                for name, v in got.items()}
         base = fig.get("interposer alone (--env)")

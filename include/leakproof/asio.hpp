@@ -705,7 +705,8 @@ private:
 // The connect's timeout covers the connect and the request; the reply is
 // then waited for as long as the read waits (cancel it, or close the stream).
 // Only servers that read the bytes behind a request may be given early data:
-// Tor, dante and the project's test proxy do (tests/asio), microsocks does not.
+// Tor, dante and the project's test proxy do (tests/asio); microsocks drops
+// them, or refuses the connect when they arrive with the request.
 // The stream keeps its socket at a fixed address: it may be moved, but not
 // while an operation is pending (Asio's own rule for sockets).
 template <typename Socket = asio::ip::tcp::socket>

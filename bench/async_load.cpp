@@ -17,9 +17,16 @@
 #include <new>
 #include <vector>
 
+#if defined(LEAKPROOF_ASIO_BOOST)
+#include <boost/asio/io_context.hpp>
+#else
 #include <asio/io_context.hpp>
+#endif
 
 #include "leakproof/asio.hpp"
+
+// The Asio the library was configured with (leakproof/asio_flavour.hpp).
+namespace net = leakproof::net;
 
 namespace {
 std::atomic<std::size_t> allocated_bytes{0};
@@ -66,22 +73,23 @@ int main(int argc, char** argv) {
     std::size_t n = raise_fd_limit(wanted);
     if (n < wanted) std::printf("async_load: fd limit allows only %zu connects\n", n);
 
-    asio::io_context io(1);
-    std::vector<asio::ip::tcp::socket> sockets;
+    net::io_context io(1);
+    std::vector<net::ip::tcp::socket> sockets;
     sockets.reserve(n);
     for (std::size_t i = 0; i < n; ++i) sockets.emplace_back(io);
 
     std::size_t ok = 0, failed = 0;
-    std::error_code first_error;
+    leakproof::error_code first_error;
     leakproof::connect_options options;
     options.timeout = std::chrono::seconds(60);
     auto start = std::chrono::steady_clock::now();
     std::size_t before = allocated_bytes.load();
     for (auto& socket : sockets) {
-        leakproof::async_connect(socket, proxy, argv[2], port, options, [&](std::error_code ec) {
-            if (!ec) return void(++ok);
-            if (!failed++) first_error = ec;
-        });
+        leakproof::async_connect(socket, proxy, argv[2], port, options,
+                                 [&](leakproof::error_code ec) {
+                                     if (!ec) return void(++ok);
+                                     if (!failed++) first_error = ec;
+                                 });
     }
     std::size_t pending_bytes = allocated_bytes.load() - before;
     io.run();
@@ -92,7 +100,7 @@ int main(int argc, char** argv) {
         "async_load: %zu concurrent connects: %zu ok, %zu failed in %.2f s = %.0f connects/s\n", n,
         ok, failed, seconds, static_cast<double>(n) / seconds);
     std::printf("async_load: %zu heap bytes per pending connect (leakproof state: %zu bytes)\n",
-                pending_bytes / n, sizeof(leakproof::detail::socks_state<asio::ip::tcp::socket>));
+                pending_bytes / n, sizeof(leakproof::detail::socks_state<net::ip::tcp::socket>));
     if (failed) std::printf("async_load: first failure: %s\n", first_error.message().c_str());
     return ok == n && n > 0 ? 0 : 1;
 }

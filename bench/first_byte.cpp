@@ -14,10 +14,18 @@
 #include <string>
 #include <vector>
 
+#if defined(LEAKPROOF_ASIO_BOOST)
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#else
 #include <asio/read.hpp>
 #include <asio/write.hpp>
+#endif
 
 #include "leakproof/asio.hpp"
+
+// The Asio the library was configured with (leakproof/asio_flavour.hpp).
+namespace net = leakproof::net;
 
 namespace {
 
@@ -26,31 +34,32 @@ using clock_type = std::chrono::steady_clock;
 template <typename Stream>
 bool echo_one(Stream& s) {
     char out = 'x', in = 0;
-    std::error_code ec;
-    asio::write(s, asio::buffer(&out, 1), ec);
+    leakproof::error_code ec;
+    net::write(s, net::buffer(&out, 1), ec);
     if (ec) return false;
-    asio::read(s, asio::buffer(&in, 1), ec);
+    net::read(s, net::buffer(&in, 1), ec);
     return !ec && in == out;
 }
 
 // One exchange; false on any failure.
 bool plain_once(const leakproof::proxy& p, const std::string& host, std::uint16_t port) {
-    asio::io_context io;
-    asio::ip::tcp::socket s(io);
+    net::io_context io;
+    net::ip::tcp::socket s(io);
     return !leakproof::connect(s, p, host, port) && echo_one(s);
 }
 
 bool optimistic_once(const leakproof::proxy& p, const std::string& host, std::uint16_t port) {
-    asio::io_context io;
+    net::io_context io;
     leakproof::optimistic_stream<> s(io);
     bool ok = false;
     char out = 'x', in = 0;
-    s.async_connect(p, host, port, [&](std::error_code ec) {
+    s.async_connect(p, host, port, [&](leakproof::error_code ec) {
         if (ec) return;
-        asio::async_write(s, asio::buffer(&out, 1), [&](std::error_code wec, std::size_t) {
+        net::async_write(s, net::buffer(&out, 1), [&](leakproof::error_code wec, std::size_t) {
             if (wec) return;
-            asio::async_read(s, asio::buffer(&in, 1),
-                             [&](std::error_code rec, std::size_t) { ok = !rec && in == out; });
+            net::async_read(s, net::buffer(&in, 1), [&](leakproof::error_code rec, std::size_t) {
+                ok = !rec && in == out;
+            });
         });
     });
     io.run();

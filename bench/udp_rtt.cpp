@@ -27,9 +27,16 @@
 #include <string>
 #include <vector>
 
+#if defined(LEAKPROOF_ASIO_BOOST)
+#include <boost/asio/io_context.hpp>
+#else
 #include <asio/io_context.hpp>
+#endif
 
 #include "leakproof/asio.hpp"
+
+// The Asio the library was configured with (leakproof/asio_flavour.hpp).
+namespace net = leakproof::net;
 
 namespace {
 std::atomic<long> live_bytes{0};
@@ -109,11 +116,11 @@ int library(const char* url, const char* host, int port, int n) {
         std::fprintf(stderr, "udp_rtt: %s\n", ec.message().c_str());
         return 2;
     }
-    asio::io_context io(1);
+    net::io_context io(1);
     leakproof::udp_association assoc(io);
-    std::error_code open_ec;
+    leakproof::error_code open_ec;
     bool opened = false;
-    assoc.async_open(proxy, [&](std::error_code ec) {
+    assoc.async_open(proxy, [&](leakproof::error_code ec) {
         open_ec = ec;
         opened = true;
     });
@@ -128,24 +135,24 @@ int library(const char* url, const char* host, int port, int n) {
     std::array<char, 2048> in{};
     std::vector<double> us;
     us.reserve(static_cast<std::size_t>(n));
-    std::error_code failure;
+    leakproof::error_code failure;
     const double cpu0 = cpu_seconds();
     for (int i = 0; i < n && !failure; ++i) {
         const auto t0 = clock_type::now();
         int pending = 2;
-        assoc.async_send_to(asio::buffer(payload), host, static_cast<std::uint16_t>(port),
-                            [&](std::error_code ec, std::size_t) {
+        assoc.async_send_to(net::buffer(payload), host, static_cast<std::uint16_t>(port),
+                            [&](leakproof::error_code ec, std::size_t) {
                                 if (ec) failure = ec;
                                 --pending;
                             });
-        assoc.async_receive_from(asio::buffer(in), [&](std::error_code ec, std::size_t,
-                                                       std::string_view, std::uint16_t) {
+        assoc.async_receive_from(net::buffer(in), [&](leakproof::error_code ec, std::size_t,
+                                                      std::string_view, std::uint16_t) {
             if (ec) failure = ec;
             --pending;
         });
         while (pending > 0 && io.run_one()) {
         }
-        if (pending > 0 && !failure) failure = std::make_error_code(std::errc::timed_out);
+        if (pending > 0 && !failure) failure = net::error::timed_out;
         us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - t0).count());
     }
     const double cpu = cpu_seconds() - cpu0;
@@ -157,12 +164,12 @@ int library(const char* url, const char* host, int port, int n) {
     return 0;
 }
 
-// The same loop on a plain asio::ip::udp::socket, no proxy: what Asio's own
+// The same loop on a plain net::ip::udp::socket, no proxy: what Asio's own
 // event loop adds to a round trip.
 int asio_direct(const char* host, int port, int n) {
-    asio::io_context io(1);
-    asio::ip::udp::socket socket(io);
-    socket.connect({asio::ip::make_address(host), static_cast<std::uint16_t>(port)});
+    net::io_context io(1);
+    net::ip::udp::socket socket(io);
+    socket.connect({net::ip::make_address(host), static_cast<std::uint16_t>(port)});
     const std::string payload = "leakproof-udp-rtt";
     std::array<char, 2048> in{};
     std::vector<double> us;
@@ -170,8 +177,10 @@ int asio_direct(const char* host, int port, int n) {
     for (int i = 0; i < n; ++i) {
         const auto t0 = clock_type::now();
         int pending = 2;
-        socket.async_send(asio::buffer(payload), [&](std::error_code, std::size_t) { --pending; });
-        socket.async_receive(asio::buffer(in), [&](std::error_code, std::size_t) { --pending; });
+        socket.async_send(net::buffer(payload),
+                          [&](leakproof::error_code, std::size_t) { --pending; });
+        socket.async_receive(net::buffer(in),
+                             [&](leakproof::error_code, std::size_t) { --pending; });
         while (pending > 0 && io.run_one()) {
         }
         io.restart();
@@ -206,20 +215,21 @@ int echo(int port) {
 int heap(const char* url, int k) {
     leakproof::proxy proxy;
     if (auto ec = leakproof::parse_proxy_url(url, proxy)) return 2;
-    asio::io_context io(1);
+    net::io_context io(1);
     std::vector<std::unique_ptr<leakproof::udp_association>> all;
     all.reserve(static_cast<std::size_t>(k));
     int opened = 0;
     // The first association pays for Asio's services; it is not counted.
     int completed = 0;
     auto warm = std::make_unique<leakproof::udp_association>(io);
-    warm->async_open(proxy, [&](std::error_code ec) { opened += !ec, ++completed; });
+    warm->async_open(proxy, [&](leakproof::error_code ec) { opened += !ec, ++completed; });
     while (completed < 1 && io.run_one_for(std::chrono::seconds(10))) {
     }
     const long before = live_bytes.load();
     for (int i = 0; i < k; ++i) {
         all.push_back(std::make_unique<leakproof::udp_association>(io));
-        all.back()->async_open(proxy, [&](std::error_code ec) { opened += !ec, ++completed; });
+        all.back()->async_open(proxy,
+                               [&](leakproof::error_code ec) { opened += !ec, ++completed; });
     }
     while (completed < k + 1 && io.run_one_for(std::chrono::seconds(10))) {
     }

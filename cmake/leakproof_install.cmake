@@ -19,6 +19,10 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/leakproofConfig.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/leakproof)
 
 # Relocatable: the prefix is found from the .pc file's own place.
+set(LEAKPROOF_PC_ASIO_CFLAGS "")
+if(LEAKPROOF_ASIO STREQUAL "boost")
+  set(LEAKPROOF_PC_ASIO_CFLAGS " -DLEAKPROOF_ASIO_BOOST")
+endif()
 file(RELATIVE_PATH LEAKPROOF_PC_TO_PREFIX "/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/")
 configure_file(cmake/leakproof.pc.in ${CMAKE_CURRENT_BINARY_DIR}/leakproof.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/leakproof.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -9,17 +9,26 @@
 #include <string>
 #include <vector>
 
+#if defined(LEAKPROOF_ASIO_BOOST)
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#else
 #include <asio/io_context.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
+#endif
 
 #include "leakproof/asio.hpp"
+
+// The Asio the library was configured with (leakproof/asio_flavour.hpp).
+namespace net = leakproof::net;
 
 namespace {
 
 // One fetch: the socket and buffers live as long as the callbacks need them.
 struct fetch : std::enable_shared_from_this<fetch> {
-    explicit fetch(asio::io_context& io) : socket(io) {}
+    explicit fetch(net::io_context& io) : socket(io) {}
 
     void start(const std::vector<leakproof::proxy>& chain, const std::string& host,
                std::uint16_t port, const std::string& path) {
@@ -27,34 +36,34 @@ struct fetch : std::enable_shared_from_this<fetch> {
         leakproof::connect_options options;
         options.timeout = std::chrono::seconds(30);
         leakproof::async_connect(socket, chain, host, port, options,
-                                 [self = shared_from_this()](std::error_code ec) {
+                                 [self = shared_from_this()](leakproof::error_code ec) {
                                      if (ec) return self->fail("connect", ec);
                                      self->send();
                                  });
     }
 
     void send() {
-        asio::async_write(socket, asio::buffer(request),
-                          [self = shared_from_this()](std::error_code ec, std::size_t) {
-                              if (ec) return self->fail("write", ec);
-                              self->receive();
-                          });
-    }
-
-    void receive() {
-        asio::async_read(socket, asio::dynamic_buffer(response),
-                         [self = shared_from_this()](std::error_code ec, std::size_t) {
-                             if (ec && ec != asio::error::eof) return self->fail("read", ec);
-                             std::fwrite(self->response.data(), 1, self->response.size(), stdout);
+        net::async_write(socket, net::buffer(request),
+                         [self = shared_from_this()](leakproof::error_code ec, std::size_t) {
+                             if (ec) return self->fail("write", ec);
+                             self->receive();
                          });
     }
 
-    void fail(const char* what, std::error_code ec) {
+    void receive() {
+        net::async_read(socket, net::dynamic_buffer(response),
+                        [self = shared_from_this()](leakproof::error_code ec, std::size_t) {
+                            if (ec && ec != net::error::eof) return self->fail("read", ec);
+                            std::fwrite(self->response.data(), 1, self->response.size(), stdout);
+                        });
+    }
+
+    void fail(const char* what, leakproof::error_code ec) {
         std::fprintf(stderr, "fetch_callback: %s: %s\n", what, ec.message().c_str());
         failed = true;
     }
 
-    asio::ip::tcp::socket socket;
+    net::ip::tcp::socket socket;
     std::string request, response;
     bool failed = false;
 };
@@ -72,7 +81,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "fetch_callback: %s\n", ec.message().c_str());
         return 2;
     }
-    asio::io_context io;
+    net::io_context io;
     auto f = std::make_shared<fetch>(io);
     f->start(chain, argv[1], static_cast<std::uint16_t>(std::atoi(argv[2])), argv[3]);
     io.run();

@@ -38,10 +38,18 @@
 #include <thread>
 #include <vector>
 
+#if defined(LEAKPROOF_ASIO_BOOST)
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#else
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
+#endif
 
 #include "leakproof/asio.hpp"
+
+// The Asio the library was configured with (leakproof/asio_flavour.hpp).
+namespace net = leakproof::net;
 
 namespace {
 
@@ -144,13 +152,13 @@ bool copy(int from, int to) {
 // Connects through the async API on a private io_context and hands over the
 // connection as a blocking file descriptor.
 int connect_through(const std::vector<leakproof::proxy>& chain, const arguments& args) {
-    asio::io_context io;
-    asio::ip::tcp::socket socket(io);
+    net::io_context io;
+    net::ip::tcp::socket socket(io);
     leakproof::connect_options options;
     options.timeout = std::chrono::seconds(args.timeout_seconds);
-    std::error_code result;
+    leakproof::error_code result;
     leakproof::async_connect(socket, chain, args.host, args.port, options,
-                             [&](std::error_code ec) { result = ec; });
+                             [&](leakproof::error_code ec) { result = ec; });
     io.run();
     if (result) {
         const std::string target = std::string(args.host) + ":" + std::to_string(args.port);
@@ -168,20 +176,20 @@ int connect_through(const std::vector<leakproof::proxy>& chain, const arguments&
         }
         die(1, (target + through).c_str(), result.message());
     }
-    std::error_code ec;
+    leakproof::error_code ec;
     int fd = socket.release(ec);
     if (ec) die(1, "release socket", ec.message());
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);  // Asio left it non-blocking
     return fd;
 }
 
-std::string describe(const asio::ip::tcp::endpoint& e) {
+std::string describe(const net::ip::tcp::endpoint& e) {
     const auto a = e.address();
     return (a.is_v6() ? "[" + a.to_string() + "]" : a.to_string()) + ":" + std::to_string(e.port());
 }
 
 [[noreturn]] void die_through(const std::vector<leakproof::proxy>& chain, const arguments& args,
-                              const char* what, std::error_code ec) {
+                              const char* what, leakproof::error_code ec) {
     char proxy[600];
     leakproof::format_redacted(chain.back(), proxy, sizeof proxy);
     die(1,
@@ -193,12 +201,12 @@ std::string describe(const asio::ip::tcp::endpoint& e) {
 
 // BIND: announce, accept, then hand over the connection as a blocking fd.
 int bind_through(const std::vector<leakproof::proxy>& chain, const arguments& args) {
-    asio::io_context io;
-    asio::ip::tcp::socket socket(io);
+    net::io_context io;
+    net::ip::tcp::socket socket(io);
     leakproof::connect_options options;
     options.timeout = std::chrono::seconds(args.timeout_seconds);
     leakproof::async_bind(socket, chain, args.host, args.port, options,
-                          [&](std::error_code ec, leakproof::bind_announcement announced) {
+                          [&](leakproof::error_code ec, leakproof::bind_announcement announced) {
                               if (ec) die_through(chain, args, "BIND for ", ec);
                               std::fprintf(stderr, "leakproof-connect: bound %s\n",
                                            describe(announced.endpoint).c_str());
@@ -206,7 +214,7 @@ int bind_through(const std::vector<leakproof::proxy>& chain, const arguments& ar
                               leakproof::async_accept_bound(
                                   socket, std::move(announced),
                                   leakproof::connect_options{std::chrono::seconds(0)},
-                                  [&](std::error_code ec2, asio::ip::tcp::endpoint peer) {
+                                  [&](leakproof::error_code ec2, net::ip::tcp::endpoint peer) {
                                       if (ec2) die_through(chain, args, "BIND for ", ec2);
                                       std::fprintf(stderr, "leakproof-connect: accepted %s\n",
                                                    describe(peer).c_str());
@@ -214,7 +222,7 @@ int bind_through(const std::vector<leakproof::proxy>& chain, const arguments& ar
                                   });
                           });
     io.run();
-    std::error_code ec;
+    leakproof::error_code ec;
     int fd = socket.release(ec);
     if (ec) die(1, "release socket", ec.message());
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -231,7 +239,7 @@ public:
     int run() {
         leakproof::connect_options options;
         options.timeout = std::chrono::seconds(args_.timeout_seconds);
-        assoc_.async_open(chain_, options, [this](std::error_code ec) {
+        assoc_.async_open(chain_, options, [this](leakproof::error_code ec) {
             if (ec) die_through(chain_, args_, "UDP to ", ec);
             receive();
             std::thread([this] { read_stdin(); }).detach();
@@ -255,22 +263,22 @@ private:
             }
         }
         if (!pending.empty()) post_line(std::move(pending));  // a last line without its newline
-        asio::post(io_, [this] {
+        net::post(io_, [this] {
             input_done_ = true;
             maybe_linger();
         });
     }
 
     void post_line(std::string line) {
-        asio::post(io_, [this, line = std::move(line)]() mutable {
+        net::post(io_, [this, line = std::move(line)]() mutable {
             queue_.push_back(std::move(line));
             if (queue_.size() == 1) send_front();
         });
     }
 
     void send_front() {
-        assoc_.async_send_to(asio::buffer(queue_.front()), args_.host, args_.port,
-                             [this](std::error_code ec, std::size_t) {
+        assoc_.async_send_to(net::buffer(queue_.front()), args_.host, args_.port,
+                             [this](leakproof::error_code ec, std::size_t) {
                                  if (ec) die_through(chain_, args_, "UDP to ", ec);
                                  queue_.pop_front();
                                  if (!queue_.empty()) return send_front();
@@ -283,34 +291,35 @@ private:
         if (!input_done_ || !queue_.empty() || lingering_) return;
         lingering_ = true;
         linger_.expires_after(std::chrono::milliseconds(args_.wait_ms));
-        linger_.async_wait([this](std::error_code) { io_.stop(); });
+        linger_.async_wait([this](leakproof::error_code) { io_.stop(); });
     }
 
     void receive() {
-        assoc_.async_receive_from(
-            asio::buffer(in_.data(), in_.size() - 1),
-            [this](std::error_code ec, std::size_t n, std::string_view host, std::uint16_t port) {
-                if (ec == leakproof::error::udp_fragmented ||
-                    ec == leakproof::error::udp_truncated ||
-                    ec == leakproof::error::udp_bad_address_type) {
-                    std::fprintf(stderr, "leakproof-connect: datagram dropped: %s\n",
-                                 ec.message().c_str());
-                    return receive();
-                }
-                if (ec) die_through(chain_, args_, "UDP to ", ec);
-                (void)host, (void)port;
-                in_[n] = '\n';
-                if (!write_all(STDOUT_FILENO, in_.data(), n + 1))
-                    die(1, "stdout", std::strerror(errno));
-                receive();
-            });
+        assoc_.async_receive_from(net::buffer(in_.data(), in_.size() - 1),
+                                  [this](leakproof::error_code ec, std::size_t n,
+                                         std::string_view host, std::uint16_t port) {
+                                      if (ec == leakproof::error::udp_fragmented ||
+                                          ec == leakproof::error::udp_truncated ||
+                                          ec == leakproof::error::udp_bad_address_type) {
+                                          std::fprintf(stderr,
+                                                       "leakproof-connect: datagram dropped: %s\n",
+                                                       ec.message().c_str());
+                                          return receive();
+                                      }
+                                      if (ec) die_through(chain_, args_, "UDP to ", ec);
+                                      (void)host, (void)port;
+                                      in_[n] = '\n';
+                                      if (!write_all(STDOUT_FILENO, in_.data(), n + 1))
+                                          die(1, "stdout", std::strerror(errno));
+                                      receive();
+                                  });
     }
 
     const std::vector<leakproof::proxy>& chain_;
     const arguments& args_;
-    asio::io_context io_;
+    net::io_context io_;
     leakproof::udp_association assoc_;
-    asio::steady_timer linger_;
+    net::steady_timer linger_;
     std::deque<std::string> queue_;
     bool input_done_ = false;
     bool lingering_ = false;

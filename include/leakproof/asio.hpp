@@ -50,18 +50,7 @@
 #include <utility>
 #include <vector>
 
-#include <asio/associated_executor.hpp>
-#include <asio/async_result.hpp>
-#include <asio/buffer.hpp>
-#include <asio/compose.hpp>
-#include <asio/io_context.hpp>
-#include <asio/ip/address.hpp>
-#include <asio/ip/tcp.hpp>
-#include <asio/ip/udp.hpp>
-#include <asio/post.hpp>
-#include <asio/steady_timer.hpp>
-#include <asio/write.hpp>
-
+#include "leakproof/asio_flavour.hpp"
 #include "leakproof/leakproof.hpp"
 
 namespace leakproof {
@@ -116,7 +105,7 @@ struct bind_access;
 // never resolved here).
 class bind_announcement {
 public:
-    asio::ip::tcp::endpoint endpoint;
+    net::ip::tcp::endpoint endpoint;
 
     // Whether async_accept_bound can go on with it.
     bool pending() const noexcept { return state_ != nullptr; }
@@ -131,27 +120,27 @@ namespace detail {
 
 // What an operation completes with besides its error_code.
 struct connect_result {
-    using signature = void(std::error_code);
+    using signature = void(error_code);
 };
 // A connect that may end once the last hop's request is written, with its
 // reply still to be read (optimistic_stream).
 struct optimistic_result {
-    using signature = void(std::error_code);
+    using signature = void(error_code);
 };
 struct resolve_result {
-    using signature = void(std::error_code, asio::ip::address);
+    using signature = void(error_code, net::ip::address);
 };
 struct resolve_ptr_result {
-    using signature = void(std::error_code, std::string);
+    using signature = void(error_code, std::string);
 };
 struct bind_result {  // the first reply of a BIND
-    using signature = void(std::error_code, bind_announcement);
+    using signature = void(error_code, bind_announcement);
 };
 struct accept_bound_result {  // the second reply of a BIND
-    using signature = void(std::error_code, asio::ip::tcp::endpoint);
+    using signature = void(error_code, net::ip::tcp::endpoint);
 };
 struct associate_result {
-    using signature = void(std::error_code, asio::ip::udp::endpoint);
+    using signature = void(error_code, net::ip::udp::endpoint);
 };
 
 // Which operations leave the socket open when they succeed: those after
@@ -165,12 +154,12 @@ struct bind_access {
     static const void*& socket(bind_announcement& a) noexcept { return a.socket_; }
 };
 
-inline asio::ip::address to_asio(const address& a) {
+inline net::ip::address to_asio(const address& a) {
     if (a.type == address::kind::ipv4)
-        return asio::ip::address_v4({a.ip[0], a.ip[1], a.ip[2], a.ip[3]});
-    asio::ip::address_v6::bytes_type bytes;
+        return net::ip::address_v4({a.ip[0], a.ip[1], a.ip[2], a.ip[3]});
+    net::ip::address_v6::bytes_type bytes;
     std::copy(a.ip.begin(), a.ip.end(), bytes.begin());
-    return asio::ip::address_v6(bytes);
+    return net::ip::address_v6(bytes);
 }
 
 // The chain and the destination, copied for the operation's lifetime (the
@@ -273,24 +262,24 @@ struct socks_state {
     Socket& socket;
     route path;
     connect_options options;
-    asio::steady_timer timer;
-    std::unique_ptr<asio::ip::tcp::resolver> resolver;  // only for a first proxy given by name
-    std::vector<asio::ip::tcp::endpoint> endpoints;     // of the first proxy
+    net::steady_timer timer;
+    std::unique_ptr<net::ip::tcp::resolver> resolver;  // only for a first proxy given by name
+    std::vector<net::ip::tcp::endpoint> endpoints;     // of the first proxy
     std::size_t next_endpoint = 0;
     std::size_t hop = 0;
     std::optional<handshake_machine> handshake;  // works in path.scratch()
-    std::error_code early_error;  // found before any I/O, reported from a posted call
-    bool reading = false;         // the pending I/O is a read (else a write)
+    error_code early_error;  // found before any I/O, reported from a posted call
+    bool reading = false;    // the pending I/O is a read (else a write)
     bool timed_out = false;
     bool finished = false;
 };
 
 // Refuses a request that could never succeed before touching the network.
 template <typename Socket>
-std::error_code check_requests(const socks_state<Socket>& st) noexcept {
-    if (st.path.size() == 0) return make_error_code(error::no_proxy);
+error_code check_requests(const socks_state<Socket>& st) noexcept {
+    if (st.path.size() == 0) return to_error_code(error::no_proxy);
     for (std::size_t i = 0; i < st.path.size(); ++i)
-        if (std::error_code ec = validate(st.path.make_request(i))) return ec;
+        if (std::error_code ec = validate(st.path.make_request(i))) return to_error_code(ec);
     return {};
 }
 
@@ -307,23 +296,23 @@ public:
         if constexpr (std::is_same_v<Result, accept_bound_result>) return await_peer(self);
         if ((st.early_error = check_requests(st))) {
             // Never complete inside the initiating call: post, come back here.
-            return asio::post(st.socket.get_executor(), std::move(self));
+            return net::post(st.socket.get_executor(), std::move(self));
         }
         arm_timeout();
-        std::error_code ec;
-        auto ip = asio::ip::make_address(st.path.host(0), ec);
+        error_code ec;
+        auto ip = net::ip::make_address(st.path.host(0), ec);
         if (!ec) {
             st.endpoints.emplace_back(ip, st.path.port(0));
             return connect_next(self);
         }
-        st.resolver = std::make_unique<asio::ip::tcp::resolver>(st.socket.get_executor());
+        st.resolver = std::make_unique<net::ip::tcp::resolver>(st.socket.get_executor());
         st.resolver->async_resolve(st.path.host(0), std::to_string(st.path.port(0)),
                                    std::move(self));
     }
 
     // The first proxy's name was resolved.
     template <typename Self>
-    void operator()(Self& self, std::error_code ec, asio::ip::tcp::resolver::results_type results) {
+    void operator()(Self& self, error_code ec, net::ip::tcp::resolver::results_type results) {
         if (ec) return finish(self, ec);
         for (const auto& entry : results) st_->endpoints.push_back(entry.endpoint());
         connect_next(self);
@@ -331,10 +320,11 @@ public:
 
     // A TCP connect to the first proxy ended.
     template <typename Self>
-    void operator()(Self& self, std::error_code ec) {
+    void operator()(Self& self, error_code ec) {
         socks_state<Socket>& st = *st_;
-        if (ec && !stopped(self) && st.next_endpoint < st.endpoints.size()) {
-            std::error_code ignored;
+        if (ec && ec != net::error::operation_aborted && !stopped(self) &&
+            st.next_endpoint < st.endpoints.size()) {
+            error_code ignored;
             st.socket.close(ignored);
             return connect_next(self);  // the proxy's next address
         }
@@ -344,14 +334,13 @@ public:
 
     // A handshake read or write ended.
     template <typename Self>
-    void operator()(Self& self, std::error_code ec, std::size_t n) {
+    void operator()(Self& self, error_code ec, std::size_t n) {
         handshake_machine& hs = *st_->handshake;
         if (hung_up(ec) && !stopped(self) && st_->reading) {
             hs.closed();  // the core says what a close means here (a BIND ssh -D refuses)
             return step(self);
         }
-        if (hung_up(ec) && !stopped(self))
-            return finish(self, make_error_code(error::proxy_closed));
+        if (hung_up(ec) && !stopped(self)) return finish(self, to_error_code(error::proxy_closed));
         if (ec)
             return finish(self, ec);
         else if (st_->reading)
@@ -366,24 +355,35 @@ private:
     // end of stream, ECONNRESET or EPIPE, from a read or a write, is
     // error::proxy_closed. The same rule as every other driver of the core
     // (preload/runtime/tunnel.hpp, tunnel::hung_up and tunnel::step).
-    static bool hung_up(std::error_code ec) {
-        return ec == asio::error::eof || ec == asio::error::connection_reset ||
-               ec == asio::error::broken_pipe;
+    static bool hung_up(error_code ec) {
+        return ec == net::error::eof || ec == net::error::connection_reset ||
+               ec == net::error::broken_pipe;
+    }
+
+    // Whether the caller cancelled the operation. An Asio without
+    // per-operation cancellation (Boost 1.74's) only has the socket's own
+    // cancel() and close(), whose operation_aborted the handlers see.
+    template <typename Self>
+    static bool cancelled([[maybe_unused]] Self& self) {
+#if LEAKPROOF_NET_HAS_CANCELLATION
+        return self.get_cancellation_state().cancelled() != net::cancellation_type::none;
+#else
+        return false;
+#endif
     }
 
     template <typename Self>
     bool stopped(Self& self) const {
-        return st_->timed_out ||
-               self.get_cancellation_state().cancelled() != asio::cancellation_type::none;
+        return st_->timed_out || cancelled(self);
     }
 
     void arm_timeout() {
         if (st_->options.timeout <= std::chrono::steady_clock::duration::zero()) return;
         st_->timer.expires_after(st_->options.timeout);
-        st_->timer.async_wait([st = st_](std::error_code ec) {
+        st_->timer.async_wait([st = st_](error_code ec) {
             if (ec || st->finished) return;
             st->timed_out = true;
-            std::error_code ignored;
+            error_code ignored;
             if (st->resolver) st->resolver->cancel();
             st->socket.cancel(ignored);
         });
@@ -397,8 +397,8 @@ private:
         st.finished = false;
         st.timed_out = false;
         if (!st.handshake || !st.handshake->await_peer()) {
-            st.early_error = asio::error::invalid_argument;
-            return asio::post(st.socket.get_executor(), std::move(self));
+            st.early_error = net::error::invalid_argument;
+            return net::post(st.socket.get_executor(), std::move(self));
         }
         arm_timeout();
         step(self);
@@ -408,7 +408,7 @@ private:
     void connect_next(Self& self) {
         socks_state<Socket>& st = *st_;
         if (st.next_endpoint >= st.endpoints.size())
-            return finish(self, asio::error::host_not_found);
+            return finish(self, net::error::host_not_found);
         st.socket.async_connect(st.endpoints[st.next_endpoint++], std::move(self));
     }
 
@@ -426,15 +426,15 @@ private:
         switch (act.kind) {
             case action_kind::send:
                 st.reading = false;
-                return asio::async_write(
-                    st.socket, asio::buffer(act.bytes.data(), act.bytes.size()), std::move(self));
+                return net::async_write(st.socket, net::buffer(act.bytes.data(), act.bytes.size()),
+                                        std::move(self));
             case action_kind::receive:
                 if (early_data_may_follow()) return finish(self, {});
                 // Exactly what the proxy still owes: bytes after the reply stay unread.
                 st.reading = true;
-                return st.socket.async_read_some(asio::buffer(act.space.data(), act.space.size()),
+                return st.socket.async_read_some(net::buffer(act.space.data(), act.space.size()),
                                                  std::move(self));
-            case action_kind::failed: return finish(self, act.error);
+            case action_kind::failed: return finish(self, to_error_code(act.error));
             case action_kind::done:
                 if (++st.hop < st.path.size()) return start_hop(self);
                 return finish(self, {});
@@ -454,16 +454,16 @@ private:
     }
 
     template <typename Self>
-    void finish(Self& self, std::error_code ec) {
+    void finish(Self& self, error_code ec) {
         socks_state<Socket>& st = *st_;
         st.finished = true;
         st.timer.cancel();
         if (ec && st.timed_out)
-            ec = make_error_code(error::timeout);
-        else if (ec && self.get_cancellation_state().cancelled() != asio::cancellation_type::none)
-            ec = asio::error::operation_aborted;
+            ec = to_error_code(error::timeout);
+        else if (ec && cancelled(self))
+            ec = net::error::operation_aborted;
         if (ec || !keeps_socket<Result>) {
-            std::error_code ignored;
+            error_code ignored;
             st.socket.close(ignored);
         }
         complete(self, ec);
@@ -472,24 +472,24 @@ private:
     // BIND's announcement and UDP ASSOCIATE's relay: 0.0.0.0 or :: mean the
     // proxy's own address, which we know as an address for one proxy (we
     // connected to it) or for a last hop given as an IP literal.
-    std::optional<asio::ip::address> binding_proxy_address() const {
+    std::optional<net::ip::address> binding_proxy_address() const {
         socks_state<Socket>& st = *st_;
-        std::error_code ec;
+        error_code ec;
         if (st.path.size() == 1) {
             auto remote = st.socket.remote_endpoint(ec);
             if (!ec) return remote.address();
             return std::nullopt;
         }
-        auto ip = asio::ip::make_address(st.path.host(st.path.size() - 1), ec);
+        auto ip = net::ip::make_address(st.path.host(st.path.size() - 1), ec);
         if (ec) return std::nullopt;
         return ip;
     }
 
     // The address a reply names, with the proxy's own substituted for 0.0.0.0
     // or ::. A name is an error: nothing here resolves it.
-    std::error_code bound_address(asio::ip::address& out) const {
+    error_code bound_address(net::ip::address& out) const {
         const reply& r = st_->handshake->result();
-        if (r.bound.type == address::kind::name) return make_error_code(error::bad_address_type);
+        if (r.bound.type == address::kind::name) return to_error_code(error::bad_address_type);
         out = to_asio(r.bound);
         if (r.means_proxy_address())
             if (auto own = binding_proxy_address()) out = *own;
@@ -497,14 +497,14 @@ private:
     }
 
     template <typename Self>
-    void complete(Self& self, std::error_code ec) {
+    void complete(Self& self, error_code ec) {
         if constexpr (std::is_same_v<Result, connect_result> ||
                       std::is_same_v<Result, optimistic_result>) {
             auto keep = std::move(st_);  // free the state after the handler, not before
             self.complete(ec);
         } else if constexpr (std::is_same_v<Result, bind_result>) {
             bind_announcement out;
-            asio::ip::address ip;
+            net::ip::address ip;
             if (!ec && !(ec = bound_address(ip))) {
                 out.endpoint = {ip, st_->handshake->result().port};
                 bind_access::socket(out) = &st_->socket;
@@ -514,27 +514,27 @@ private:
             auto keep = std::move(st_);
             self.complete(ec, std::move(out));
         } else if constexpr (std::is_same_v<Result, accept_bound_result>) {
-            asio::ip::tcp::endpoint peer;
+            net::ip::tcp::endpoint peer;
             const reply& r = st_->handshake->result();
             if (!ec && r.bound.type == address::kind::name)
-                ec = make_error_code(error::bad_address_type);
+                ec = to_error_code(error::bad_address_type);
             if (!ec) peer = {to_asio(r.bound), r.port};
             if (ec) close_socket();
             auto keep = std::move(st_);
             self.complete(ec, peer);
         } else if constexpr (std::is_same_v<Result, associate_result>) {
-            asio::ip::udp::endpoint relay;
-            asio::ip::address ip;
+            net::ip::udp::endpoint relay;
+            net::ip::address ip;
             if (!ec && !(ec = bound_address(ip))) relay = {ip, st_->handshake->result().port};
             if (ec) close_socket();
             auto keep = std::move(st_);
             self.complete(ec, relay);
         } else if constexpr (std::is_same_v<Result, resolve_result>) {
-            asio::ip::address out;
+            net::ip::address out;
             if (!ec) {
                 const address& bound = st_->handshake->result().bound;
                 if (bound.type == address::kind::name)
-                    ec = make_error_code(error::bad_address_type);
+                    ec = to_error_code(error::bad_address_type);
                 else
                     out = to_asio(bound);
             }
@@ -545,7 +545,7 @@ private:
             if (!ec) {
                 const address& bound = st_->handshake->result().bound;
                 if (bound.type != address::kind::name)
-                    ec = make_error_code(error::bad_address_type);
+                    ec = to_error_code(error::bad_address_type);
                 else
                     out = std::string(bound.name);
             }
@@ -555,7 +555,7 @@ private:
     }
 
     void close_socket() {
-        std::error_code ignored;
+        error_code ignored;
         st_->socket.close(ignored);
     }
 
@@ -567,19 +567,19 @@ auto start(Socket* external, const typename Socket::executor_type& ex, proxy_cha
            std::string_view host, std::uint16_t port, command cmd, const connect_options& options,
            Token&& token) {
     auto st = std::make_shared<socks_state<Socket>>(external, ex, chain, host, port, cmd, options);
-    return asio::async_compose<Token, typename Result::signature>(
+    return net::async_compose<Token, typename Result::signature>(
         socks_op<Socket, Result>(std::move(st)), token, ex);
 }
 
 template <typename Executor>
-using tcp_socket = asio::basic_stream_socket<asio::ip::tcp, Executor>;
+using tcp_socket = net::basic_stream_socket<net::ip::tcp, Executor>;
 
 }  // namespace detail
 
 // Connects `socket` to host:port through `chain`. `host` is a name or an IP
 // literal; either way it goes to the last proxy as given.
 template <typename Executor, typename Token>
-auto async_connect(asio::basic_stream_socket<asio::ip::tcp, Executor>& socket, proxy_chain chain,
+auto async_connect(net::basic_stream_socket<net::ip::tcp, Executor>& socket, proxy_chain chain,
                    std::string_view host, std::uint16_t port, const connect_options& options,
                    Token&& token) {
     return detail::start<detail::connect_result, detail::tcp_socket<Executor>>(
@@ -588,7 +588,7 @@ auto async_connect(asio::basic_stream_socket<asio::ip::tcp, Executor>& socket, p
 }
 
 template <typename Executor, typename Token>
-auto async_connect(asio::basic_stream_socket<asio::ip::tcp, Executor>& socket, proxy_chain chain,
+auto async_connect(net::basic_stream_socket<net::ip::tcp, Executor>& socket, proxy_chain chain,
                    std::string_view host, std::uint16_t port, Token&& token) {
     return async_connect(socket, chain, host, port, connect_options{}, std::forward<Token>(token));
 }
@@ -598,9 +598,9 @@ auto async_connect(asio::basic_stream_socket<asio::ip::tcp, Executor>& socket, p
 namespace detail {
 
 // The proxy ended the stream: the same rule as socks_op::hung_up.
-inline bool proxy_hung_up(std::error_code ec) {
-    return ec == asio::error::eof || ec == asio::error::connection_reset ||
-           ec == asio::error::broken_pipe;
+inline bool proxy_hung_up(error_code ec) {
+    return ec == net::error::eof || ec == net::error::connection_reset ||
+           ec == net::error::broken_pipe;
 }
 
 // optimistic_stream's write: straight out behind the request, or, after a
@@ -608,7 +608,7 @@ inline bool proxy_hung_up(std::error_code ec) {
 template <typename Socket, typename Buffers>
 class optimistic_write_op {
 public:
-    optimistic_write_op(Socket& socket, const Buffers& buffers, std::error_code refusal)
+    optimistic_write_op(Socket& socket, const Buffers& buffers, error_code refusal)
         : socket_(socket), buffers_(buffers), refusal_(refusal) {}
 
     template <typename Self>
@@ -616,18 +616,18 @@ public:
         if (!refusal_) return socket_.async_write_some(buffers_, std::move(self));
         if (posted_) return self.complete(refusal_, 0);
         posted_ = true;
-        asio::post(socket_.get_executor(), std::move(self));
+        net::post(socket_.get_executor(), std::move(self));
     }
 
     template <typename Self>
-    void operator()(Self& self, std::error_code ec, std::size_t n) {
+    void operator()(Self& self, error_code ec, std::size_t n) {
         self.complete(ec, n);
     }
 
 private:
     Socket& socket_;
     Buffers buffers_;
-    std::error_code refusal_;
+    error_code refusal_;
     bool posted_ = false;
 };
 
@@ -643,12 +643,13 @@ public:
 
     template <typename Self>
     void operator()(Self& self) {
-        if (stage_ == stage::posted) return self.complete(st_->handshake->error(), 0);
+        if (stage_ == stage::posted)
+            return self.complete(to_error_code(st_->handshake->error()), 0);
         advance(self, false);
     }
 
     template <typename Self>
-    void operator()(Self& self, std::error_code ec, std::size_t n) {
+    void operator()(Self& self, error_code ec, std::size_t n) {
         if (stage_ == stage::data) return self.complete(ec, n);
         handshake_machine& hs = *st_->handshake;
         if (proxy_hung_up(ec))
@@ -667,14 +668,14 @@ private:
     void advance(Self& self, bool in_handler) {
         const action act = st_ ? st_->handshake->next() : action{action_kind::done, {}, {}, {}};
         if (act.kind == action_kind::receive)
-            return socket_.async_read_some(asio::buffer(act.space.data(), act.space.size()),
+            return socket_.async_read_some(net::buffer(act.space.data(), act.space.size()),
                                            std::move(self));
         if (act.kind == action_kind::failed) {
-            std::error_code ignored;
+            error_code ignored;
             socket_.close(ignored);  // refused: nothing more goes to the proxy
-            if (in_handler) return self.complete(act.error, 0);
+            if (in_handler) return self.complete(to_error_code(act.error), 0);
             stage_ = stage::posted;
-            return asio::post(socket_.get_executor(), std::move(self));
+            return net::post(socket_.get_executor(), std::move(self));
         }
         stage_ = stage::data;  // done: a send never follows request_sent()
         socket_.async_read_some(buffers_, std::move(self));
@@ -700,7 +701,7 @@ private:
 // socket, and every later read or write gets the same error. Without
 // ?optimistic=1 it is an ordinary connect (the reply is read before
 // async_connect completes). A model of Asio's AsyncReadStream and
-// AsyncWriteStream: asio::async_read, async_write, ssl::stream<> work on it.
+// AsyncWriteStream: net::async_read, async_write, ssl::stream<> work on it.
 //
 // The connect's timeout covers the connect and the request; the reply is
 // then waited for as long as the read waits (cancel it, or close the stream).
@@ -709,7 +710,7 @@ private:
 // them, or refuses the connect when they arrive with the request.
 // The stream keeps its socket at a fixed address: it may be moved, but not
 // while an operation is pending (Asio's own rule for sockets).
-template <typename Socket = asio::ip::tcp::socket>
+template <typename Socket = net::ip::tcp::socket>
 class optimistic_stream {
 public:
     using executor_type = typename Socket::executor_type;
@@ -717,33 +718,34 @@ public:
     using lowest_layer_type = typename Socket::lowest_layer_type;
 
     explicit optimistic_stream(const executor_type& ex) : socket_(std::make_unique<Socket>(ex)) {}
-    template <typename Context, typename = std::enable_if_t<
-                                    std::is_convertible_v<Context&, asio::execution_context&>>>
+    template <typename Context,
+              typename = std::enable_if_t<std::is_convertible_v<Context&, net::execution_context&>>>
     explicit optimistic_stream(Context& ctx) : socket_(std::make_unique<Socket>(ctx)) {}
 
     executor_type get_executor() noexcept { return socket_->get_executor(); }
     Socket& next_layer() noexcept { return *socket_; }
     lowest_layer_type& lowest_layer() noexcept { return socket_->lowest_layer(); }
     bool is_open() const noexcept { return socket_->is_open(); }
-    void close(std::error_code& ec) { socket_->close(ec); }
+    void close(error_code& ec) { socket_->close(ec); }
 
     // True between an optimistic connect and the read that takes the reply.
     bool reply_pending() const noexcept {
         return pending_ && !pending_->handshake->finished() && !pending_->handshake->failed();
     }
     // The proxy's refusal, once a read found it; empty otherwise.
-    std::error_code refusal() const noexcept {
-        return pending_ && pending_->handshake->failed() ? pending_->handshake->error()
-                                                         : std::error_code{};
+    error_code refusal() const noexcept {
+        return pending_ && pending_->handshake->failed()
+                   ? to_error_code(pending_->handshake->error())
+                   : error_code{};
     }
 
-    // Completes with void(std::error_code): see the class comment for when.
+    // Completes with void(error_code): see the class comment for when.
     template <typename Token>
     auto async_connect(proxy_chain chain, std::string_view host, std::uint16_t port,
                        const connect_options& options, Token&& token) {
         pending_ = std::make_shared<detail::socks_state<Socket>>(
             socket_.get(), socket_->get_executor(), chain, host, port, command::connect, options);
-        return asio::async_compose<Token, detail::optimistic_result::signature>(
+        return net::async_compose<Token, detail::optimistic_result::signature>(
             detail::socks_op<Socket, detail::optimistic_result>(pending_), token,
             socket_->get_executor());
     }
@@ -757,7 +759,7 @@ public:
     template <typename MutableBuffers, typename Token>
     auto async_read_some(const MutableBuffers& buffers, Token&& token) {
         auto st = reply_pending() || refusal() ? pending_ : nullptr;
-        return asio::async_compose<Token, void(std::error_code, std::size_t)>(
+        return net::async_compose<Token, void(error_code, std::size_t)>(
             detail::optimistic_read_op<Socket, MutableBuffers>(std::move(st), *socket_, buffers),
             token, socket_->get_executor());
     }
@@ -765,7 +767,7 @@ public:
     // Goes straight out, behind the request, while the reply is pending.
     template <typename ConstBuffers, typename Token>
     auto async_write_some(const ConstBuffers& buffers, Token&& token) {
-        return asio::async_compose<Token, void(std::error_code, std::size_t)>(
+        return net::async_compose<Token, void(error_code, std::size_t)>(
             detail::optimistic_write_op<Socket, ConstBuffers>(*socket_, buffers, refusal()), token,
             socket_->get_executor());
     }
@@ -777,7 +779,7 @@ private:
 };
 
 // Tor's RESOLVE: asks the last proxy for the address of `name`; completes with
-// void(std::error_code, asio::ip::address).
+// void(error_code, net::ip::address).
 template <typename Executor, typename Token>
 auto async_resolve(const Executor& ex, proxy_chain chain, std::string_view name,
                    const connect_options& options, Token&& token) {
@@ -786,9 +788,9 @@ auto async_resolve(const Executor& ex, proxy_chain chain, std::string_view name,
 }
 
 // Tor's RESOLVE_PTR: asks the last proxy for the name of `ip`; completes with
-// void(std::error_code, std::string).
+// void(error_code, std::string).
 template <typename Executor, typename Token>
-auto async_resolve_ptr(const Executor& ex, proxy_chain chain, const asio::ip::address& ip,
+auto async_resolve_ptr(const Executor& ex, proxy_chain chain, const net::ip::address& ip,
                        const connect_options& options, Token&& token) {
     // The state copies the text, so the temporary string is fine.
     return detail::start<detail::resolve_ptr_result, detail::tcp_socket<Executor>>(
@@ -798,11 +800,11 @@ auto async_resolve_ptr(const Executor& ex, proxy_chain chain, const asio::ip::ad
 
 // BIND: asks the last proxy of `chain` to listen for a connection from
 // peer_host (a name or an IP literal, sent as given; 0.0.0.0 for any host)
-// and completes with void(std::error_code, bind_announcement) once the proxy
+// and completes with void(error_code, bind_announcement) once the proxy
 // has announced where it listens. Tell the peer announcement.endpoint, then
 // call async_accept_bound. A proxy without BIND gives error::bind_not_supported.
 template <typename Executor, typename Token>
-auto async_bind(asio::basic_stream_socket<asio::ip::tcp, Executor>& socket, proxy_chain chain,
+auto async_bind(net::basic_stream_socket<net::ip::tcp, Executor>& socket, proxy_chain chain,
                 std::string_view peer_host, std::uint16_t peer_port, const connect_options& options,
                 Token&& token) {
     return detail::start<detail::bind_result, detail::tcp_socket<Executor>>(
@@ -811,21 +813,21 @@ auto async_bind(asio::basic_stream_socket<asio::ip::tcp, Executor>& socket, prox
 }
 
 template <typename Executor, typename Token>
-auto async_bind(asio::basic_stream_socket<asio::ip::tcp, Executor>& socket, proxy_chain chain,
+auto async_bind(net::basic_stream_socket<net::ip::tcp, Executor>& socket, proxy_chain chain,
                 std::string_view peer_host, std::uint16_t peer_port, Token&& token) {
     return async_bind(socket, chain, peer_host, peer_port, connect_options{},
                       std::forward<Token>(token));
 }
 
 // BIND's second phase: waits for the proxy's second reply and completes with
-// void(std::error_code, asio::ip::tcp::endpoint) giving the peer that
+// void(error_code, net::ip::tcp::endpoint) giving the peer that
 // connected; the socket then carries that connection (nothing after the
 // reply has been read). A peer other than an IP peer_host is
 // error::bind_peer_mismatch unless the proxy's handshake_options say
 // check_bind_peer = false. `pending` is what async_bind gave for this same
 // socket; it is used up. `options.timeout` bounds the wait for the peer.
 template <typename Executor, typename Token>
-auto async_accept_bound(asio::basic_stream_socket<asio::ip::tcp, Executor>& socket,
+auto async_accept_bound(net::basic_stream_socket<net::ip::tcp, Executor>& socket,
                         bind_announcement pending, const connect_options& options, Token&& token) {
     using socket_type = detail::tcp_socket<Executor>;
     using state_type = detail::socks_state<socket_type>;
@@ -837,13 +839,13 @@ auto async_accept_bound(asio::basic_stream_socket<asio::ip::tcp, Executor>& sock
                                           proxy_chain(std::span<const proxy>{}), "", 0,
                                           command::bind, options);
     st->options = options;
-    return asio::async_compose<Token, detail::accept_bound_result::signature>(
+    return net::async_compose<Token, detail::accept_bound_result::signature>(
         detail::socks_op<socket_type, detail::accept_bound_result>(std::move(st)), token,
         socket.get_executor());
 }
 
 template <typename Executor, typename Token>
-auto async_accept_bound(asio::basic_stream_socket<asio::ip::tcp, Executor>& socket,
+auto async_accept_bound(net::basic_stream_socket<net::ip::tcp, Executor>& socket,
                         bind_announcement pending, Token&& token) {
     return async_accept_bound(socket, std::move(pending), connect_options{},
                               std::forward<Token>(token));
@@ -852,14 +854,13 @@ auto async_accept_bound(asio::basic_stream_socket<asio::ip::tcp, Executor>& sock
 // Blocking connect: the same operation, for programs without an io_context.
 // An open `socket` is closed first.
 template <typename Executor>
-std::error_code connect(asio::basic_stream_socket<asio::ip::tcp, Executor>& socket,
-                        proxy_chain chain, std::string_view host, std::uint16_t port,
-                        const connect_options& options = {}) {
-    std::error_code result, ec;
+error_code connect(net::basic_stream_socket<net::ip::tcp, Executor>& socket, proxy_chain chain,
+                   std::string_view host, std::uint16_t port, const connect_options& options = {}) {
+    error_code result, ec;
     socket.close(ec);
-    asio::io_context ctx;
-    asio::ip::tcp::socket tmp(ctx);
-    async_connect(tmp, chain, host, port, options, [&](std::error_code e) { result = e; });
+    net::io_context ctx;
+    net::ip::tcp::socket tmp(ctx);
+    async_connect(tmp, chain, host, port, options, [&](error_code e) { result = e; });
     ctx.run();
     if (result) return result;
     auto protocol = tmp.local_endpoint(ec).protocol();
@@ -867,28 +868,26 @@ std::error_code connect(asio::basic_stream_socket<asio::ip::tcp, Executor>& sock
     return ec;
 }
 
-inline std::error_code resolve(proxy_chain chain, std::string_view name, asio::ip::address& out,
-                               const connect_options& options = {}) {
-    std::error_code result;
-    asio::io_context ctx;
-    async_resolve(ctx.get_executor(), chain, name, options,
-                  [&](std::error_code e, asio::ip::address a) {
-                      result = e;
-                      out = a;
-                  });
+inline error_code resolve(proxy_chain chain, std::string_view name, net::ip::address& out,
+                          const connect_options& options = {}) {
+    error_code result;
+    net::io_context ctx;
+    async_resolve(ctx.get_executor(), chain, name, options, [&](error_code e, net::ip::address a) {
+        result = e;
+        out = a;
+    });
     ctx.run();
     return result;
 }
 
-inline std::error_code resolve_ptr(proxy_chain chain, const asio::ip::address& ip, std::string& out,
-                                   const connect_options& options = {}) {
-    std::error_code result;
-    asio::io_context ctx;
-    async_resolve_ptr(ctx.get_executor(), chain, ip, options,
-                      [&](std::error_code e, std::string n) {
-                          result = e;
-                          out = std::move(n);
-                      });
+inline error_code resolve_ptr(proxy_chain chain, const net::ip::address& ip, std::string& out,
+                              const connect_options& options = {}) {
+    error_code result;
+    net::io_context ctx;
+    async_resolve_ptr(ctx.get_executor(), chain, ip, options, [&](error_code e, std::string n) {
+        result = e;
+        out = std::move(n);
+    });
     ctx.run();
     return result;
 }
@@ -907,8 +906,8 @@ struct udp_link {
     explicit udp_link(const Executor& ex) : control(ex), datagrams(ex) {}
 
     tcp_socket<Executor> control;  // the UDP ASSOCIATE connection: the association lives as long
-    asio::basic_datagram_socket<asio::ip::udp, Executor> datagrams;  // connected to the relay
-    asio::ip::udp::endpoint relay;
+    net::basic_datagram_socket<net::ip::udp, Executor> datagrams;  // connected to the relay
+    net::ip::udp::endpoint relay;
     bool open = false;           // async_open succeeded; neither end has closed since
     bool control_ended = false;  // the proxy ended the association
     std::uint8_t control_byte = 0;
@@ -916,14 +915,14 @@ struct udp_link {
     std::unique_ptr<std::uint8_t[]> inbound;            // one relay datagram, header included
     std::array<char, 256> source{};                     // the last source received, as text
 
-    std::error_code closed_error() const {
-        if (control_ended) return make_error_code(error::udp_association_closed);
-        return asio::error::not_connected;
+    error_code closed_error() const {
+        if (control_ended) return to_error_code(error::udp_association_closed);
+        return net::error::not_connected;
     }
 
     void shut() {
         open = false;
-        std::error_code ignored;
+        error_code ignored;
         control.close(ignored);
         datagrams.close(ignored);
     }
@@ -934,8 +933,8 @@ struct udp_link {
 // association, and the pending datagram operations complete.
 template <typename Link>
 void watch_control(const std::shared_ptr<Link>& link) {
-    link->control.async_read_some(asio::buffer(&link->control_byte, 1),
-                                  [link](std::error_code, std::size_t) {
+    link->control.async_read_some(net::buffer(&link->control_byte, 1),
+                                  [link](error_code, std::size_t) {
                                       if (!link->open) return;  // closed on our side
                                       link->control_ended = true;
                                       link->shut();
@@ -944,11 +943,11 @@ void watch_control(const std::shared_ptr<Link>& link) {
 
 // The header and up to 15 of the caller's buffers, gathered in one send.
 struct gather_buffers {
-    using value_type = asio::const_buffer;
-    using const_iterator = const asio::const_buffer*;
+    using value_type = net::const_buffer;
+    using const_iterator = const net::const_buffer*;
     static constexpr std::size_t capacity = 16;
 
-    std::array<asio::const_buffer, capacity> pieces;
+    std::array<net::const_buffer, capacity> pieces;
     std::size_t count = 0;
 
     const_iterator begin() const noexcept { return pieces.data(); }
@@ -958,13 +957,13 @@ struct gather_buffers {
 // Posts the completion of an operation refused before any I/O, then completes.
 class refusal {
 public:
-    explicit refusal(std::error_code ec) : error_(ec) {}
-    std::error_code error() const noexcept { return error_; }
+    explicit refusal(error_code ec) : error_(ec) {}
+    error_code error() const noexcept { return error_; }
     // True the first time: the caller posts itself and comes back.
     bool first_time() noexcept { return !std::exchange(posted_, true); }
 
 private:
-    std::error_code error_;
+    error_code error_;
     bool posted_ = false;
 };
 
@@ -981,7 +980,7 @@ public:
     void operator()(Self& self) {
         if (refused_.error()) {
             if (refused_.first_time())
-                return asio::post(link_->control.get_executor(), std::move(self));
+                return net::post(link_->control.get_executor(), std::move(self));
             return self.complete(refused_.error());
         }
         link_->shut();
@@ -994,7 +993,7 @@ public:
     }
 
     template <typename Self>
-    void operator()(Self& self, std::error_code ec, asio::ip::udp::endpoint relay) {
+    void operator()(Self& self, error_code ec, net::ip::udp::endpoint relay) {
         if (!ec) ec = attach(relay);
         if (ec) {
             link_->shut();
@@ -1005,16 +1004,16 @@ public:
     }
 
 private:
-    static std::error_code check(proxy_chain chain) {
-        if (chain.hops().empty()) return make_error_code(error::no_proxy);
-        if (chain.hops().size() > 1) return make_error_code(error::udp_chain_not_supported);
+    static error_code check(proxy_chain chain) {
+        if (chain.hops().empty()) return to_error_code(error::no_proxy);
+        if (chain.hops().size() > 1) return to_error_code(error::udp_chain_not_supported);
         return {};
     }
 
     // The UDP socket is connected to the relay, so only its datagrams reach us.
-    std::error_code attach(const asio::ip::udp::endpoint& relay) {
+    error_code attach(const net::ip::udp::endpoint& relay) {
         udp_link<Executor>& l = *link_;
-        std::error_code ec;
+        error_code ec;
         l.datagrams.open(relay.protocol(), ec);
         if (!ec) l.datagrams.connect(relay, ec);
         if (ec) return ec;
@@ -1034,32 +1033,32 @@ template <typename Executor, typename Buffers>
 class udp_send_op {
 public:
     udp_send_op(std::shared_ptr<udp_link<Executor>> link, const Buffers& buffers,
-                std::size_t header_size, std::error_code refused)
+                std::size_t header_size, error_code refused)
         : link_(std::move(link)), buffers_(buffers), header_size_(header_size), refused_(refused) {}
 
     template <typename Self>
     void operator()(Self& self) {
         if (refused_.error()) {
             if (refused_.first_time())
-                return asio::post(link_->datagrams.get_executor(), std::move(self));
+                return net::post(link_->datagrams.get_executor(), std::move(self));
             return self.complete(refused_.error(), 0);
         }
         gather_buffers out;
-        out.pieces[out.count++] = asio::const_buffer(link_->header.data(), header_size_);
-        for (auto it = asio::buffer_sequence_begin(buffers_);
-             it != asio::buffer_sequence_end(buffers_); ++it) {
+        out.pieces[out.count++] = net::const_buffer(link_->header.data(), header_size_);
+        for (auto it = net::buffer_sequence_begin(buffers_);
+             it != net::buffer_sequence_end(buffers_); ++it) {
             if (out.count == gather_buffers::capacity) {
-                refused_ = refusal(asio::error::no_buffer_space);
+                refused_ = refusal(net::error::no_buffer_space);
                 return (*this)(self);
             }
-            out.pieces[out.count++] = asio::const_buffer(*it);
+            out.pieces[out.count++] = net::const_buffer(*it);
         }
         link_->datagrams.async_send(out, std::move(self));
     }
 
     template <typename Self>
-    void operator()(Self& self, std::error_code ec, std::size_t n) {
-        if (ec && link_->control_ended) ec = make_error_code(error::udp_association_closed);
+    void operator()(Self& self, error_code ec, std::size_t n) {
+        if (ec && link_->control_ended) ec = to_error_code(error::udp_association_closed);
         self.complete(ec, ec || n < header_size_ ? 0 : n - header_size_);
     }
 
@@ -1087,28 +1086,28 @@ template <typename Executor, typename Buffers>
 class udp_receive_op {
 public:
     udp_receive_op(std::shared_ptr<udp_link<Executor>> link, const Buffers& buffers,
-                   std::error_code refused)
+                   error_code refused)
         : link_(std::move(link)), buffers_(buffers), refused_(refused) {}
 
     template <typename Self>
     void operator()(Self& self) {
         if (refused_.error()) {
             if (refused_.first_time())
-                return asio::post(link_->datagrams.get_executor(), std::move(self));
+                return net::post(link_->datagrams.get_executor(), std::move(self));
             return self.complete(refused_.error(), 0, std::string_view{}, std::uint16_t{0});
         }
-        link_->datagrams.async_receive(asio::buffer(link_->inbound.get(), max_relay_datagram),
+        link_->datagrams.async_receive(net::buffer(link_->inbound.get(), max_relay_datagram),
                                        std::move(self));
     }
 
     template <typename Self>
-    void operator()(Self& self, std::error_code ec, std::size_t n) {
+    void operator()(Self& self, error_code ec, std::size_t n) {
         udp_datagram d;
-        if (ec && link_->control_ended) ec = make_error_code(error::udp_association_closed);
-        if (!ec) ec = parse_udp_datagram({link_->inbound.get(), n}, d);
+        if (ec && link_->control_ended) ec = to_error_code(error::udp_association_closed);
+        if (!ec) ec = to_error_code(parse_udp_datagram({link_->inbound.get(), n}, d));
         if (ec) return self.complete(ec, 0, std::string_view{}, std::uint16_t{0});
         const std::size_t copied =
-            asio::buffer_copy(buffers_, asio::buffer(d.payload.data(), d.payload.size()));
+            net::buffer_copy(buffers_, net::buffer(d.payload.data(), d.payload.size()));
         self.complete(ec, copied, source_text(d.source, link_->source), d.port);
     }
 
@@ -1133,15 +1132,15 @@ private:
 // handlers on the executor. Opening allocates (the control connection's
 // operation, a 64 KiB receive buffer); a datagram sent or received does not
 // (see udp_association).
-template <typename Executor = asio::any_io_executor>
+template <typename Executor = net::any_io_executor>
 class basic_udp_association {
 public:
     using executor_type = Executor;
 
     explicit basic_udp_association(const executor_type& ex)
         : link_(std::make_shared<detail::udp_link<Executor>>(ex)) {}
-    template <typename Context, typename = std::enable_if_t<
-                                    std::is_convertible_v<Context&, asio::execution_context&>>>
+    template <typename Context,
+              typename = std::enable_if_t<std::is_convertible_v<Context&, net::execution_context&>>>
     explicit basic_udp_association(Context& ctx) : basic_udp_association(ctx.get_executor()) {}
 
     basic_udp_association(const basic_udp_association&) = delete;
@@ -1151,11 +1150,11 @@ public:
     executor_type get_executor() const { return link_->control.get_executor(); }
 
     // Connects to the proxy, asks for the association and opens the UDP
-    // socket; completes with void(std::error_code). A proxy without UDP
+    // socket; completes with void(error_code). A proxy without UDP
     // gives error::udp_not_supported. An open association is closed first.
     template <typename Token>
     auto async_open(proxy_chain chain, const connect_options& options, Token&& token) {
-        return asio::async_compose<Token, void(std::error_code)>(
+        return net::async_compose<Token, void(error_code)>(
             detail::udp_open_op<Executor>(link_, chain, options), token, get_executor());
     }
     template <typename Token>
@@ -1165,11 +1164,11 @@ public:
 
     // Sends one datagram (the buffers' bytes, gathered behind the SOCKS
     // header) to host:port through the relay; completes with
-    // void(std::error_code, std::size_t payload_bytes_sent).
+    // void(error_code, std::size_t payload_bytes_sent).
     template <typename ConstBuffers, typename Token>
     auto async_send_to(const ConstBuffers& buffers, std::string_view host, std::uint16_t port,
                        Token&& token) {
-        std::error_code refused;
+        error_code refused;
         std::size_t header = 0;
         if (!link_->open) {
             refused = link_->closed_error();
@@ -1177,16 +1176,16 @@ public:
             // Encoded now, so that `host` need not outlive this call.
             const udp_header_result r =
                 encode_udp_header(address::parse(host), port, link_->header);
-            refused = r.error;
+            refused = to_error_code(r.error);
             header = r.size;
         }
-        return asio::async_compose<Token, void(std::error_code, std::size_t)>(
+        return net::async_compose<Token, void(error_code, std::size_t)>(
             detail::udp_send_op<Executor, ConstBuffers>(link_, buffers, header, refused), token,
             get_executor());
     }
 
     // Receives one datagram from the relay into the buffers (a longer payload
-    // is cut, as recv() does); completes with void(std::error_code,
+    // is cut, as recv() does); completes with void(error_code,
     // std::size_t payload_bytes, std::string_view source_host, std::uint16_t
     // source_port). The host text lives in the association until the next
     // receive completes. A datagram the relay framed wrongly completes with
@@ -1194,15 +1193,15 @@ public:
     // association stays usable.
     template <typename MutableBuffers, typename Token>
     auto async_receive_from(const MutableBuffers& buffers, Token&& token) {
-        std::error_code refused = link_->open ? std::error_code{} : link_->closed_error();
-        return asio::async_compose<Token, void(std::error_code, std::size_t, std::string_view,
-                                               std::uint16_t)>(
+        error_code refused = link_->open ? error_code{} : link_->closed_error();
+        return net::async_compose<Token,
+                                  void(error_code, std::size_t, std::string_view, std::uint16_t)>(
             detail::udp_receive_op<Executor, MutableBuffers>(link_, buffers, refused), token,
             get_executor());
     }
 
     // Ends the association: pending operations complete with
-    // asio::error::operation_aborted.
+    // net::error::operation_aborted.
     void close() {
         if (link_) link_->shut();
     }
@@ -1212,9 +1211,9 @@ public:
     // down ends the association).
     detail::tcp_socket<Executor>& control_socket() noexcept { return link_->control; }
     // The relay's address (the proxy's own when it answered 0.0.0.0 or ::).
-    asio::ip::udp::endpoint relay_endpoint() const { return link_->relay; }
+    net::ip::udp::endpoint relay_endpoint() const { return link_->relay; }
     // The UDP socket's own address, as the relay sees it (through no NAT).
-    asio::ip::udp::endpoint local_endpoint(std::error_code& ec) const {
+    net::ip::udp::endpoint local_endpoint(error_code& ec) const {
         return link_->datagrams.local_endpoint(ec);
     }
 
@@ -1223,8 +1222,8 @@ private:
 };
 
 // On an io_context's own executor: a datagram then allocates nothing. (With
-// asio::any_io_executor, Asio's type-erased executor allocates twice per
+// net::any_io_executor, Asio's type-erased executor allocates twice per
 // datagram to run a composed operation's steps: measured, not ours to fix.)
-using udp_association = basic_udp_association<asio::io_context::executor_type>;
+using udp_association = basic_udp_association<net::io_context::executor_type>;
 
 }  // namespace leakproof

@@ -1,11 +1,16 @@
 # Installs the build tree into a scratch prefix, then builds and runs a
 # consumer against it twice: with find_package(leakproof) and with pkg-config.
 # -DSOURCE, -DBINARY (the leakproof trees), -DWORK (a scratch directory) and
-# -DSANITIZE (the library was built with ASan+UBSan: so must its consumer be).
+# -DSANITIZE (the library was built with ASan+UBSan: so must its consumer be),
+# -DASIO (the flavour the install must hand its consumers, who do not ask).
 file(REMOVE_RECURSE ${WORK})
 set(flags_for_sanitizer "")
 if(SANITIZE)
   set(flags_for_sanitizer -fsanitize=address,undefined)
+endif()
+set(expect_flavour "")
+if(ASIO STREQUAL "boost")
+  set(expect_flavour -DEXPECT_ASIO_BOOST)
 endif()
 set(prefix ${WORK}/prefix)
 
@@ -20,7 +25,7 @@ endfunction()
 run(${CMAKE_COMMAND} --install ${BINARY} --prefix ${prefix})
 set(consumer ${SOURCE}/tests/asio/consumer)
 run(${CMAKE_COMMAND} -S ${consumer} -B ${WORK}/build -DCMAKE_PREFIX_PATH=${prefix}
-    "-DCMAKE_CXX_FLAGS=${flags_for_sanitizer}")
+    "-DCMAKE_CXX_FLAGS=${flags_for_sanitizer} ${expect_flavour}")
 run(${CMAKE_COMMAND} --build ${WORK}/build)
 run(${WORK}/build/consumer)
 
@@ -34,7 +39,7 @@ if(NOT status EQUAL 0)
   message(FATAL_ERROR "consumer: pkg-config does not know leakproof")
 endif()
 separate_arguments(flags UNIX_COMMAND "${flags}")
-run(c++ ${flags_for_sanitizer} ${consumer}/main.cpp -o ${WORK}/consumer-pc ${flags})
+run(c++ ${flags_for_sanitizer} ${expect_flavour} ${consumer}/main.cpp -o ${WORK}/consumer-pc ${flags})
 run(${WORK}/consumer-pc)
 foreach(installed bin/leakproof bin/leakproof-connect include/leakproof/asio.hpp)
   if(NOT EXISTS ${prefix}/${installed})

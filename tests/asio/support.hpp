@@ -13,14 +13,31 @@
 #include <thread>
 #include <vector>
 
+#if defined(LEAKPROOF_ASIO_BOOST)
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+#else
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
+#endif
 
 #include "leakproof/asio.hpp"
 
+// The Asio the library was configured with (leakproof/asio_flavour.hpp).
+namespace net = leakproof::net;
+
 namespace lptest {
+
+// What use_awaitable and use_future throw.
+#if defined(LEAKPROOF_ASIO_BOOST)
+using system_error = boost::system::system_error;
+#else
+using system_error = std::system_error;
+#endif
 
 // Known only to the proxies (their private /etc/hosts, the test proxy's own
 // table): a local lookup of it fails, so a test that passes proves the name
@@ -67,29 +84,30 @@ public:
 
 private:
     destination()
-        : v4_(io_, {asio::ip::make_address("127.0.0.1"), 0}),
-          v6_(io_, {asio::ip::make_address("::1"), 0}) {
+        : v4_(io_, {net::ip::make_address("127.0.0.1"), 0}),
+          v6_(io_, {net::ip::make_address("::1"), 0}) {
         accept(v4_);
         accept(v6_);
         thread_ = std::thread([this] { io_.run(); });
     }
 
-    void accept(asio::ip::tcp::acceptor& acceptor) {
-        acceptor.async_accept([this, &acceptor](std::error_code ec, asio::ip::tcp::socket s) {
+    void accept(net::ip::tcp::acceptor& acceptor) {
+        acceptor.async_accept([this, &acceptor](leakproof::error_code ec, net::ip::tcp::socket s) {
             if (ec) return;
-            auto peer = std::make_shared<asio::ip::tcp::socket>(std::move(s));
-            asio::async_write(*peer, asio::buffer(banner), [peer](std::error_code, std::size_t) {});
+            auto peer = std::make_shared<net::ip::tcp::socket>(std::move(s));
+            net::async_write(*peer, net::buffer(banner),
+                             [peer](leakproof::error_code, std::size_t) {});
             accept(acceptor);
         });
     }
 
-    asio::io_context io_;
-    asio::ip::tcp::acceptor v4_, v6_;
+    net::io_context io_;
+    net::ip::tcp::acceptor v4_, v6_;
     std::thread thread_;
 };
 
 struct outcome {
-    std::error_code error;
+    leakproof::error_code error;
     std::string data;  // what the destination sent, read to the end
 };
 
@@ -97,11 +115,11 @@ struct outcome {
 // its end.
 inline outcome fetch(leakproof::proxy_chain chain, const std::string& host, std::uint16_t port,
                      leakproof::connect_options options = {}) {
-    asio::io_context io;
-    asio::ip::tcp::socket socket(io);
+    net::io_context io;
+    net::ip::tcp::socket socket(io);
     outcome out;
     bool called = false;
-    leakproof::async_connect(socket, chain, host, port, options, [&](std::error_code ec) {
+    leakproof::async_connect(socket, chain, host, port, options, [&](leakproof::error_code ec) {
         called = true;
         out.error = ec;
     });
@@ -111,9 +129,9 @@ inline outcome fetch(leakproof::proxy_chain chain, const std::string& host, std:
         CHECK_FALSE(socket.is_open());  // a failed connect leaves nothing open
         return out;
     }
-    std::error_code ec;
-    asio::read(socket, asio::dynamic_buffer(out.data), ec);
-    CHECK(ec == asio::error::eof);
+    leakproof::error_code ec;
+    net::read(socket, net::dynamic_buffer(out.data), ec);
+    CHECK(ec == net::error::eof);
     return out;
 }
 

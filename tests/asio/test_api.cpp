@@ -1,15 +1,29 @@
 // The shape of the API: every completion token, chains of real proxies,
 // validation before any I/O, timeouts, cancellation, the blocking overloads,
 // and no file descriptor left behind by failures.
-#include <asio/bind_cancellation_slot.hpp>
-#include <asio/cancellation_signal.hpp>
+#include "support.hpp"
+
+#if defined(LEAKPROOF_ASIO_BOOST)
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#if LEAKPROOF_NET_HAS_CANCELLATION
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/experimental/deferred.hpp>
+#endif
+#else
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/experimental/deferred.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
-
-#include "support.hpp"
+#if LEAKPROOF_NET_HAS_CANCELLATION
+#include <asio/bind_cancellation_slot.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/experimental/deferred.hpp>
+#endif
+#endif
 
 namespace {
 
@@ -20,10 +34,10 @@ std::string microsocks_url() {
     return "socks5h://" + lptest::server("LP_MICROSOCKS");
 }
 
-std::string read_all(asio::ip::tcp::socket& socket) {
+std::string read_all(net::ip::tcp::socket& socket) {
     std::string data;
-    std::error_code ec;
-    asio::read(socket, asio::dynamic_buffer(data), ec);
+    leakproof::error_code ec;
+    net::read(socket, net::dynamic_buffer(data), ec);
     return data;
 }
 
@@ -31,79 +45,82 @@ std::string read_all(asio::ip::tcp::socket& socket) {
 
 TEST_SUITE("tokens") {
     TEST_CASE("use_awaitable") {
-        asio::io_context io;
+        net::io_context io;
         auto proxy = lptest::proxy(microsocks_url());
         std::string data;
-        asio::co_spawn(
+        net::co_spawn(
             io,
-            [&]() -> asio::awaitable<void> {
-                asio::ip::tcp::socket socket(io);
+            [&]() -> net::awaitable<void> {
+                net::ip::tcp::socket socket(io);
                 co_await leakproof::async_connect(socket, proxy, lptest::only_proxy_name,
                                                   lptest::destination::instance().v4_port(),
-                                                  asio::use_awaitable);
+                                                  net::use_awaitable);
                 data = read_all(socket);
             },
-            asio::detached);
+            net::detached);
         io.run();
         CHECK(data == lptest::banner);
     }
 
     TEST_CASE("use_awaitable throws the error") {
-        asio::io_context io;
+        net::io_context io;
         auto proxy = lptest::proxy("socks5h://" + lptest::server("LP_FAULT"));
-        std::error_code caught;
-        asio::co_spawn(
+        leakproof::error_code caught;
+        net::co_spawn(
             io,
-            [&]() -> asio::awaitable<void> {
-                asio::ip::tcp::socket socket(io);
+            [&]() -> net::awaitable<void> {
+                net::ip::tcp::socket socket(io);
                 try {
                     co_await leakproof::async_connect(socket, proxy, "refuse.fault", 80,
-                                                      asio::use_awaitable);
-                } catch (const std::system_error& e) {
+                                                      net::use_awaitable);
+                } catch (const lptest::system_error& e) {
                     caught = e.code();
                 }
             },
-            asio::detached);
+            net::detached);
         io.run();
         CHECK(caught == error::connection_refused);
     }
 
     TEST_CASE("use_future") {
-        asio::io_context io;
-        asio::ip::tcp::socket socket(io);
+        net::io_context io;
+        net::ip::tcp::socket socket(io);
         auto done = leakproof::async_connect(
             socket, lptest::proxy(microsocks_url()), lptest::only_proxy_name,
-            lptest::destination::instance().v4_port(), asio::use_future);
+            lptest::destination::instance().v4_port(), net::use_future);
         std::thread runner([&] { io.run(); });
         CHECK_NOTHROW(done.get());
         runner.join();
         CHECK(read_all(socket) == lptest::banner);
     }
 
+#if LEAKPROOF_NET_HAS_CANCELLATION  // and the deferred token: both since Asio 1.19
     TEST_CASE("deferred") {
-        asio::io_context io;
-        asio::ip::tcp::socket socket(io);
+        net::io_context io;
+        net::ip::tcp::socket socket(io);
         auto op = leakproof::async_connect(
             socket, lptest::proxy(microsocks_url()), lptest::only_proxy_name,
-            lptest::destination::instance().v4_port(), asio::experimental::deferred);
+            lptest::destination::instance().v4_port(), net::experimental::deferred);
         io.run();  // nothing happens until the deferred operation is launched
         CHECK_FALSE(socket.is_open());
         io.restart();
-        std::error_code result = asio::error::would_block;
-        std::move(op)([&](std::error_code ec) { result = ec; });
+        leakproof::error_code result = net::error::would_block;
+        std::move(op)([&](leakproof::error_code ec) { result = ec; });
         io.run();
         CHECK(!result);
         CHECK(read_all(socket) == lptest::banner);
     }
 
+#endif
+
     TEST_CASE("a callback never runs inside the initiating call") {
-        asio::io_context io;
-        asio::ip::tcp::socket socket(io);
-        std::error_code result = asio::error::would_block;
+        net::io_context io;
+        net::ip::tcp::socket socket(io);
+        leakproof::error_code result = net::error::would_block;
         // Port 0 fails validation, before any I/O.
         leakproof::async_connect(socket, lptest::proxy(microsocks_url()), "example.org", 0,
-                                 [&](std::error_code ec) { result = ec; });
-        CHECK(result == asio::error::would_block);
+                                 [&](leakproof::error_code ec) { result = ec; });
+        CHECK(result == net::error::would_block);
         io.run();
         CHECK(result == error::port_zero);
     }
@@ -165,36 +182,62 @@ TEST_SUITE("lifecycle") {
         CHECK(lptest::fetch(proxy, std::string("a\0b", 3), 80).error == error::hostname_has_nul);
     }
 
+    // What every Asio offers, Boost 1.74's (without per-operation cancellation) too.
+    TEST_CASE("closing the socket aborts a connect, handshaking or connecting") {
+        for (const char* server : {"LP_FAULT", "LP_FAULT_MUTE"}) {
+            INFO(server);
+            net::io_context io;
+            net::ip::tcp::socket socket(io);
+            leakproof::error_code result = net::error::would_block;
+            leakproof::async_connect(socket, lptest::proxy("socks5h://" + lptest::server(server)),
+                                     "silent.fault", 80,
+                                     [&](leakproof::error_code ec) { result = ec; });
+            net::steady_timer later(io, 200ms);
+            later.async_wait([&](leakproof::error_code) { socket.close(); });
+            auto start = std::chrono::steady_clock::now();
+            io.run();
+            CHECK(result == net::error::operation_aborted);
+            CHECK(std::chrono::steady_clock::now() - start < 2s);
+            CHECK_FALSE(socket.is_open());
+        }
+    }
+
+#if LEAKPROOF_NET_HAS_CANCELLATION
     TEST_CASE("cancellation closes the socket and reports operation_aborted") {
-        asio::io_context io;
-        asio::ip::tcp::socket socket(io);
-        asio::cancellation_signal cancel;
-        std::error_code result = asio::error::would_block;
+        net::io_context io;
+        net::ip::tcp::socket socket(io);
+        net::cancellation_signal cancel;
+        leakproof::error_code result = net::error::would_block;
         leakproof::async_connect(
             socket, lptest::proxy("socks5h://" + lptest::server("LP_FAULT")), "silent.fault", 80,
-            asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec) { result = ec; }));
-        asio::steady_timer later(io, 200ms);
-        later.async_wait([&](std::error_code) { cancel.emit(asio::cancellation_type::terminal); });
+            net::bind_cancellation_slot(cancel.slot(),
+                                        [&](leakproof::error_code ec) { result = ec; }));
+        net::steady_timer later(io, 200ms);
+        later.async_wait(
+            [&](leakproof::error_code) { cancel.emit(net::cancellation_type::terminal); });
         auto start = std::chrono::steady_clock::now();
         io.run();
-        CHECK(result == asio::error::operation_aborted);
+        CHECK(result == net::error::operation_aborted);
         CHECK(std::chrono::steady_clock::now() - start < 2s);
         CHECK_FALSE(socket.is_open());
     }
 
     TEST_CASE("cancelling while connecting to an unanswering proxy") {
-        asio::io_context io;
-        asio::ip::tcp::socket socket(io);
-        asio::cancellation_signal cancel;
-        std::error_code result = asio::error::would_block;
+        net::io_context io;
+        net::ip::tcp::socket socket(io);
+        net::cancellation_signal cancel;
+        leakproof::error_code result = net::error::would_block;
         leakproof::async_connect(
             socket, lptest::proxy("socks5h://" + lptest::server("LP_FAULT_MUTE")), "a.test", 80,
-            asio::bind_cancellation_slot(cancel.slot(), [&](std::error_code ec) { result = ec; }));
-        asio::post(io, [&] { cancel.emit(asio::cancellation_type::terminal); });
+            net::bind_cancellation_slot(cancel.slot(),
+                                        [&](leakproof::error_code ec) { result = ec; }));
+        net::post(io, [&] { cancel.emit(net::cancellation_type::terminal); });
         io.run();
-        CHECK(result == asio::error::operation_aborted);
+        CHECK(result == net::error::operation_aborted);
         CHECK_FALSE(socket.is_open());
     }
+
+#endif
 
     TEST_CASE("1,000 failing connects leave no file descriptor behind") {
         lptest::destination::instance();  // its sockets are not ours to count
@@ -202,15 +245,15 @@ TEST_SUITE("lifecycle") {
         auto proxy = lptest::proxy("socks5h://" + lptest::server("LP_FAULT"));
         leakproof::connect_options options;
         options.timeout = 500ms;
-        asio::io_context io;
+        net::io_context io;
         std::size_t failed = 0;
         auto batch = [&](int n) {
-            std::vector<asio::ip::tcp::socket> sockets;
+            std::vector<net::ip::tcp::socket> sockets;
             sockets.reserve(static_cast<std::size_t>(n));
             for (int i = 0; i < n; ++i) {
                 sockets.emplace_back(io);
                 leakproof::async_connect(sockets.back(), proxy, names[i % 4], 80, options,
-                                         [&](std::error_code ec) { failed += ec ? 1 : 0; });
+                                         [&](leakproof::error_code ec) { failed += ec ? 1 : 0; });
             }
             io.run();
             io.restart();
@@ -225,8 +268,8 @@ TEST_SUITE("lifecycle") {
 
 TEST_SUITE("blocking") {
     TEST_CASE("connect, resolve and resolve_ptr without an io_context") {
-        asio::io_context io;  // never run
-        asio::ip::tcp::socket socket(io);
+        net::io_context io;  // never run
+        net::ip::tcp::socket socket(io);
         auto ec =
             leakproof::connect(socket, lptest::proxy(microsocks_url()), lptest::only_proxy_name,
                                lptest::destination::instance().v4_port());

@@ -2,19 +2,37 @@
 // (BIND over SOCKS4 and SOCKS5, UDP by name and by address), shadowsocks-libev
 // (ss-local in front of ss-server: UDP), and microsocks and ssh -D, which
 // support neither and must say so.
+#include <atomic>
+
+#include "support.hpp"
+
+#if defined(LEAKPROOF_ASIO_BOOST)
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#else
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
 #include <asio/ip/udp.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/use_future.hpp>
-
-#include <atomic>
-
-#include "support.hpp"
+#endif
 
 namespace lptest {
 extern std::atomic<long> allocations;  // alloc_count.cpp
 }
+
+// Asio recycles the memory of a thread's completed operations. Boost 1.74's
+// Asio (1.18) keeps one block per thread, sized for the last operation that
+// used it: a send and a receive in turn (two sizes) allocate in Asio's own
+// code once each. Later Asio keeps two blocks: nothing at all is allocated.
+#if defined(LEAKPROOF_ASIO_BOOST) && BOOST_ASIO_VERSION < 101900
+constexpr long asio_allocations_per_round = 2;
+#else
+constexpr long asio_allocations_per_round = 0;
+#endif
 
 namespace {
 
@@ -23,7 +41,7 @@ using namespace std::chrono_literals;
 
 // Runs `io` until `done` or a bound: a test that hangs fails instead.
 template <typename Predicate>
-void run_until(asio::io_context& io, Predicate done, std::chrono::milliseconds limit = 10s) {
+void run_until(net::io_context& io, Predicate done, std::chrono::milliseconds limit = 10s) {
     const auto end = std::chrono::steady_clock::now() + limit;
     io.restart();
     while (!done() && std::chrono::steady_clock::now() < end) io.run_for(10ms);
@@ -34,7 +52,7 @@ void run_until(asio::io_context& io, Predicate done, std::chrono::milliseconds l
 // on its own thread.
 class udp_echo {
 public:
-    udp_echo() : socket_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    udp_echo() : socket_(io_, {net::ip::make_address("127.0.0.1"), 0}) {
         receive();
         thread_ = std::thread([this] { io_.run(); });
     }
@@ -46,20 +64,20 @@ public:
 
 private:
     void receive() {
-        socket_.async_receive_from(asio::buffer(in_.data() + 5, in_.size() - 5), peer_,
-                                   [this](std::error_code ec, std::size_t n) {
+        socket_.async_receive_from(net::buffer(in_.data() + 5, in_.size() - 5), peer_,
+                                   [this](leakproof::error_code ec, std::size_t n) {
                                        if (ec) return;
                                        std::copy_n("echo:", 5, in_.begin());
-                                       std::error_code ignored;
-                                       socket_.send_to(asio::buffer(in_.data(), n + 5), peer_, 0,
+                                       leakproof::error_code ignored;
+                                       socket_.send_to(net::buffer(in_.data(), n + 5), peer_, 0,
                                                        ignored);
                                        receive();
                                    });
     }
 
-    asio::io_context io_;
-    asio::ip::udp::socket socket_;
-    asio::ip::udp::endpoint peer_;
+    net::io_context io_;
+    net::ip::udp::socket socket_;
+    net::ip::udp::endpoint peer_;
     std::array<char, 2048> in_{};
     std::thread thread_;
 };
@@ -67,12 +85,12 @@ private:
 // ---------------------------------------------------------------- BIND
 
 struct bind_outcome {
-    std::error_code bind_error, accept_error;
+    leakproof::error_code bind_error, accept_error;
     leakproof::bind_announcement announced;
-    asio::ip::tcp::endpoint peer_seen_by_proxy;  // what the second reply said
-    asio::ip::tcp::endpoint peer_local;          // where the peer really connected from
-    std::string received;                        // what the peer sent, read after the accept
-    std::string peer_received;                   // what we sent back
+    net::ip::tcp::endpoint peer_seen_by_proxy;  // what the second reply said
+    net::ip::tcp::endpoint peer_local;          // where the peer really connected from
+    std::string received;                       // what the peer sent, read after the accept
+    std::string peer_received;                  // what we sent back
 };
 
 // BINDs through `chain`, connects a peer to the announced address from
@@ -80,12 +98,12 @@ struct bind_outcome {
 // socket and answers.
 bind_outcome bind_and_connect(leakproof::proxy_chain chain, const std::string& peer_host,
                               const char* peer_from = "127.0.0.1") {
-    asio::io_context io;
-    asio::ip::tcp::socket socket(io);
+    net::io_context io;
+    net::ip::tcp::socket socket(io);
     bind_outcome out;
     bool bound = false, accepted = false;
     leakproof::async_bind(socket, chain, peer_host, 0,
-                          [&](std::error_code ec, leakproof::bind_announcement a) {
+                          [&](leakproof::error_code ec, leakproof::bind_announcement a) {
                               out.bind_error = ec;
                               out.announced = std::move(a);
                               bound = true;
@@ -99,15 +117,15 @@ bind_outcome bind_and_connect(leakproof::proxy_chain chain, const std::string& p
     CHECK(out.announced.endpoint.port() != 0);
     CHECK_FALSE(out.announced.endpoint.address().is_unspecified());
 
-    asio::ip::tcp::socket peer(io);
-    peer.open(asio::ip::tcp::v4());
-    peer.bind({asio::ip::make_address(peer_from), 0});
+    net::ip::tcp::socket peer(io);
+    peer.open(net::ip::tcp::v4());
+    peer.bind({net::ip::make_address(peer_from), 0});
     peer.connect(out.announced.endpoint);
     out.peer_local = peer.local_endpoint();
-    asio::write(peer, asio::buffer(std::string("from the peer\n")));
+    net::write(peer, net::buffer(std::string("from the peer\n")));
 
     leakproof::async_accept_bound(socket, std::move(out.announced),
-                                  [&](std::error_code ec, asio::ip::tcp::endpoint who) {
+                                  [&](leakproof::error_code ec, net::ip::tcp::endpoint who) {
                                       out.accept_error = ec;
                                       out.peer_seen_by_proxy = who;
                                       accepted = true;
@@ -117,13 +135,13 @@ bind_outcome bind_and_connect(leakproof::proxy_chain chain, const std::string& p
         CHECK_FALSE(socket.is_open());
         return out;
     }
-    std::error_code ec;
+    leakproof::error_code ec;
     out.received.resize(14);
-    asio::read(socket, asio::buffer(out.received), ec);
+    net::read(socket, net::buffer(out.received), ec);
     CHECK_FALSE(ec);
-    asio::write(socket, asio::buffer(std::string("back")), ec);
+    net::write(socket, net::buffer(std::string("back")), ec);
     out.peer_received.resize(4);
-    asio::read(peer, asio::buffer(out.peer_received), ec);
+    net::read(peer, net::buffer(out.peer_received), ec);
     CHECK_FALSE(ec);
     return out;
 }
@@ -138,7 +156,7 @@ void expect_bind_works(const std::string& url, const std::string& peer_host = "1
     CHECK(out.peer_received == "back");
 }
 
-void expect_bind_error(const std::string& url, std::error_code expected) {
+void expect_bind_error(const std::string& url, leakproof::error expected) {
     INFO(url);
     bind_outcome out = bind_and_connect(lptest::proxy(url), "127.0.0.1");
     CHECK_MESSAGE(out.bind_error == expected, out.bind_error.message());
@@ -147,8 +165,8 @@ void expect_bind_error(const std::string& url, std::error_code expected) {
 // ---------------------------------------------------------------- UDP
 
 struct datagram {
-    std::error_code send_error;
-    std::error_code error;
+    leakproof::error_code send_error;
+    leakproof::error_code error;
     std::string payload;
     std::string host;
     std::uint16_t port = 0;
@@ -156,13 +174,13 @@ struct datagram {
 
 // Opens an association, sends `payload` to host:port and waits for one answer.
 struct udp_client {
-    asio::io_context io;
+    net::io_context io;
     leakproof::udp_association assoc{io};
 
-    std::error_code open(leakproof::proxy_chain chain) {
-        std::error_code result;
+    leakproof::error_code open(leakproof::proxy_chain chain) {
+        leakproof::error_code result;
         bool done = false;
-        assoc.async_open(chain, [&](std::error_code ec) {
+        assoc.async_open(chain, [&](leakproof::error_code ec) {
             result = ec;
             done = true;
         });
@@ -174,14 +192,14 @@ struct udp_client {
         datagram out;
         bool sent = false, received = false;
         std::array<char, 2048> buffer{};
-        assoc.async_send_to(asio::buffer(payload), host, port,
-                            [&](std::error_code ec, std::size_t n) {
+        assoc.async_send_to(net::buffer(payload), host, port,
+                            [&](leakproof::error_code ec, std::size_t n) {
                                 out.send_error = ec;
                                 if (!ec) CHECK(n == payload.size());
                                 sent = true;
                             });
-        assoc.async_receive_from(asio::buffer(buffer), [&](std::error_code ec, std::size_t n,
-                                                           std::string_view h, std::uint16_t p) {
+        assoc.async_receive_from(net::buffer(buffer), [&](leakproof::error_code ec, std::size_t n,
+                                                          std::string_view h, std::uint16_t p) {
             out.error = ec;
             out.payload.assign(buffer.data(), n);
             out.host = h;
@@ -197,7 +215,7 @@ void expect_udp_works(const std::string& url) {
     udp_echo echo;
     udp_client client;
     INFO(url);
-    std::error_code ec = client.open(lptest::proxy(url));
+    leakproof::error_code ec = client.open(lptest::proxy(url));
     REQUIRE_MESSAGE(!ec, ec.message());
     CHECK(client.assoc.is_open());
     CHECK(client.assoc.relay_endpoint().address().is_loopback());
@@ -212,14 +230,14 @@ void expect_udp_works(const std::string& url) {
     }
 }
 
-void expect_udp_error(leakproof::proxy_chain chain, std::error_code expected) {
+void expect_udp_error(leakproof::proxy_chain chain, leakproof::error expected) {
     udp_client client;
-    std::error_code ec = client.open(chain);
+    leakproof::error_code ec = client.open(chain);
     CHECK_MESSAGE(ec == expected, ec.message());
     CHECK_FALSE(client.assoc.is_open());
     datagram d = client.round_trip("x", "127.0.0.1", 9);
-    CHECK(d.send_error == asio::error::not_connected);
-    CHECK(d.error == asio::error::not_connected);
+    CHECK(d.send_error == net::error::not_connected);
+    CHECK(d.error == net::error::not_connected);
 }
 
 }  // namespace
@@ -268,14 +286,14 @@ TEST_SUITE("bind") {
     }
 
     TEST_CASE("waiting for the peer times out, and the socket is closed") {
-        asio::io_context io;
-        asio::ip::tcp::socket socket(io);
+        net::io_context io;
+        net::ip::tcp::socket socket(io);
         leakproof::bind_announcement announced;
-        std::error_code bind_ec, accept_ec;
+        leakproof::error_code bind_ec, accept_ec;
         bool bound = false, accepted = false;
         leakproof::async_bind(socket, lptest::proxy("socks5h://" + lptest::server("LP_DANTE")),
                               "127.0.0.1", 0,
-                              [&](std::error_code ec, leakproof::bind_announcement a) {
+                              [&](leakproof::error_code ec, leakproof::bind_announcement a) {
                                   bind_ec = ec;
                                   announced = std::move(a);
                                   bound = true;
@@ -286,7 +304,7 @@ TEST_SUITE("bind") {
         options.timeout = 300ms;
         const auto start = std::chrono::steady_clock::now();
         leakproof::async_accept_bound(socket, std::move(announced), options,
-                                      [&](std::error_code ec, asio::ip::tcp::endpoint) {
+                                      [&](leakproof::error_code ec, net::ip::tcp::endpoint) {
                                           accept_ec = ec;
                                           accepted = true;
                                       });
@@ -297,47 +315,46 @@ TEST_SUITE("bind") {
     }
 
     TEST_CASE("an announcement from another socket, or none, is refused from a posted call") {
-        asio::io_context io;
-        asio::ip::tcp::socket socket(io);
-        std::error_code accept_ec;
+        net::io_context io;
+        net::ip::tcp::socket socket(io);
+        leakproof::error_code accept_ec;
         bool accepted = false;
         leakproof::async_accept_bound(socket, leakproof::bind_announcement{},
-                                      [&](std::error_code ec, asio::ip::tcp::endpoint) {
+                                      [&](leakproof::error_code ec, net::ip::tcp::endpoint) {
                                           accept_ec = ec;
                                           accepted = true;
                                       });
         CHECK_FALSE(accepted);  // never inside the initiating call
         run_until(io, [&] { return accepted; });
-        CHECK(accept_ec == asio::error::invalid_argument);
+        CHECK(accept_ec == net::error::invalid_argument);
     }
 
     TEST_CASE("use_awaitable: bind, tell the peer, accept") {
-        asio::io_context io;
-        asio::ip::tcp::socket socket(io);
-        asio::ip::tcp::socket peer(io);
+        net::io_context io;
+        net::ip::tcp::socket socket(io);
+        net::ip::tcp::socket peer(io);
         const auto chain = lptest::proxy("socks4://" + lptest::server("LP_DANTE"));
         std::string got;
-        std::error_code failure;
+        leakproof::error_code failure;
         bool finished = false;
-        asio::co_spawn(
+        net::co_spawn(
             io,
-            [&]() -> asio::awaitable<void> {
+            [&]() -> net::awaitable<void> {
                 auto announced = co_await leakproof::async_bind(socket, chain, "127.0.0.1", 0,
-                                                                asio::use_awaitable);
-                co_await peer.async_connect(announced.endpoint, asio::use_awaitable);
-                co_await asio::async_write(peer, asio::buffer(std::string("hi")),
-                                           asio::use_awaitable);
+                                                                net::use_awaitable);
+                co_await peer.async_connect(announced.endpoint, net::use_awaitable);
+                co_await net::async_write(peer, net::buffer(std::string("hi")), net::use_awaitable);
                 auto who = co_await leakproof::async_accept_bound(socket, std::move(announced),
-                                                                  asio::use_awaitable);
+                                                                  net::use_awaitable);
                 CHECK(who == peer.local_endpoint());
                 got.resize(2);
-                co_await asio::async_read(socket, asio::buffer(got), asio::use_awaitable);
+                co_await net::async_read(socket, net::buffer(got), net::use_awaitable);
             },
             [&](std::exception_ptr e) {
                 if (e) {
                     try {
                         std::rethrow_exception(e);
-                    } catch (const std::system_error& err) {
+                    } catch (const lptest::system_error& err) {
                         failure = err.code();
                     }
                 }
@@ -369,22 +386,23 @@ TEST_SUITE("udp") {
         }
         // Two buffers, one datagram.
         std::string a = "two ", b = "pieces";
-        std::array<asio::const_buffer, 2> pieces = {asio::buffer(a), asio::buffer(b)};
+        std::array<net::const_buffer, 2> pieces = {net::buffer(a), net::buffer(b)};
         std::array<char, 64> in{};
         std::size_t got = 0;
         bool sent = false, received = false;
         client.assoc.async_send_to(pieces, "127.0.0.1", echo.port(),
-                                   [&](std::error_code ec, std::size_t n) {
+                                   [&](leakproof::error_code ec, std::size_t n) {
                                        CHECK_FALSE(ec);
                                        CHECK(n == 10);
                                        sent = true;
                                    });
-        client.assoc.async_receive_from(asio::buffer(in), [&](std::error_code ec, std::size_t n,
-                                                              std::string_view, std::uint16_t) {
-            CHECK_FALSE(ec);
-            got = n;
-            received = true;
-        });
+        client.assoc.async_receive_from(
+            net::buffer(in),
+            [&](leakproof::error_code ec, std::size_t n, std::string_view, std::uint16_t) {
+                CHECK_FALSE(ec);
+                got = n;
+                received = true;
+            });
         run_until(client.io, [&] { return sent && received; });
         CHECK(std::string(in.data(), got) == "echo:two pieces");
     }
@@ -398,13 +416,14 @@ TEST_SUITE("udp") {
         int answered = 0;
         auto round = [&] {
             bool sent = false, received = false;
-            client.assoc.async_send_to(asio::buffer(payload), "127.0.0.1", echo.port(),
-                                       [&](std::error_code, std::size_t) { sent = true; });
-            client.assoc.async_receive_from(asio::buffer(in), [&](std::error_code ec, std::size_t,
-                                                                  std::string_view, std::uint16_t) {
-                if (!ec) ++answered;
-                received = true;
-            });
+            client.assoc.async_send_to(net::buffer(payload), "127.0.0.1", echo.port(),
+                                       [&](leakproof::error_code, std::size_t) { sent = true; });
+            client.assoc.async_receive_from(
+                net::buffer(in),
+                [&](leakproof::error_code ec, std::size_t, std::string_view, std::uint16_t) {
+                    if (!ec) ++answered;
+                    received = true;
+                });
             client.io.restart();
             for (int i = 0; i < 1000 && !(sent && received); ++i) client.io.run_one_for(10ms);
         };
@@ -413,7 +432,7 @@ TEST_SUITE("udp") {
         for (int i = 0; i < 50; ++i) round();
         const long after = lptest::allocations.load();
         CHECK(answered == 55);
-        CHECK(after - before == 0);
+        CHECK(after - before <= 50 * asio_allocations_per_round);
     }
 
     TEST_CASE("the association ends with its control connection") {
@@ -421,15 +440,15 @@ TEST_SUITE("udp") {
         udp_client client;
         REQUIRE(!client.open(lptest::proxy("socks5h://" + lptest::server("LP_DANTE"))));
         std::array<char, 64> in{};
-        std::error_code pending_ec;
+        leakproof::error_code pending_ec;
         bool received = false;
-        client.assoc.async_receive_from(asio::buffer(in), [&](std::error_code ec, std::size_t,
-                                                              std::string_view, std::uint16_t) {
+        client.assoc.async_receive_from(net::buffer(in), [&](leakproof::error_code ec, std::size_t,
+                                                             std::string_view, std::uint16_t) {
             pending_ec = ec;
             received = true;
         });
         // Our end of the control connection half-closes: dante ends the association.
-        client.assoc.control_socket().shutdown(asio::socket_base::shutdown_send);
+        client.assoc.control_socket().shutdown(net::socket_base::shutdown_send);
         run_until(client.io, [&] { return received; });
         CHECK(pending_ec == error::udp_association_closed);
         CHECK_FALSE(client.assoc.is_open());
@@ -459,10 +478,10 @@ TEST_SUITE("udp") {
         udp_echo echo;
         udp_client client;
         REQUIRE(!client.open(lptest::proxy("socks5h://" + lptest::server("LP_DANTE"))));
-        std::error_code ec;
+        leakproof::error_code ec;
         bool sent = false;
-        client.assoc.async_send_to(asio::buffer(std::string("x")), std::string(256, 'n'), 53,
-                                   [&](std::error_code e, std::size_t) {
+        client.assoc.async_send_to(net::buffer(std::string("x")), std::string(256, 'n'), 53,
+                                   [&](leakproof::error_code e, std::size_t) {
                                        ec = e;
                                        sent = true;
                                    });

@@ -4,9 +4,6 @@
 // gets. Against the project's test proxy (which reads early data, and can
 // hold a refusal back until it has some: the late- faults), dante and
 // microsocks (which of them read early data: doc/leakproof.1 says).
-#include <asio/read.hpp>
-#include <asio/write.hpp>
-
 #include "support.hpp"
 
 namespace {
@@ -28,50 +25,50 @@ public:
     }
 
 private:
-    echo_server() : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    echo_server() : acceptor_(io_, {net::ip::make_address("127.0.0.1"), 0}) {
         accept();
         thread_ = std::thread([this] { io_.run(); });
     }
 
     struct session : std::enable_shared_from_this<session> {
-        explicit session(asio::ip::tcp::socket s) : socket(std::move(s)) {}
+        explicit session(net::ip::tcp::socket s) : socket(std::move(s)) {}
         void read() {
-            socket.async_read_some(asio::buffer(data),
-                                   [self = shared_from_this()](std::error_code ec, std::size_t n) {
-                                       if (!ec) self->write(n);
-                                   });
+            socket.async_read_some(net::buffer(data), [self = shared_from_this()](
+                                                          leakproof::error_code ec, std::size_t n) {
+                if (!ec) self->write(n);
+            });
         }
         void write(std::size_t n) {
-            asio::async_write(socket, asio::buffer(data, n),
-                              [self = shared_from_this()](std::error_code ec, std::size_t) {
-                                  if (!ec) self->read();
-                              });
+            net::async_write(socket, net::buffer(data, n),
+                             [self = shared_from_this()](leakproof::error_code ec, std::size_t) {
+                                 if (!ec) self->read();
+                             });
         }
-        asio::ip::tcp::socket socket;
+        net::ip::tcp::socket socket;
         std::array<char, 4096> data{};
     };
 
     void accept() {
-        acceptor_.async_accept([this](std::error_code ec, asio::ip::tcp::socket s) {
+        acceptor_.async_accept([this](leakproof::error_code ec, net::ip::tcp::socket s) {
             if (ec) return;
             std::make_shared<session>(std::move(s))->read();
             accept();
         });
     }
 
-    asio::io_context io_;
-    asio::ip::tcp::acceptor acceptor_;
+    net::io_context io_;
+    net::ip::tcp::acceptor acceptor_;
     std::thread thread_;
 };
 
 struct exchange {
-    std::error_code connect_error;
+    leakproof::error_code connect_error;
     bool reply_pending_after_connect = false;
-    std::error_code write_error;
+    leakproof::error_code write_error;
     bool read_done = false;
-    std::error_code read_error;
+    leakproof::error_code read_error;
     std::string echoed;
-    std::error_code second_write_error;  // after the read: the refusal again, or none
+    leakproof::error_code second_write_error;  // after the read: the refusal again, or none
     bool open_after = false;
 };
 
@@ -80,27 +77,27 @@ struct exchange {
 exchange run_exchange(const std::string& url, const std::string& host, std::uint16_t port,
                       const std::string& message = "ping",
                       std::chrono::steady_clock::duration bound = 20s) {
-    asio::io_context io;
+    net::io_context io;
     leakproof::optimistic_stream<> stream(io);
     exchange out;
     std::string in(message.size(), '\0');
     bool connected = false;
-    stream.async_connect(lptest::proxy(url), host, port, {}, [&](std::error_code ec) {
+    stream.async_connect(lptest::proxy(url), host, port, {}, [&](leakproof::error_code ec) {
         connected = true;
         out.connect_error = ec;
         out.reply_pending_after_connect = stream.reply_pending();
         if (ec) return;
-        asio::async_write(stream, asio::buffer(message), [&](std::error_code wec, std::size_t) {
+        net::async_write(stream, net::buffer(message), [&](leakproof::error_code wec, std::size_t) {
             out.write_error = wec;
-            asio::async_read(stream, asio::buffer(in), [&](std::error_code rec, std::size_t n) {
+            net::async_read(stream, net::buffer(in), [&](leakproof::error_code rec, std::size_t n) {
                 out.read_done = true;
                 out.read_error = rec;
                 out.echoed = in.substr(0, n);
-                asio::async_write(stream, asio::buffer(message),
-                                  [&](std::error_code w2, std::size_t) {
-                                      out.second_write_error = w2;
-                                      out.open_after = stream.is_open();
-                                  });
+                net::async_write(stream, net::buffer(message),
+                                 [&](leakproof::error_code w2, std::size_t) {
+                                     out.second_write_error = w2;
+                                     out.open_after = stream.is_open();
+                                 });
             });
         });
     });
@@ -118,7 +115,7 @@ std::string fault_server() {
 }
 
 // What a plain connect to the same refusal (sent at once) fails with.
-std::error_code plain_error(const std::string& url, const std::string& name) {
+leakproof::error_code plain_error(const std::string& url, const std::string& name) {
     return lptest::fetch(lptest::proxy(url), name, echo_server::instance().port()).error;
 }
 
@@ -171,7 +168,7 @@ TEST_SUITE("optimistic") {
         for (const char* fault : {"refuse", "close", "garbage"}) cases.push_back({socks4, fault});
         for (const auto& [url, fault] : cases) {
             INFO(url << " " << fault);
-            const std::error_code expected = plain_error(url, fault + ".fault");
+            const leakproof::error_code expected = plain_error(url, fault + ".fault");
             REQUIRE(expected);
             auto out = run_exchange(url + "?optimistic=1", "late-" + fault + ".fault",
                                     echo_server::instance().port());

@@ -2,6 +2,8 @@
 // (tests/harness/fault_proxy.py): SOCKS4a, Tor's RESOLVE and RESOLVE_PTR,
 // pipelined handshakes, and every fault it can inject, each of which must
 // come back as its own named error.
+#include <cerrno>
+
 #include "support.hpp"
 
 namespace {
@@ -51,13 +53,13 @@ TEST_SUITE("test-proxy") {
     }
 
     TEST_CASE("Tor RESOLVE over SOCKS5 and SOCKS4a") {
-        asio::io_context io;
+        net::io_context io;
         for (std::string scheme : {"socks5h://", "socks4a://"}) {
-            asio::ip::address got;
-            std::error_code result = asio::error::would_block;
+            net::ip::address got;
+            leakproof::error_code result = net::error::would_block;
             leakproof::async_resolve(io.get_executor(), lptest::proxy(scheme + fault_server()),
                                      lptest::only_proxy_name, {},
-                                     [&](std::error_code ec, asio::ip::address a) {
+                                     [&](leakproof::error_code ec, net::ip::address a) {
                                          result = ec;
                                          got = a;
                                      });
@@ -65,12 +67,12 @@ TEST_SUITE("test-proxy") {
             io.restart();
             INFO(scheme);
             CHECK_MESSAGE(!result, result.message());
-            CHECK(got == asio::ip::make_address("127.0.0.1"));
+            CHECK(got == net::ip::make_address("127.0.0.1"));
         }
-        asio::ip::address v6;
+        net::ip::address v6;
         CHECK(!leakproof::resolve(lptest::proxy("socks5h://" + fault_server()),
                                   "v6.only-proxy.test", v6));
-        CHECK(v6 == asio::ip::make_address("::1"));
+        CHECK(v6 == net::ip::make_address("::1"));
         CHECK(leakproof::resolve(lptest::proxy("socks5h://" + fault_server()),
                                  "unknown.only-proxy.test", v6) == error::host_unreachable);
     }
@@ -78,18 +80,18 @@ TEST_SUITE("test-proxy") {
     TEST_CASE("Tor RESOLVE_PTR") {
         std::string name;
         auto ec = leakproof::resolve_ptr(lptest::proxy("socks5h://" + fault_server()),
-                                         asio::ip::make_address("127.0.0.1"), name);
+                                         net::ip::make_address("127.0.0.1"), name);
         CHECK_MESSAGE(!ec, ec.message());
         CHECK(name == lptest::only_proxy_name);
         CHECK(leakproof::resolve_ptr(lptest::proxy("socks4a://" + fault_server()),
-                                     asio::ip::make_address("127.0.0.1"),
+                                     net::ip::make_address("127.0.0.1"),
                                      name) == error::command_needs_socks5);
     }
 
     TEST_CASE("every injected fault is its own error") {
         struct fault {
             const char* name;
-            std::error_code expected;
+            leakproof::error expected;
         };
         const fault faults[] = {
             {"refuse.fault", error::connection_refused},
@@ -106,6 +108,28 @@ TEST_SUITE("test-proxy") {
         }
         auto out = fetch_name("socks4a://" + fault_server(), "refuse.fault");
         CHECK(out.error == error::socks4_rejected);
+    }
+
+    // The same in both flavours (std::error_code, boost::system::error_code).
+    TEST_CASE("the handlers' error_code: equal to the enum, same message, back to std") {
+        auto out = fetch_name("socks5h://" + fault_server(), "refuse.fault");
+        const std::error_code expected = leakproof::make_error_code(error::connection_refused);
+        CHECK(out.error == error::connection_refused);
+        CHECK(error::connection_refused == out.error);
+        CHECK(out.error != error::timeout);
+        CHECK(out.error.message() == expected.message());
+        CHECK(out.error == std::errc::connection_refused);  // the same condition
+        const std::error_code back = leakproof::to_std_error_code(out.error);
+        CHECK(back == expected);
+        CHECK(leakproof::to_errno(back) == ECONNREFUSED);
+        CHECK(leakproof::to_error_code(back) == out.error);
+
+        // A system error from reaching the proxy: std's system category once back.
+        auto down = lptest::fetch(lptest::proxy("socks5h://127.0.0.1:1"), "a.test", 80);
+        CHECK(down.error == net::error::connection_refused);
+        CHECK(leakproof::to_std_error_code(down.error) ==
+              std::error_code(ECONNREFUSED, std::system_category()));
+        CHECK(leakproof::to_errno(leakproof::to_std_error_code(down.error)) == ECONNREFUSED);
     }
 
     TEST_CASE("a slow proxy is waited for, a silent one times out") {
@@ -130,28 +154,29 @@ TEST_SUITE("test-proxy") {
                                  lptest::only_proxy_name, 80);
         CHECK(out.error == error::proxy_closed);
 
-        asio::io_context io;
-        asio::ip::tcp::acceptor closed(io, {asio::ip::make_address("127.0.0.1"), 0});
+        net::io_context io;
+        net::ip::tcp::acceptor closed(io, {net::ip::make_address("127.0.0.1"), 0});
         auto port = closed.local_endpoint().port();
         closed.close();  // nothing listens there now
         out = lptest::fetch(lptest::proxy("socks5h://127.0.0.1:" + std::to_string(port)),
                             lptest::only_proxy_name, 80);
-        CHECK(out.error == asio::error::connection_refused);
+        CHECK(out.error == net::error::connection_refused);
     }
 
     TEST_CASE("the bytes after the reply stay in the socket for the application") {
         // The proxy writes its reply (with a domain BND.ADDR) and "HELLO" in
         // one segment; the handshake must stop exactly at the reply's end.
-        asio::io_context io;
-        asio::ip::tcp::socket socket(io);
-        std::error_code result = asio::error::would_block;
+        net::io_context io;
+        net::ip::tcp::socket socket(io);
+        leakproof::error_code result = net::error::would_block;
         leakproof::async_connect(socket, lptest::proxy("socks5h://" + fault_server()),
-                                 "domainreply.fault", 80, [&](std::error_code ec) { result = ec; });
+                                 "domainreply.fault", 80,
+                                 [&](leakproof::error_code ec) { result = ec; });
         io.run();
         REQUIRE_MESSAGE(!result, result.message());
         std::string rest;
-        std::error_code ec;
-        asio::read(socket, asio::dynamic_buffer(rest), asio::transfer_exactly(5), ec);
+        leakproof::error_code ec;
+        net::read(socket, net::dynamic_buffer(rest), net::transfer_exactly(5), ec);
         CHECK(rest == "HELLO");
     }
 }

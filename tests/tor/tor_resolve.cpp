@@ -14,6 +14,9 @@
 
 #include "leakproof/asio.hpp"
 
+// The Asio the library was configured with (leakproof/asio_flavour.hpp).
+namespace net = leakproof::net;
+
 int main(int argc, char** argv) {
     if (argc != 4 || (std::string_view{argv[2]} != "name" && std::string_view{argv[2]} != "ptr")) {
         std::fputs("usage: tor_resolve PROXY-URL name HOSTNAME | ptr ADDRESS\n", stderr);
@@ -29,15 +32,15 @@ int main(int argc, char** argv) {
     leakproof::connect_options options;
     options.timeout = std::chrono::seconds(30);
 
-    std::error_code ec;
+    leakproof::error_code ec;
     std::string answer;
     if (std::string_view{argv[2]} == "name") {
-        asio::ip::address address;
+        net::ip::address address;
         ec = leakproof::resolve(proxy, argv[3], address, options);
         if (!ec) answer = address.to_string();
     } else {
-        std::error_code parse_ec;
-        auto address = asio::ip::make_address(argv[3], parse_ec);
+        leakproof::error_code parse_ec;
+        auto address = net::ip::make_address(argv[3], parse_ec);
         if (parse_ec) {
             std::fprintf(stderr, "tor_resolve: not an IP address: %s\n", argv[3]);
             return 2;

@@ -29,6 +29,12 @@ that answers RESOLVE, plus relays (bench/delay_relay.py) that put a proxy
                default (interposer + supervisor) and --supervise against
                the interposer alone, per connect on loopback; start-up of
                a supervised static `true`
+  10. first-byte  time to the first byte back (connect by name, write one
+               byte, read it back) through the Tor stand-in 20 ms away: the
+               library (bench/first_byte) plain, pipelined and optimistic
+               (leakproof::optimistic_stream), the wrapped connect_loop
+               (leakproof default and pipelined: the interposer sends no
+               early data yet), proxychains4 and torsocks
   9. udp       UDP round trips (bench/udp_rtt) to an echo server on
                loopback: through dante with leakproof::udp_association,
                through dante with a plain socket under socksify, and
@@ -662,6 +668,35 @@ def udp_measure(args, binary, echo_port, svc, summary):
     summary["udp"] = {"figures": figures, "heap": heap, "socksify": sock is not None}
 
 
+def first_byte(args, build, ws, svc, summary):
+    port, n = svc["far_tor"], args.latency_n
+    client = os.path.join(build, "bench", "first_byte")
+    url = f"socks5h://127.0.0.1:{port}"
+
+    def library(option, mode):
+        return lambda: float(run([client, url + option, NAME, str(svc["echo"]), str(n), mode]))
+
+    entries = [("library", library("", "plain"), True),
+               ("library pipelined", library("?pipeline=1", "plain"), True),
+               ("library optimistic", library("?optimistic=1", "optimistic"), True)]
+    loop = Loop(build, svc["echo"])
+    wrapped = [w for w in ws if w.name in ("leakproof", "leakproof pipelined", "proxychains4", "torsocks")]
+    entries += [(w.name, (lambda f: lambda: f()[0] / 1000)(loop.wrapped(w, port, n)), w.ours)
+                for w in wrapped]
+    print(f"\nbench: first byte back, {n} sequential exchanges x {args.rounds} rounds, "
+          f"Tor stand-in 20 ms away", flush=True)
+    got = alternate(entries, args.rounds, "first-byte")
+    ms = {name: med(v) for name, v in got.items()}
+    pc, ts = ms.get("proxychains4"), ms.get("torsocks")
+    table("10. first byte back through the Tor stand-in 20 ms away (median ms)",
+          ["contender", "ms", "vs proxychains4", "vs torsocks"],
+          [[name, f"{v:.1f}", ratio(v, pc), ratio(v, ts)] for name, v in ms.items()])
+    opt = ms.get("library optimistic")
+    print(f"  goals: optimistic/proxychains4 <= 0.50: {goal(opt / pc if opt and pc else None, 0.5)}; "
+          f"optimistic/torsocks <= 0.30: {goal(opt / ts if opt and ts else None, 0.3)}")
+    summary["first_byte"] = ms
+
+
 def static_build(workdir, name, source=None, code=None):
     """A gcc -static binary (None if the toolchain cannot make one)."""
     out = os.path.join(workdir, name)
@@ -851,7 +886,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="a short smoke run (CI)")
     ap.add_argument("--markdown", help="also write the summary table (markdown) here")
     ap.add_argument("--only", help="run one section: latency, cpu, startup, async, data, event-loop, "
-                                   "supervisor, core, udp")
+                                   "supervisor, core, udp, first-byte")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     for need in ("bench/connect_loop", "bench/floor_client", "bench/async_load", "preload/leakproof"):
@@ -893,7 +928,8 @@ def main():
                 "event-loop": lambda: event_loop(args, build, ws, svc, summary),
                 "supervisor": lambda: supervisor(args, build, svc, summary),
                 "core": lambda: core(build, summary),
-                "udp": lambda: udp(args, build, ws, svc, summary)}
+                "udp": lambda: udp(args, build, ws, svc, summary),
+                "first-byte": lambda: first_byte(args, build, ws, svc, summary)}
     if args.only and args.only not in sections:
         sys.exit(f"bench: --only: no section {args.only!r} ({', '.join(sections)})")
     servers = our_children()

@@ -90,7 +90,8 @@ _leakproof()
     esac
     [[ $split == true ]] && return
 
-    COMPREPLY=($(compgen -W "-p --proxy --tor --pipeline -u --user --pass --password -i
+    COMPREPLY=($(compgen -W "-p --proxy --tor --pipeline --optimistic
+        --no-optimistic -u --user --pass --password -i
         --isolate --isolate= -q --quiet -v --verbose --timeout --exclude --proxy-loopback
         --log-file --supervise --require-supervisor --chain --hop-timeout --route --config
         --print-config --shell --env --check -h --help --version --" -- "$cur"))

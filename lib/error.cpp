@@ -80,7 +80,8 @@ constexpr error_info table[] = {
     {"proxy URL: malformed %-escape", std::errc::invalid_argument, EINVAL},
     {"proxy URL: host, user or password longer than 255 bytes", std::errc::invalid_argument,
      EINVAL},
-    {"proxy URL: unknown option (known: pipeline=0|1)", std::errc::invalid_argument, EINVAL},
+    {"proxy URL: unknown option (known: pipeline=0|1, optimistic=0|1)", std::errc::invalid_argument,
+     EINVAL},
 
     // protocol_error, as bad_version is: checks for that condition still hold.
     {"proxy: answered like an HTTP server, not SOCKS", std::errc::protocol_error, EPROTO},

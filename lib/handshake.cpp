@@ -120,14 +120,15 @@ std::size_t bytes_needed(const request& req) noexcept {
     const std::size_t user = req.user.size(), name = req.target.name.size();
     if (req.version != socks_version::v5)
         return std::max(socks4_reply_size, 8 + user + 1 + (name ? name + 1 : 0));
-    const std::size_t greeting = req.user.empty() || req.options.pipeline ? 3 : 4;
+    const bool pipelined = req.options.pipeline || req.options.optimistic;
+    const std::size_t greeting = req.user.empty() || pipelined ? 3 : 4;
     const std::size_t auth = req.user.empty() ? 0 : 3 + user + req.password.size();
     std::size_t target = 4;
     if (req.target.type == address::kind::ipv6) target = 16;
     if (req.target.type == address::kind::name) target = 1 + name;
     const std::size_t request = 4 + target + 2;
     const std::size_t sends =
-        req.options.pipeline ? greeting + auth + request : std::max({greeting, auth, request});
+        pipelined ? greeting + auth + request : std::max({greeting, auth, request});
     const std::size_t reply = req.cmd == command::resolve_ptr ? 4 + 1 + max_field + 2 : 4 + 16 + 2;
     return std::max(sends, reply);
 }
@@ -186,6 +187,9 @@ std::size_t handshake_machine::buffer_size(const request& req) noexcept {
 
 handshake_machine::handshake_machine(const request& req, std::span<std::uint8_t> buffer) noexcept
     : req_(req), buf_(buffer) {
+    // Early data behind a request the server has not seen whole would be
+    // read as handshake bytes: optimistic means the one-write handshake.
+    if (req_.options.optimistic) req_.options.pipeline = true;
     if (auto ec = validate(req_)) {
         state_ = state::failed;
         error_ = ec;
@@ -350,6 +354,18 @@ void handshake_machine::sent() noexcept {
                 expect(state::recv_socks4_reply, socks4_reply_size);
             break;
         default: break;  // not sending: nothing to acknowledge
+    }
+}
+
+bool handshake_machine::request_sent() const noexcept {
+    switch (state_) {
+        case state::send_greeting:
+        case state::send_auth:
+        case state::send_request: return false;
+        case state::recv_method:
+        case state::recv_auth: return req_.options.pipeline;
+        case state::failed: return false;
+        default: return true;  // reading the (last) reply, or done
     }
 }
 

@@ -102,6 +102,10 @@ std::error_code parse_options(std::string_view query, proxy& out) noexcept {
             out.options.pipeline = true;
         else if (opt == "pipeline=0")
             out.options.pipeline = false;
+        else if (opt == "optimistic" || opt == "optimistic=1")
+            out.options.optimistic = true;
+        else if (opt == "optimistic=0")
+            out.options.optimistic = false;
         else if (!opt.empty())
             return error::url_bad_option;
         query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
@@ -247,7 +251,10 @@ std::size_t format_url(const proxy& p, char* out, std::size_t size, secrets what
         w.put("@");
     }
     put_host_port(w, p);
-    if (what == secrets::kept && p.options.pipeline) w.put("?pipeline=1");
+    if (what == secrets::kept) {
+        if (p.options.pipeline) w.put("?pipeline=1");
+        if (p.options.optimistic) w.put(p.options.pipeline ? "&optimistic=1" : "?optimistic=1");
+    }
     return w.len;
 }
 

@@ -46,6 +46,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -119,6 +120,11 @@ namespace detail {
 
 // What an operation completes with besides its error_code.
 struct connect_result {
+    using signature = void(error_code);
+};
+// A connect that may end once the last hop's request is written, with its
+// reply still to be read (optimistic_stream).
+struct optimistic_result {
     using signature = void(error_code);
 };
 struct resolve_result {
@@ -423,6 +429,7 @@ private:
                 return net::async_write(st.socket, net::buffer(act.bytes.data(), act.bytes.size()),
                                         std::move(self));
             case action_kind::receive:
+                if (early_data_may_follow()) return finish(self, {});
                 // Exactly what the proxy still owes: bytes after the reply stay unread.
                 st.reading = true;
                 return st.socket.async_read_some(net::buffer(act.space.data(), act.space.size()),
@@ -431,6 +438,18 @@ private:
             case action_kind::done:
                 if (++st.hop < st.path.size()) return start_hop(self);
                 return finish(self, {});
+        }
+    }
+
+    // optimistic_stream's connect ends here: the last hop is optimistic and
+    // its whole request is written; the stream's first read takes the reply.
+    bool early_data_may_follow() const noexcept {
+        if constexpr (!std::is_same_v<Result, optimistic_result>) {
+            return false;
+        } else {
+            const socks_state<Socket>& st = *st_;
+            return st.hop + 1 == st.path.size() &&
+                   st.path.make_request(st.hop).options.optimistic && st.handshake->request_sent();
         }
     }
 
@@ -479,7 +498,8 @@ private:
 
     template <typename Self>
     void complete(Self& self, error_code ec) {
-        if constexpr (std::is_same_v<Result, connect_result>) {
+        if constexpr (std::is_same_v<Result, connect_result> ||
+                      std::is_same_v<Result, optimistic_result>) {
             auto keep = std::move(st_);  // free the state after the handler, not before
             self.complete(ec);
         } else if constexpr (std::is_same_v<Result, bind_result>) {
@@ -572,6 +592,191 @@ auto async_connect(net::basic_stream_socket<net::ip::tcp, Executor>& socket, pro
                    std::string_view host, std::uint16_t port, Token&& token) {
     return async_connect(socket, chain, host, port, connect_options{}, std::forward<Token>(token));
 }
+
+// ---------------------------------------------------------------- optimistic data
+
+namespace detail {
+
+// The proxy ended the stream: the same rule as socks_op::hung_up.
+inline bool proxy_hung_up(error_code ec) {
+    return ec == net::error::eof || ec == net::error::connection_reset ||
+           ec == net::error::broken_pipe;
+}
+
+// optimistic_stream's write: straight out behind the request, or, after a
+// refusal, its error from a posted call (never inside the initiating function).
+template <typename Socket, typename Buffers>
+class optimistic_write_op {
+public:
+    optimistic_write_op(Socket& socket, const Buffers& buffers, error_code refusal)
+        : socket_(socket), buffers_(buffers), refusal_(refusal) {}
+
+    template <typename Self>
+    void operator()(Self& self) {
+        if (!refusal_) return socket_.async_write_some(buffers_, std::move(self));
+        if (posted_) return self.complete(refusal_, 0);
+        posted_ = true;
+        net::post(socket_.get_executor(), std::move(self));
+    }
+
+    template <typename Self>
+    void operator()(Self& self, error_code ec, std::size_t n) {
+        self.complete(ec, n);
+    }
+
+private:
+    Socket& socket_;
+    Buffers buffers_;
+    error_code refusal_;
+    bool posted_ = false;
+};
+
+// optimistic_stream's read: first the reply the connect left outstanding
+// (exactly its bytes, through the core), then the caller's own read. A
+// refusal closes the socket and completes the read with the handshake's error.
+template <typename Socket, typename Buffers>
+class optimistic_read_op {
+public:
+    optimistic_read_op(std::shared_ptr<socks_state<Socket>> st, Socket& socket,
+                       const Buffers& buffers)
+        : st_(std::move(st)), socket_(socket), buffers_(buffers) {}
+
+    template <typename Self>
+    void operator()(Self& self) {
+        if (stage_ == stage::posted)
+            return self.complete(to_error_code(st_->handshake->error()), 0);
+        advance(self, false);
+    }
+
+    template <typename Self>
+    void operator()(Self& self, error_code ec, std::size_t n) {
+        if (stage_ == stage::data) return self.complete(ec, n);
+        handshake_machine& hs = *st_->handshake;
+        if (proxy_hung_up(ec))
+            hs.closed();  // the core says what a close means here: proxy_closed, a cut reply
+        else if (ec)
+            return self.complete(ec, 0);
+        else
+            hs.received(n);
+        advance(self, true);
+    }
+
+private:
+    enum class stage : std::uint8_t { reply, posted, data };
+
+    template <typename Self>
+    void advance(Self& self, bool in_handler) {
+        const action act = st_ ? st_->handshake->next() : action{action_kind::done, {}, {}, {}};
+        if (act.kind == action_kind::receive)
+            return socket_.async_read_some(net::buffer(act.space.data(), act.space.size()),
+                                           std::move(self));
+        if (act.kind == action_kind::failed) {
+            error_code ignored;
+            socket_.close(ignored);  // refused: nothing more goes to the proxy
+            if (in_handler) return self.complete(to_error_code(act.error), 0);
+            stage_ = stage::posted;
+            return net::post(socket_.get_executor(), std::move(self));
+        }
+        stage_ = stage::data;  // done: a send never follows request_sent()
+        socket_.async_read_some(buffers_, std::move(self));
+    }
+
+    std::shared_ptr<socks_state<Socket>> st_;  // null: no reply was outstanding
+    Socket& socket_;
+    Buffers buffers_;
+    stage stage_ = stage::reply;
+};
+
+}  // namespace detail
+
+// A TCP socket connected through SOCKS with optimistic data: when the last
+// proxy's URL says ?optimistic=1 (handshake_options::optimistic), async_connect
+// completes as soon as the whole request is written, without waiting for the
+// proxy's reply. The program then writes at once (the bytes follow the
+// request on the same stream: one round trip saved for HTTP or TLS, which
+// speak first), and the first async_read_some reads the reply first —
+// exactly its bytes, nothing of the application's data — before it reads
+// into the caller's buffers. A refusal completes that read with the
+// handshake's error (leakproof::error::connection_refused, …), closes the
+// socket, and every later read or write gets the same error. Without
+// ?optimistic=1 it is an ordinary connect (the reply is read before
+// async_connect completes). A model of Asio's AsyncReadStream and
+// AsyncWriteStream: net::async_read, async_write, ssl::stream<> work on it.
+//
+// The connect's timeout covers the connect and the request; the reply is
+// then waited for as long as the read waits (cancel it, or close the stream).
+// Only servers that read the bytes behind a request may be given early data:
+// Tor, dante and the project's test proxy do (tests/asio); microsocks drops
+// them, or refuses the connect when they arrive with the request.
+// The stream keeps its socket at a fixed address: it may be moved, but not
+// while an operation is pending (Asio's own rule for sockets).
+template <typename Socket = net::ip::tcp::socket>
+class optimistic_stream {
+public:
+    using executor_type = typename Socket::executor_type;
+    using next_layer_type = Socket;
+    using lowest_layer_type = typename Socket::lowest_layer_type;
+
+    explicit optimistic_stream(const executor_type& ex) : socket_(std::make_unique<Socket>(ex)) {}
+    template <typename Context,
+              typename = std::enable_if_t<std::is_convertible_v<Context&, net::execution_context&>>>
+    explicit optimistic_stream(Context& ctx) : socket_(std::make_unique<Socket>(ctx)) {}
+
+    executor_type get_executor() noexcept { return socket_->get_executor(); }
+    Socket& next_layer() noexcept { return *socket_; }
+    lowest_layer_type& lowest_layer() noexcept { return socket_->lowest_layer(); }
+    bool is_open() const noexcept { return socket_->is_open(); }
+    void close(error_code& ec) { socket_->close(ec); }
+
+    // True between an optimistic connect and the read that takes the reply.
+    bool reply_pending() const noexcept {
+        return pending_ && !pending_->handshake->finished() && !pending_->handshake->failed();
+    }
+    // The proxy's refusal, once a read found it; empty otherwise.
+    error_code refusal() const noexcept {
+        return pending_ && pending_->handshake->failed()
+                   ? to_error_code(pending_->handshake->error())
+                   : error_code{};
+    }
+
+    // Completes with void(error_code): see the class comment for when.
+    template <typename Token>
+    auto async_connect(proxy_chain chain, std::string_view host, std::uint16_t port,
+                       const connect_options& options, Token&& token) {
+        pending_ = std::make_shared<detail::socks_state<Socket>>(
+            socket_.get(), socket_->get_executor(), chain, host, port, command::connect, options);
+        return net::async_compose<Token, detail::optimistic_result::signature>(
+            detail::socks_op<Socket, detail::optimistic_result>(pending_), token,
+            socket_->get_executor());
+    }
+
+    template <typename Token>
+    auto async_connect(proxy_chain chain, std::string_view host, std::uint16_t port,
+                       Token&& token) {
+        return async_connect(chain, host, port, connect_options{}, std::forward<Token>(token));
+    }
+
+    template <typename MutableBuffers, typename Token>
+    auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+        auto st = reply_pending() || refusal() ? pending_ : nullptr;
+        return net::async_compose<Token, void(error_code, std::size_t)>(
+            detail::optimistic_read_op<Socket, MutableBuffers>(std::move(st), *socket_, buffers),
+            token, socket_->get_executor());
+    }
+
+    // Goes straight out, behind the request, while the reply is pending.
+    template <typename ConstBuffers, typename Token>
+    auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+        return net::async_compose<Token, void(error_code, std::size_t)>(
+            detail::optimistic_write_op<Socket, ConstBuffers>(*socket_, buffers, refusal()), token,
+            socket_->get_executor());
+    }
+
+private:
+    std::unique_ptr<Socket> socket_;
+    // The connect's state: the handshake whose reply a read may still owe.
+    std::shared_ptr<detail::socks_state<Socket>> pending_;
+};
 
 // Tor's RESOLVE: asks the last proxy for the address of `name`; completes with
 // void(error_code, net::ip::address).

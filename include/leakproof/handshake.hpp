@@ -77,6 +77,13 @@ struct handshake_options {
     // round trip). Off by default: some servers (microsocks) drop bytes that
     // arrive before they asked for them.
     bool pipeline = false;
+    // Optimistic data: the caller may treat the connection as established,
+    // and send the application's first bytes behind the request, once
+    // request_sent() is true, and read the reply later (before any of the
+    // application's reads). Implies `pipeline`: the whole handshake is then
+    // one write. Only for servers that read early data (Tor does; the man
+    // page lists the ones tested); a server that drops it loses those bytes.
+    bool optimistic = false;
     // Accept a SOCKS4 reply whose VN is 4 instead of 0 (seen in the wild).
     bool lenient_socks4_reply_version = false;
     // Accept an RFC 1929 reply whose version is 5 instead of 1 (seen in the wild).
@@ -169,6 +176,10 @@ public:
     // Copies as much of `in` as the handshake wants and calls received();
     // returns how many bytes were taken. Bytes beyond the reply are not taken.
     std::size_t feed(std::span<const std::uint8_t> in) noexcept;
+
+    // Every byte this handshake sends has been sent: only replies are left
+    // to read. With options.optimistic, the application's bytes may follow.
+    bool request_sent() const noexcept;
 
     bool finished() const noexcept { return state_ == state::done; }
     bool failed() const noexcept { return state_ == state::failed; }

@@ -8,7 +8,9 @@
 // leakproof never resolves a destination name locally, so socks5:// and
 // socks5h:// mean the same thing: the name goes to the proxy. User and
 // password are %-decoded; an IPv6 host is written in brackets; the port
-// defaults to 1080. `?pipeline=1` turns on the one-round-trip handshake.
+// defaults to 1080. `?pipeline=1` turns on the one-round-trip handshake,
+// `?optimistic=1` optimistic data (handshake_options::optimistic); options
+// are joined with `&`.
 //
 // A proxy keeps its strings inline (no heap), so the interposer can parse its
 // configuration without allocating.
@@ -62,10 +64,11 @@ std::error_code parse_proxy_url(std::string_view url, proxy& out) noexcept;
 std::size_t format_redacted(const proxy& p, char* out, std::size_t size) noexcept;
 
 // Writes `p` as a URL that parse_proxy_url reads back to the same proxy
-// (credentials %-encoded, `?pipeline=1` when set); the same length rules as
+// (credentials %-encoded, `?pipeline=1`, `optimistic=1` when set); the same length rules as
 // format_redacted. The buffer needs max_url_size bytes for any proxy.
 std::size_t format_proxy_url(const proxy& p, char* out, std::size_t size) noexcept;
-inline constexpr std::size_t max_url_size = 10 + 3 * 255 + 1 + 3 * 255 + 1 + 2 + 255 + 6 + 11 + 1;
+inline constexpr std::size_t max_url_size =
+    10 + 3 * 255 + 1 + 3 * 255 + 1 + 2 + 255 + 6 + 11 + 13 + 1;
 
 // For an error that says another kind of server answered (answered_http,
 // answered_ssh, answered_tls), the sentence that names it, as the message

@@ -80,6 +80,13 @@ void load_chain(const reader& r) noexcept {
         c.error = "bad LEAKPROOF_PROXIES (run programs through the leakproof wrapper)";
         return;
     }
+    if (r(env::optimistic) == "0")
+        for (std::size_t i = 0; i < c.chain_len; ++i) {
+            auto& options = c.chain[i].options;
+            // Optimism implied pipelining: the handshake keeps its one round trip.
+            options.pipeline = options.pipeline || options.optimistic;
+            options.optimistic = false;
+        }
     auto host = c.chain[0].host.view();
     if (host == "localhost") host = "127.0.0.1";
     if (!net::parse_ip(host, c.first_hop_ep.addr)) {

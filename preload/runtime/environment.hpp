@@ -61,6 +61,10 @@ inline constexpr char credentials[] = "LEAKPROOF_CREDENTIALS";
 // Read by runtime/config, written by nobody but a user or a test: "0" turns
 // the interposer's non-blocking connects off (interposer/pending.hpp).
 inline constexpr char async[] = "LEAKPROOF_ASYNC";
+// Read by runtime/config, written by nobody but a user or a test: "0" turns
+// optimistic data off (every hop's ?optimistic=1 is read as ?pipeline=1),
+// whatever the URLs in LEAKPROOF_PROXIES say.
+inline constexpr char optimistic[] = "LEAKPROOF_OPTIMISTIC";
 
 // Read by runtime/config, written by wrapper/environment.cpp
 // (set_unsupervised; "0" otherwise, so that an outer run's value is not

@@ -66,6 +66,28 @@ void set_credentials(leakproof::proxy& p, const options& o) {
     }
 }
 
+// Optimistic data: Tor reads the bytes behind a request (it is what Tor
+// Browser relies on), so --tor turns it on; --optimistic asks it of every hop
+// (only the last one's matters: earlier hops are handshakes, not data).
+void set_optimistic(std::vector<leakproof::proxy>& chain, const options& o) {
+    switch (o.optimistic) {
+        case options::eagerness::by_url:
+            if (o.tor) chain.front().options.optimistic = true;
+            break;
+        case options::eagerness::on:
+            for (auto& p : chain) p.options.optimistic = true;
+            break;
+        case options::eagerness::off:
+            for (auto& p : chain) {
+                // The URL's optimism implied pipelining: keep the one round trip.
+                if (p.options.optimistic && p.version == leakproof::socks_version::v5)
+                    p.options.pipeline = true;
+                p.options.optimistic = false;
+            }
+            break;
+    }
+}
+
 }  // namespace
 
 std::vector<leakproof::proxy> build_chain(const options& o) {
@@ -82,6 +104,7 @@ std::vector<leakproof::proxy> build_chain(const options& o) {
     if (o.pipeline)
         for (auto& p : chain)
             if (p.version == leakproof::socks_version::v5) p.options.pipeline = true;
+    set_optimistic(chain, o);
     if (o.isolate && !o.isolate_process) {
         // A fresh identity per invocation: Tor (IsolateSOCKSAuth) puts
         // streams with different credentials on different circuits.

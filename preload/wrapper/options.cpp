@@ -88,6 +88,10 @@ void apply_setting(options& o, const std::string& where, const std::string& key,
             }
         } else if (key == "pipeline") {
             o.pipeline = o.pipeline || truthy(value);
+        } else if (key == "optimistic") {
+            // The command line's --optimistic / --no-optimistic wins.
+            if (o.optimistic == options::eagerness::by_url)
+                o.optimistic = truthy(value) ? options::eagerness::on : options::eagerness::off;
         } else if (key == "proxy_loopback") {
             o.proxy_loopback = o.proxy_loopback || truthy(value);
         } else if (key == "require_supervisor") {
@@ -289,6 +293,10 @@ options parse(int argc, char** argv) {
             o.tor = true;
         else if (a == "--pipeline")
             o.pipeline = true;
+        else if (a == "--optimistic")
+            o.optimistic = options::eagerness::on;
+        else if (a == "--no-optimistic")
+            o.optimistic = options::eagerness::off;
         else if (a == "--proxy-loopback")
             o.proxy_loopback = true;
         else if (a == "--supervise")
@@ -319,8 +327,9 @@ options parse(int argc, char** argv) {
 }
 
 const char* usage_text() noexcept {
-    return "usage: leakproof [-p URL]... [--tor] [--pipeline] [-u USER] [--pass PASS] [-i] [-q]\n"
-           "                 [-v...] [--timeout S] [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
+    return "usage: leakproof [-p URL]... [--tor] [--pipeline] [--[no-]optimistic] [-u USER]\n"
+           "                 [--pass PASS] [-i] [-q] [-v...] [--timeout S]\n"
+           "                 [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
            "                 [--log-file FILE] [--supervise] [--require-supervisor]\n"
            "                 [--chain MODE] [--hop-timeout S] [--route PATTERN=TARGET]...\n"
            "                 [--config FILE] [--] COMMAND [ARGS...]\n"
@@ -334,11 +343,16 @@ const char* usage_text() noexcept {
            "                         repeat to chain (default: $LEAKPROOF_PROXY, the config\n"
            "                         file, then socks5h://127.0.0.1:9050)\n"
            "      --tor              the first proxy is Tor: socks5h://127.0.0.1:9050 unless\n"
-           "                         -p is given, one-round-trip (pipelined) handshake.\n"
+           "                         -p is given, one-round-trip (pipelined) handshake,\n"
+           "                         optimistic data allowed.\n"
            "                         Reverse lookups of real addresses ask Tor (RESOLVE_PTR)\n"
            "      --pipeline         every SOCKS5 hop: greeting, credentials and request in\n"
            "                         one write (one round trip; some servers, e.g.\n"
            "                         microsocks, drop bytes sent before they asked)\n"
+           "      --optimistic       every hop reads early data (?optimistic=1, pipelined):\n"
+           "                         the first bytes may follow the request before the\n"
+           "                         reply (Tor, dante do; microsocks does not; see man page)\n"
+           "      --no-optimistic    never, not even with --tor or ?optimistic=1\n"
            "  -u, --user USER        SOCKS user for the first proxy\n"
            "      --pass PASS        SOCKS password for the first proxy\n"
            "  -i, --isolate          fresh random SOCKS5 credentials for this run (Tor\n"
@@ -449,6 +463,8 @@ std::string format_config(const options& o) {
     }
     if (o.isolate) put("isolate", o.isolate_process ? "process" : "on");
     if (o.pipeline) put("pipeline", "on");
+    if (o.optimistic != options::eagerness::by_url)
+        put("optimistic", o.optimistic == options::eagerness::on ? "on" : "off");
     if (o.proxy_loopback) put("proxy_loopback", "on");
     if (o.require_supervisor) put("require_supervisor", "on");
     if (o.verbosity == 0) put("quiet", "on");

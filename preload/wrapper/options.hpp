@@ -26,6 +26,12 @@ struct options {
     // --pipeline (config: pipeline = on): every SOCKS5 hop sends greeting,
     // credentials and request in one write, whatever its URL says.
     bool pipeline = false;
+    // --optimistic (config: optimistic = on): every hop is marked as reading
+    // the program's first bytes right behind the request (?optimistic=1; the
+    // interposer pipelines such hops, early data is the library's for now).
+    // On by default with --tor; --no-optimistic (config: optimistic = off)
+    // turns it off, also where a URL asks for it.
+    enum class eagerness { by_url, on, off } optimistic = eagerness::by_url;
     std::string log_file;
     // --supervise: no interposer (LD_PRELOAD); the seccomp supervisor
     // (supervisor/supervisor.hpp), which always watches the whole tree, does it all.

@@ -10,7 +10,11 @@ single port serves every test concurrently:
     (NAMES below); anything else is "host unreachable", so the proxy never
     asks the system resolver and never leaves loopback.
   * Tor RESOLVE (0xF0, SOCKS4a and SOCKS5) and RESOLVE_PTR (0xF1, SOCKS5).
-  * A destination name ending in ".fault" selects a misbehaviour (FAULTS).
+  * A destination name ending in ".fault" selects a misbehaviour (FAULTS), or
+    "repN.fault" a refusal with reply code N (SOCKS5 REP, SOCKS4 CD). With
+    "late-" in front (late-refuse.fault, late-rep4.fault) the proxy first
+    waits for a byte the client sends behind its request (optimistic data),
+    so that the refusal arrives after the client wrote.
 
 Two more ports: "mute" accepts and never answers, "close" accepts and closes.
 With --first-bytes FILE, each connection on the SOCKS port appends to FILE
@@ -83,11 +87,25 @@ class Request:
         self.is_name = is_name  # host came as a domain name, not an address
 
     @property
-    def fault(self):
+    def _fault_name(self):
         host = self.host.lower()
-        if self.is_name and host.endswith(".fault"):
-            name = host[:-len(".fault")]
-            return name if name in FAULTS else None
+        if not (self.is_name and host.endswith(".fault")):
+            return None
+        return host[:-len(".fault")]
+
+    @property
+    def late(self):
+        name = self._fault_name
+        return name is not None and name.startswith("late-")
+
+    @property
+    def fault(self):
+        name = self._fault_name
+        if name is None:
+            return None
+        name = name.removeprefix("late-")
+        if name in FAULTS or (name.startswith("rep") and name[3:].isdigit()):
+            return name
         return None
 
 
@@ -218,7 +236,12 @@ async def drain_until_eof(reader):
 async def fault(req, reader, writer):
     f = req.fault
     ok = reply(req, True, addr="127.0.0.1", port=req.port)
-    if f == "refuse":
+    if req.late:
+        await reader.readexactly(1)  # the client's early data has arrived
+    if f.startswith("rep") and f[3:].isdigit():
+        code = int(f[3:]) & 0xFF
+        writer.write(reply5(code) if req.version == 5 else reply4(code))
+    elif f == "refuse":
         writer.write(reply(req, False, REP_REFUSED))
     elif f == "tor-f2":
         writer.write(reply(req, False, 0xF2) if req.version == 5 else reply4(CD_REJECT))

@@ -63,8 +63,16 @@ def inside(wrapper):
     env.pop("LD_PRELOAD", None)
 
     out = subprocess.run([wrapper, "--tor", "--env"], env=env, capture_output=True, text=True)
+    if f"socks5h://127.0.0.1:{TOR_PORT}?pipeline=1&optimistic=1'" not in out.stdout:
+        fail(f"--tor --env does not name the pipelined, optimistic default proxy:\n{out.stdout}{out.stderr}")
+    out = subprocess.run([wrapper, "--tor", "--no-optimistic", "--env"], env=env, capture_output=True,
+                         text=True)
     if f"socks5h://127.0.0.1:{TOR_PORT}?pipeline=1'" not in out.stdout:
-        fail(f"--tor --env does not name the pipelined default proxy:\n{out.stdout}{out.stderr}")
+        fail(f"--tor --no-optimistic --env does not name the pipelined proxy alone:\n{out.stdout}{out.stderr}")
+    out = subprocess.run([wrapper, "-p", "socks5h://127.0.0.1:1080", "--optimistic", "--env"], env=env,
+                         capture_output=True, text=True)
+    if "socks5h://127.0.0.1:1080?optimistic=1'" not in out.stdout:
+        fail(f"--optimistic --env does not name an optimistic proxy:\n{out.stdout}{out.stderr}")
 
     trace = os.path.join(lptest.TMP, "strace.out")
     strace = ["strace", "-f", "-qq", "-xx", "-s", "64", "-e", "trace=write,sendto,sendmsg", "-o", trace] \

@@ -192,6 +192,47 @@ def config_pipeline_case():
                     "--pipeline over pipeline = off")
 
 
+def config_optimistic_case():
+    # Where the choice ends up: the URLs --env prints for the interposer.
+    proxy = "socks5h://127.0.0.1:1080"
+
+    def urls(argv, env):
+        r = run([WRAPPER, *argv, "--env"], env)
+        if r.returncode != 0:
+            fail(f"{argv}: --env failed: {r.stderr}")
+        line = next(l for l in r.stdout.splitlines() if "LEAKPROOF_PROXIES=" in l)
+        return line.split("=", 1)[1].strip("'")
+
+    def expect(argv, env, want):
+        got = urls(argv, env)
+        if got != want:
+            fail(f"{argv} with {env}: LEAKPROOF_PROXIES={got!r}, expected {want!r}")
+
+    env = write_config(f"proxy = {proxy}\noptimistic = on\n")
+    expect([], env, proxy + "?optimistic=1")
+    expect(["--no-optimistic"], env, proxy)
+    env = write_config(f"proxy = {proxy}\noptimistic = off\n")
+    expect([], env, proxy)
+    expect(["--optimistic"], env, proxy + "?optimistic=1")
+    # --tor turns it on, unless the file says off.
+    expect(["--tor", "-p", proxy], env, proxy + "?pipeline=1")
+    env = write_config(f"proxy = {proxy}\n")
+    expect(["--tor", "-p", proxy], env, proxy + "?pipeline=1&optimistic=1")
+    # A URL asks for it itself; --no-optimistic keeps its one round trip.
+    expect(["-p", proxy + "?optimistic=1"], env, proxy + "?optimistic=1")
+    expect(["--no-optimistic", "-p", proxy + "?optimistic=1"], env, proxy + "?pipeline=1")
+    expect(["--optimistic", "-p", proxy, "-p", "socks4a://p.test"], env,
+           proxy + "?optimistic=1 socks4a://p.test:1080?optimistic=1")
+    # --print-config writes the choice back in the file's words.
+    for argv, line in ((["--optimistic"], "optimistic = on"), (["--no-optimistic"], "optimistic = off")):
+        r = run([WRAPPER, *argv, "-p", proxy, "--print-config"], env)
+        if r.returncode != 0 or line not in r.stdout.splitlines():
+            fail(f"{argv} --print-config does not say '{line}':\n{r.stdout}{r.stderr}")
+    r = run([WRAPPER, "-p", proxy, "--print-config"], env)
+    if "optimistic" in r.stdout:
+        fail(f"--print-config names optimistic though nothing chose it:\n{r.stdout}")
+
+
 CASES = {
     "help": help_case,
     "proxy_env": proxy_env_case,
@@ -201,6 +242,7 @@ CASES = {
     "shell": shell_case,
     "pipeline": pipeline_case,
     "config_pipeline": config_pipeline_case,
+    "config_optimistic": config_optimistic_case,
 }
 
 if __name__ == "__main__":

@@ -335,3 +335,49 @@ TEST_CASE("address::parse recognises literals only") {
     CHECK(a.ip[0] == 192);
     CHECK(a.ip[3] == 77);
 }
+
+TEST_CASE("optimistic: one write, and request_sent() once it is written") {
+    auto req = connect_to(socks_version::v5, example_com, 443);
+    req.user = "u";
+    req.password = "p";
+    req.options.optimistic = true;  // without pipeline: implied
+    CHECK(handshake_machine::buffer_size(req) == 3 + 5 + (4 + 1 + 11 + 2));
+    client_handshake hs{req};
+    CHECK_FALSE(hs.request_sent());
+    auto act = hs.next();
+    REQUIRE(act.kind == action_kind::send);
+    CHECK(act.bytes.size() == 3 + 5 + (4 + 1 + 11 + 2));
+    hs.sent();
+    CHECK(hs.request_sent());
+    const bytes replies = {0x05, 0x02, 0x01, 0x00, 0x05, 0x00, 0x00, 0x01, 1, 2, 3, 4, 0, 80};
+    const bytes early = {'G', 'E', 'T'};  // the server's answer to the early data
+    const bytes stream = replies + early;
+    // Exactly the replies' bytes are taken: the answer stays for the application.
+    std::size_t at = 0;
+    while (!hs.finished() && !hs.failed() && at < stream.size())
+        at += hs.feed(std::span{stream}.subspan(at, 1));
+    REQUIRE(hs.finished());
+    CHECK(at == replies.size());
+    CHECK(hs.request_sent());
+}
+
+TEST_CASE("request_sent(): not before the last send of a sequential handshake") {
+    auto req = connect_to(socks_version::v5, example_com, 443);
+    client_handshake hs{req};
+    hs.sent();  // greeting
+    CHECK_FALSE(hs.request_sent());
+    CHECK(hs.feed(bytes{0x05, 0x00}) == 2);
+    CHECK_FALSE(hs.request_sent());
+    REQUIRE(hs.next().kind == action_kind::send);
+    hs.sent();  // request
+    CHECK(hs.request_sent());
+    auto v4 = connect_to(socks_version::v4a, example_com, 443);
+    v4.options.optimistic = true;
+    client_handshake hs4{v4};
+    CHECK_FALSE(hs4.request_sent());
+    hs4.sent();
+    CHECK(hs4.request_sent());
+    CHECK(hs4.feed(bytes{0x00, 0x5B, 0, 0, 0, 0, 0, 0}) == 8);  // refused
+    CHECK(hs4.failed());
+    CHECK_FALSE(hs4.request_sent());
+}

@@ -60,6 +60,14 @@ TEST_CASE("host, port, credentials") {
     CHECK(p.options.pipeline);
     p = parsed("socks5h://127.0.0.1:9050/?pipeline");
     CHECK(p.options.pipeline);
+    p = parsed("socks5h://127.0.0.1:9050?optimistic=1");
+    CHECK(p.options.optimistic);
+    CHECK_FALSE(p.options.pipeline);  // the handshake implies it, the URL keeps what it says
+    p = parsed("socks5h://127.0.0.1:9050?pipeline=1&optimistic");
+    CHECK(p.options.optimistic);
+    CHECK(p.options.pipeline);
+    p = parsed("socks4a://h.test?optimistic=1&optimistic=0");
+    CHECK_FALSE(p.options.optimistic);
 }
 
 TEST_CASE("the request built from a proxy carries its credentials and options") {
@@ -124,6 +132,7 @@ void same(const proxy& a, const proxy& b) {
     CHECK(a.user.view() == b.user.view());
     CHECK(a.password.view() == b.password.view());
     CHECK(a.options.pipeline == b.options.pipeline);
+    CHECK(a.options.optimistic == b.options.optimistic);
 }
 
 proxy make(socks_version v, std::string_view host, std::uint16_t port, std::string_view user = {},
@@ -148,6 +157,17 @@ TEST_CASE("format_proxy_url: what it writes") {
     CHECK(url == "socks4a://ident@proxy.test:1081");
     round_trip(make(socks_version::v5, "2001:db8::1", 9050, "a b", "p:w@d", true), &url);
     CHECK(url == "socks5h://a%20b:p%3Aw%40d@[2001:db8::1]:9050?pipeline=1");
+    auto eager = make(socks_version::v5, "127.0.0.1", 9050);
+    eager.options.optimistic = true;
+    round_trip(eager, &url);
+    CHECK(url == "socks5h://127.0.0.1:9050?optimistic=1");
+    eager.options.pipeline = true;
+    round_trip(eager, &url);
+    CHECK(url == "socks5h://127.0.0.1:9050?pipeline=1&optimistic=1");
+    // Never in a log line: options are not secrets, but redacted URLs name the proxy only.
+    char shown[max_url_size];
+    format_redacted(eager, shown, sizeof shown);
+    CHECK(std::string{shown} == "socks5h://127.0.0.1:9050");
     // socks5:// is read as socks5h:// (names go to the proxy either way).
     same(round_trip(parsed("socks5://u:p@proxy.test")), parsed("socks5h://u:p@proxy.test:1080"));
 }
@@ -156,7 +176,9 @@ TEST_CASE("format_proxy_url round trip: hosts, ports, options") {
     for (const char* url :
          {"socks4://192.0.2.1:1", "socks4a://proxy.test:65535", "socks5h://[::1]:1080",
           "socks5h://[fe80::1]:1080?pipeline=1", "socks5h://[::ffff:192.0.2.1]:9050",
-          "socks5h://u@h.test", "socks5h://u:p@127.0.0.1:9050/", "socks5h://h.test?pipeline=0"}) {
+          "socks5h://u@h.test", "socks5h://u:p@127.0.0.1:9050/", "socks5h://h.test?pipeline=0",
+          "socks5h://h.test?optimistic=1", "socks4a://h.test?optimistic",
+          "socks5h://h.test?optimistic=1&pipeline=1", "socks5h://h.test?pipeline&optimistic=0"}) {
         CAPTURE(url);
         same(round_trip(parsed(url)), parsed(url));
     }
@@ -177,6 +199,7 @@ TEST_CASE("format_proxy_url round trip: the longest fields fit max_url_size") {
     const std::string odd(255, '@');  // every byte escaped: three characters each
     const std::string host(255, 'h');
     auto p = make(socks_version::v5, host, 65535, odd, odd, true);
+    p.options.optimistic = true;
     std::string url;
     same(round_trip(p, &url), p);
     CHECK(url.size() + 1 <= max_url_size);

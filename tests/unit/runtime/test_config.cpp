@@ -66,7 +66,7 @@ TEST_CASE("config: every variable environment.hpp names is read here") {
     namespace e = lp::env;
     for (const char* name : {e::proxies, e::timeout_ms, e::exclude, e::proxy_loopback, e::tor,
                              e::log_level, e::log_file, e::isolate, e::map, e::async,
-                             e::credentials, e::unsupervised, e::supervisor_pid}) {
+                             e::credentials, e::unsupervised, e::supervisor_pid, e::optimistic}) {
         CAPTURE(std::string{name});
         CHECK(asked.count(name) == 1);
     }
@@ -101,6 +101,22 @@ TEST_CASE("config: each setting") {
     CHECK(s.log_level == 2);
     CHECK(std::string{s.log_file} == "/tmp/leakproof.log");
     CHECK(std::string{s.map_path} == "/dev/shm/leakproof-map");
+}
+
+TEST_CASE("config: optimistic data, from the URLs, and LEAKPROOF_OPTIMISTIC=0 against it") {
+    namespace e = lp::env;
+    const std::string urls = "socks5h://192.0.2.1:9050?optimistic=1 socks4a://p.test?optimistic=1";
+    auto s = with({{e::proxies, urls}});
+    REQUIRE(s.chain_len == 2);
+    CHECK(s.chain[0].options.optimistic);
+    CHECK(s.chain[1].options.optimistic);
+    s = with({{e::proxies, urls}, {e::optimistic, "0"}});
+    REQUIRE(s.chain_len == 2);
+    CHECK_FALSE(s.chain[0].options.optimistic);
+    CHECK(s.chain[0].options.pipeline);  // still the one round trip it implied
+    CHECK_FALSE(s.chain[1].options.optimistic);
+    s = with({{e::proxies, "socks5h://192.0.2.1:9050"}, {e::optimistic, "1"}});
+    CHECK_FALSE(s.chain[0].options.optimistic);  // only a URL turns it on
 }
 
 TEST_CASE("config: the first hop's address") {

@@ -284,7 +284,7 @@ def peer_torsocks_case():
     if env.returncode != 0:
         fail("--env refused a torsocks file without credentials")
     expect_in(env.stdout, "export LEAKPROOF_TOR='1'",
-              f"export LEAKPROOF_PROXIES='socks5h://127.0.0.1:{port}?pipeline=1'")
+              f"export LEAKPROOF_PROXIES='socks5h://127.0.0.1:{port}?pipeline=1&optimistic=1'")
     r = run(curl(f"http://127.0.0.1:{local.port}/"), dns, ["--config", conf])
     if r.returncode == 0 or local.count != 0:
         fail("AllowOutboundLocalhost 0 let a loopback connection through")

@@ -153,6 +153,7 @@ std::error_code connect_hop(int fd, int family, const leakproof::proxy& hop) noe
 std::error_code disconnect(int fd) noexcept {
     sockaddr unspec{};
     unspec.sa_family = AF_UNSPEC;
+    // Marked: the supervisor's filter lets our own connects through.
     if (marker::connect(fd, &unspec, sizeof unspec) == 0) return {};
     return sys(errno);
 }
@@ -244,11 +245,7 @@ std::error_code drive(int fd, leakproof::client_handshake& hs, const deadline& d
 }
 
 void disconnect(int fd, bool keep_error) noexcept {
-    sockaddr_storage unspec{};
-    unspec.ss_family = AF_UNSPEC;
-    // Marked: the supervisor's filter lets our own connects through.
-    marker::connect(fd, reinterpret_cast<sockaddr*>(&unspec), sizeof unspec);
-    if (keep_error) return;
+    if (disconnect(fd) || keep_error) return;
     int err = 0;
     socklen_t len = sizeof err;
     real::fn().getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);

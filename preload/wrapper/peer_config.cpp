@@ -148,6 +148,18 @@ network parse_network(std::string_view text, int line) {
     return n;
 }
 
+// proxychains' localnet and tsocks' local (`key`): the network becomes an
+// --exclude, or a warning when its port range cannot be expressed (the
+// network then stays proxied: never a wider exclusion than asked for).
+void exclude_network(translation& t, std::string_view key, std::string_view text, int line) {
+    auto n = parse_network(text, line);
+    if (n.range.empty())
+        t.settings.push_back({line, "exclude", n.cidr});
+    else
+        t.warnings.push_back({line, std::string{key} + " port range " + n.range +
+                                        " cannot be expressed: that network stays proxied"});
+}
+
 bool one_of(std::string_view s, std::initializer_list<std::string_view> set) {
     for (auto x : set)
         if (s == x) return true;
@@ -259,12 +271,7 @@ private:
             timeout_ms_ += std::stol(std::string{arg});
             timeout_line_ = l.number;  // both are one hop's budget in leakproof
         } else if (key == "localnet") {
-            auto n = parse_network(arg, l.number);
-            if (!n.range.empty())
-                warn(l.number, "localnet port range " + n.range +
-                                   " cannot be expressed: that network stays proxied");
-            else
-                t_.settings.push_back({l.number, "exclude", n.cidr});
+            exclude_network(t_, "localnet", arg, l.number);
         } else if (key == "dnat") {
             throw refusal{l.number,
                           "dnat is not supported: leakproof does not rewrite "
@@ -421,12 +428,7 @@ public:
         } else if (key == "local" && in_path_) {
             warn(l.number, "local belongs outside path { } blocks: ignored");
         } else if (key == "local") {
-            auto n = parse_network(value, l.number);
-            if (!n.range.empty())
-                warn(l.number, "local port range " + n.range +
-                                   " cannot be expressed: that network stays proxied");
-            else
-                t_.settings.push_back({l.number, "exclude", n.cidr});
+            exclude_network(t_, "local", value, l.number);
         } else if (key == "fallback") {
             if (value != "no")
                 warn(l.number,

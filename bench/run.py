@@ -608,7 +608,7 @@ def core(build, summary):
         FAILED.append("core cost")
 
 
-def udp(args, build, ws, svc, summary):
+def udp(args, build, svc, summary):
     binary = os.path.join(build, "bench", "udp_rtt")
     if not os.access(binary, os.X_OK):
         FAILED.append("udp: bench/udp_rtt is not built")
@@ -928,7 +928,7 @@ def main():
                 "event-loop": lambda: event_loop(args, build, ws, svc, summary),
                 "supervisor": lambda: supervisor(args, build, svc, summary),
                 "core": lambda: core(build, summary),
-                "udp": lambda: udp(args, build, ws, svc, summary),
+                "udp": lambda: udp(args, build, svc, summary),
                 "first-byte": lambda: first_byte(args, build, ws, svc, summary)}
     if args.only and args.only not in sections:
         sys.exit(f"bench: --only: no section {args.only!r} ({', '.join(sections)})")

@@ -31,31 +31,19 @@ pinned here):
     message has: the connect times out.
 """
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "harness"))
+import netns  # noqa: E402  (no side effect: the harness proper is imported inside)
 TIMEOUT = "3"  # --timeout for the cases where the server never answers
 
 
 def fail(msg):
     print(f"FAIL: {msg}")
     sys.exit(1)
-
-
-def outside(case, tools):
-    if not shutil.which("unshare") or not shutil.which("ip"):
-        print("unshare or ip not installed: skipped")
-        return 0
-    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        print(f"cannot create a network namespace ({probe.stderr.strip()}): skipped")
-        return 0
-    r = subprocess.run(["unshare", "-n", sys.executable, os.path.abspath(__file__), "--inside",
-                        case, *tools], timeout=240)
-    return r.returncode
 
 
 class Checks:
@@ -191,9 +179,8 @@ CASES = {"ssh": ssh_case, "tls": tls_case, "http": http_case}
 
 
 def inside(case, wrapper, connect_tool=None):
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    netns.loopback_up()
     sys.path.insert(0, HERE)
-    sys.path.insert(0, os.path.join(HERE, "..", "harness"))
     c = Checks(wrapper, connect_tool)
     CASES[case](c)
     c.finish()
@@ -209,7 +196,8 @@ def main():
     if len(sys.argv) not in (3, 4) or sys.argv[1] not in CASES:
         print(__doc__, file=sys.stderr)
         return 2
-    return outside(sys.argv[1], [os.path.abspath(a) for a in sys.argv[2:]])
+    return netns.rerun_isolated(__file__, [sys.argv[1], *map(os.path.abspath, sys.argv[2:])],
+                                240)
 
 
 if __name__ == "__main__":

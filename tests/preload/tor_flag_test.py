@@ -23,6 +23,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "harness"))
+import netns  # noqa: E402  (no side effect: the harness proper is imported inside)
 
 TOR_PORT = 9050
 # Greeting (VER 5, one method: no auth) right before the request (VER 5,
@@ -36,21 +37,8 @@ def fail(msg):
     sys.exit(1)
 
 
-def outside(wrapper):
-    if not shutil.which("unshare") or not shutil.which("ip"):
-        print("unshare or ip not installed: skipped")
-        return 0
-    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True)
-    if probe.returncode != 0:
-        print(f"cannot create a network namespace ({probe.stderr.strip()}): skipped")
-        return 0
-    r = subprocess.run(["unshare", "-n", sys.executable, os.path.abspath(__file__), "--inside", wrapper],
-                       timeout=120)
-    return r.returncode
-
-
 def inside(wrapper):
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    netns.loopback_up()
     import lptest  # after the namespace exists: its servers start in it
 
     web = lptest.web_server()
@@ -116,7 +104,7 @@ def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    return outside(os.path.abspath(sys.argv[1]))
+    return netns.rerun_isolated(__file__, [os.path.abspath(sys.argv[1])], 120)
 
 
 if __name__ == "__main__":

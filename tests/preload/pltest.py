@@ -42,6 +42,16 @@ def no_dns(dns):
         fail("DNS queries leaked:\n" + "".join(q))
 
 
+def expect_leak_probe_refusals(stderr, dns_addr):
+    """The leak probe's resolver and port-53 calls each left one refusal line
+    (the other paths are answered locally)."""
+    for line in ("res_query p10.leak.test: refused:", "res_nsend: refused:",
+                 f"sendto {dns_addr}:53: refused:", f"sendmmsg {dns_addr}:53: refused:",
+                 f"connect {dns_addr}:53: refused:"):
+        if line not in stderr:
+            fail(f"no log line {line!r}")
+
+
 def run_wrapped(wrapper, argv, dns, proxy=None, extra=(), input=None, timeout=60, wrapped=True):
     """`wrapper [-p proxy] extra -- argv` (or argv alone) in dns's namespace;
     prints the command line, exit status and the tails of its output."""

@@ -91,8 +91,10 @@ void set_status(int fd, int st) noexcept {
     slot* s = at(fd);
     if (s == nullptr) return;
     int was = s->state.exchange(st, std::memory_order_acq_rel);
-    if (was == pending && st != pending) pending_count.fetch_sub(1, std::memory_order_relaxed);
-    if (was != pending && st == pending) pending_count.fetch_add(1, std::memory_order_relaxed);
+    if (in_handshake(was) && !in_handshake(st))
+        pending_count.fetch_sub(1, std::memory_order_relaxed);
+    if (!in_handshake(was) && in_handshake(st))
+        pending_count.fetch_add(1, std::memory_order_relaxed);
 }
 
 int take_error(int fd, bool by_connect) noexcept {
@@ -117,6 +119,10 @@ void established(int fd, const sockaddr* sa, socklen_t len, bool reported) noexc
     std::memcpy(s->addr, sa, len);
     s->reconnect.store(reported ? is_connected : zero_once, std::memory_order_relaxed);
     s->peer_len.store(len, std::memory_order_release);
+}
+
+void dissolved(int fd) noexcept {
+    if (slot* s = at(fd)) forget_peer(*s);
 }
 
 bool peer(int fd, sockaddr* sa, socklen_t* len) noexcept {
@@ -219,11 +225,12 @@ void copy(int from, int to) noexcept {
     if (a == nullptr || b == nullptr || from == to) return;
     // dup2()/dup3() onto an open descriptor closed it first.
     forget(to);
-    if (a->state.load(std::memory_order_acquire) == pending) {
+    int st = a->state.load(std::memory_order_acquire);
+    if (in_handshake(st)) {
         auto lk = guard();
         if (a->handshake != nullptr) async::share(a->handshake, to);
-        return;
     }
+    if (st == pending) return;  // no peer yet
     socklen_t n = a->peer_len.load(std::memory_order_acquire);
     if (n == 0) return;
     std::memcpy(b->addr, a->addr, n);

@@ -3,8 +3,9 @@
 //
 // Per descriptor number:
 //   - the connection state of a proxied connect: idle, pending (the helper
-//     thread runs its handshake, pending.hpp) or the errno of a failed one
-//     that SO_ERROR has not reported yet;
+//     thread runs its handshake, pending.hpp), reply outstanding (optimistic
+//     data: the program may write, the proxy's reply is still to be read)
+//     or the errno of a failed one that SO_ERROR has not reported yet;
 //   - once established through the proxy: the address the program
 //     connect()ed to (getpeername() answers with it, not the proxy's) and
 //     what a further connect() must answer (the kernel's 0-then-EISCONN);
@@ -42,13 +43,22 @@ bool in_range(int fd) noexcept;
 
 // ---- connection state ------------------------------------------------------
 
-// status(): no handshake state, a handshake under way, or (> 0) the errno
-// of a failed one that SO_ERROR has not reported yet.
+// status(): no handshake state, a handshake under way, the request sent
+// and the socket reported connected but the reply not read yet (optimistic
+// data: writes go to the kernel, reads wait), or (> 0) the errno of a
+// failed one that SO_ERROR has not reported yet.
 inline constexpr int idle = 0;
 inline constexpr int pending = -1;
+inline constexpr int reply_outstanding = -2;
+
+// Some of the proxy's bytes are still to come on the socket: the program's
+// reads and its readiness for reading are held back.
+constexpr bool in_handshake(int st) noexcept {
+    return st == pending || st == reply_outstanding;
+}
 
 int status(int fd) noexcept;
-// True when some fd of this process is pending: the hooks' fast path.
+// True when some fd of this process is in_handshake: the hooks' fast path.
 bool any_pending() noexcept;
 // Under guard(): fd's state becomes `st` (keeps the pending count).
 void set_status(int fd, int st) noexcept;
@@ -66,6 +76,9 @@ int take_error(int fd, bool by_connect) noexcept;
 // connect() with EISCONN). Not reported (it said EINPROGRESS): the kernel
 // answers the first connect() after completion with 0, later ones EISCONN.
 void established(int fd, const sockaddr* sa, socklen_t len, bool reported) noexcept;
+// An optimistic connect that was reported established failed: fd has no
+// peer any more (getpeername() says ENOTCONN, like the kernel's after a reset).
+void dissolved(int fd) noexcept;
 // True and fills (sa, *len) like getpeername() when fd has a remembered peer.
 bool peer(int fd, sockaddr* sa, socklen_t* len) noexcept;
 // A connect() on fd when it is established through the proxy, or after its

@@ -28,9 +28,12 @@ int dup3(int fd, int fd2, int flags) noexcept;
 // `real` is the libc fcntl or fcntl64 the exported hook stands for.
 int fcntl(int (*real)(int, int, ...), int fd, int cmd, void* arg) noexcept;
 
-// Waits until fd's pending handshake has ended (hooks/poll.cpp): bounded by
-// the handshake's own deadline.
-void wait_until_settled(int fd) noexcept;
+// Waits until fd's pending handshake has got to `stage` or ended
+// (hooks/poll.cpp): bounded by the handshake's own deadline. `connected`:
+// the socket may be written (with optimistic data, before the reply is
+// read); `reply_read`: it may be read too.
+enum class until_stage { connected, reply_read };
+void wait_until_settled(int fd, until_stage stage) noexcept;
 
 // The exported sendto/sendmsg/sendmmsg: held back while fd's proxied
 // connect is pending or failed (hooks/io.cpp), then the above.

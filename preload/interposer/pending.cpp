@@ -59,6 +59,11 @@ struct entry {
     path::selection sel;     // this attempt's hops
     std::size_t hop = 0;     // position in `sel` of the hop being talked to
     bool connecting = true;  // waiting for the TCP connect to the first proxy
+    // Optimistic data: the request is out and the socket was reported
+    // connected; only the reply is left to read, and no other attempt may
+    // follow (the program's bytes went with this one).
+    bool early = false;
+    bool caller_waits = false;  // a blocking connect() waits for us (returns 0 itself)
     tunnel::step_state io;
     std::optional<leakproof::client_handshake> hs;
     tunnel::deadline whole{0};     // the whole connect's
@@ -152,6 +157,11 @@ int errno_of(std::error_code ec) noexcept {
     return e > 0 ? e : ECONNREFUSED;
 }
 
+void established(const entry& e, int fd) noexcept {
+    fdtable::established(fd, reinterpret_cast<const sockaddr*>(&e.peer), e.peer_len,
+                         e.caller_waits);
+}
+
 // Ends a handshake: the state the program will see is in place before its
 // epoll registrations come back and its poll/select waiters wake. The log
 // line comes first: a program may exit the moment it sees the outcome.
@@ -169,9 +179,11 @@ void finish(entry* e, std::error_code ec) noexcept {
         // "pending", and its SO_ERROR waits for this lock (settle).
         if (ec) tunnel::disconnect(e->fd, true);
         each_fd(*e, [e, ec](int fd) {
-            // connect() said EINPROGRESS: the next one says 0, like the kernel's.
-            if (!ec)
-                fdtable::established(fd, reinterpret_cast<sockaddr*>(&e->peer), e->peer_len, false);
+            // connect() said EINPROGRESS: the next one says 0, like the
+            // kernel's. Reported early, the socket has its peer already; a
+            // failure then takes it away again.
+            if (!ec && !e->early) established(*e, fd);
+            if (ec && e->early) fdtable::dissolved(fd);
             fdtable::set_status(fd, ec ? errno_of(ec) : idle);
         });
         each_fd(*e, [](int fd) { epollreg::restore(fd); });
@@ -212,7 +224,7 @@ std::error_code begin_attempt(entry* e) noexcept {
 // A failed step: the next attempt without the hop that is down, when the
 // chain mode allows one and a hop is left; otherwise the end.
 void give_up(entry* e, std::error_code ec) noexcept {
-    if (config::get().path.how == path::mode::strict || e->whole.remaining_ms() == 0)
+    if (e->early || config::get().path.how == path::mode::strict || e->whole.remaining_ms() == 0)
         return finish(e, ec);
     int down = path::blame(e->sel, e->hop, ec);
     if (down < 0) return finish(e, ec);
@@ -262,9 +274,30 @@ bool next_hop(entry* e) noexcept {
     return true;
 }
 
+// The last hop reads early data and has the whole request: the program
+// may write now, behind it on the same stream.
+bool early_data_accepted(const entry& e) noexcept {
+    return e.hop + 1 == e.sel.len && e.chain.hops[e.sel.hop[e.hop]].options.optimistic &&
+           e.hs->request_sent();
+}
+
+// The socket is reported connected (writable, SO_ERROR 0, getpeername the
+// destination) while the reply is still read here; reads and readiness for
+// reading stay held back until it has been (fdtable::reply_outstanding).
+void report_connected_early(entry* e) noexcept {
+    e->early = true;
+    each_fd(*e, [e](int fd) {
+        established(*e, fd);
+        fdtable::set_status(fd, fdtable::reply_outstanding);
+        epollreg::writes_only(fd);
+    });
+    wake_waiters();
+}
+
 // One step of the shared handshake step (tunnel::step); false when the
 // entry waits (armed) or has ended.
 bool act(entry* e) noexcept {
+    if (!e->early && early_data_accepted(*e)) report_connected_early(e);
     std::error_code ec;
     switch (tunnel::step(e->fd, *e->hs, e->io, ec)) {
         case tunnel::step_result::more: return true;
@@ -446,11 +479,21 @@ bool wanted(int fd, int flags) noexcept {
     return fdtable::in_range(fd) && (flags & O_NONBLOCK) && config::get().async;
 }
 
-bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d, int& rc) noexcept {
+bool wanted_blocking(int fd, const policy::decision& d) noexcept {
+    if (!fdtable::in_range(fd) || !config::get().async) return false;
+    auto chain = route::chain_for(d);
+    for (std::size_t i = 0; i < chain.len; ++i)
+        if (chain.hops[i].options.optimistic) return true;
+    return false;
+}
+
+bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d, int& rc,
+           bool caller_waits) noexcept {
     auto lk = fdtable::guard();
     if (!ensure_driver()) return false;
     entry* e = make_entry(fd, sa, len, d);
     if (e == nullptr) return false;
+    e->caller_waits = caller_waits;
     int err = begin(e);
     if (err != 0) {
         tunnel::report(e->d, e->sel, {err, std::generic_category()}, e->hop);
@@ -485,7 +528,7 @@ bool share(entry* e, int copy) noexcept {
     if (e->n_copies == static_cast<int>(std::size(e->copies))) return false;
     e->copies[e->n_copies++] = copy;
     fdtable::set_handshake(copy, e);
-    fdtable::set_status(copy, fdtable::pending);
+    fdtable::set_status(copy, e->early ? fdtable::reply_outstanding : fdtable::pending);
     return true;
 }
 

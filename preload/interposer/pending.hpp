@@ -17,6 +17,15 @@
 // A failed handshake shuts the socket down (so every readiness API reports
 // it) and keeps the mapped errno for SO_ERROR, which reports it once.
 //
+// Optimistic data (the last hop's ?optimistic=1): once the whole request is
+// written the socket is reported connected (fdtable::reply_outstanding):
+// writable, SO_ERROR 0, its registrations back without read interest, and
+// the program's writes go behind the request. Its reads wait until the
+// helper has consumed the reply; a failure reply then becomes the errno of
+// the next read or write and of SO_ERROR, as above. A blocking connect()
+// goes the same way (wanted_blocking): it waits here until the request is
+// out and returns 0.
+//
 // The socket's state (pending, a kept errno, the handshake entry, the epoll
 // registrations) lives in fdtable and every change to it is made under
 // fdtable::guard(), which the helper thread holds while it steps; the hooks
@@ -34,11 +43,18 @@ namespace lp::async {
 // Whether connect() on fd should go asynchronous: the feature is on, fd is
 // in range and the socket is non-blocking (`flags`: its F_GETFL).
 bool wanted(int fd, int flags) noexcept;
+// Whether a blocking connect() on fd should be run by the helper thread
+// too: some hop of its chain reads optimistic data, so the call may return
+// 0 once the request is out and leave the reply to the helper.
+bool wanted_blocking(int fd, const policy::decision& d) noexcept;
 // Starts the proxied connect; false when the helper thread is unavailable
 // (the caller then runs the handshake itself). Otherwise rc/errno are
 // connect()'s answer: -1/EINPROGRESS, or -1 and the error when even the
-// connection to the first proxy failed at once.
-bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d, int& rc) noexcept;
+// connection to the first proxy failed at once. `caller_waits`: a blocking
+// connect() waits for the socket to be connected and answers 0 itself (a
+// second connect() then says EISCONN).
+bool start(int fd, const sockaddr* sa, socklen_t len, const policy::decision& d, int& rc,
+           bool caller_waits = false) noexcept;
 // Runs fd's handshake as far as it can go now. getsockopt(SO_ERROR) calls
 // it: EPOLLHUP/EPOLLERR reach even a stripped epoll registration, and the
 // program woken by them must learn the failure, not "in progress".

@@ -14,7 +14,10 @@ single port serves every test concurrently:
     "repN.fault" a refusal with reply code N (SOCKS5 REP, SOCKS4 CD). With
     "late-" in front (late-refuse.fault, late-rep4.fault) the proxy first
     waits for a byte the client sends behind its request (optimistic data),
-    so that the refusal arrives after the client wrote.
+    so that the refusal arrives after the client wrote. "echo.fault" succeeds
+    and echoes the client's bytes; as late-echo.fault its reply waits for the
+    client's first byte (which is echoed too): only a client that sends
+    optimistic data ever gets an answer.
 
 Two more ports: "mute" accepts and never answers, "close" accepts and closes.
 With --first-bytes FILE, each connection on the SOCKS port appends to FILE
@@ -40,7 +43,7 @@ NAMES = {
 PTR = {"127.0.0.1": "web.only-proxy.test"}
 
 FAULTS = {"refuse", "close", "garbage", "slow", "silent", "badatyp",
-          "domainreply", "tor-f2", "sink"}
+          "domainreply", "tor-f2", "sink", "echo"}
 
 # SOCKS5 reply codes (RFC 1928) and the Tor extension used by tor-f2.
 REP_OK, REP_FAIL, REP_NOT_ALLOWED, REP_HOST_UNREACH, REP_REFUSED = 0, 1, 2, 4, 5
@@ -236,9 +239,13 @@ async def drain_until_eof(reader):
 async def fault(req, reader, writer):
     f = req.fault
     ok = reply(req, True, addr="127.0.0.1", port=req.port)
-    if req.late:
-        await reader.readexactly(1)  # the client's early data has arrived
-    if f.startswith("rep") and f[3:].isdigit():
+    early = await reader.readexactly(1) if req.late else b""  # the client's early data
+    if f == "echo":
+        writer.write(ok + early)
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    elif f.startswith("rep") and f[3:].isdigit():
         code = int(f[3:]) & 0xFF
         writer.write(reply5(code) if req.version == 5 else reply4(code))
     elif f == "refuse":

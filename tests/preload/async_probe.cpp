@@ -110,7 +110,9 @@ void on_readable(conn& c) {
             continue;
         }
         if (n == 0) {
-            if (c.got.find(body_marker) == std::string::npos) {
+            // The response must start the stream: a byte of the proxy's
+            // reply in front of it would be a handshake byte given away.
+            if (c.got.rfind("HTTP/1.", 0) != 0 || c.got.find(body_marker) == std::string::npos) {
                 errno = EBADMSG;
                 die("wrong body");
             }

@@ -135,6 +135,7 @@ void peer_row(const char* step, int fd) {
     // The proxy's port (random) is named, for the rows that pin it.
     const char* proxy = getenv("LP_DIFF_PROXY_PORT");
     std::string where = p == port                   ? ":PORT"
+                        : p == closed_port          ? ":CLOSED"
                         : proxy && atoi(proxy) == p ? ":PROXY"
                                                     : ":" + std::to_string(p);
     out(step, std::string(host) + where + " len " + std::to_string(len));

@@ -32,6 +32,29 @@ bool start_async(int fd, int flags, const sockaddr* sa, socklen_t len,
     return lp::async::start(fd, sa, len, d, rc);
 }
 
+// A blocking socket whose chain reads optimistic data: the helper thread
+// runs the handshake while this call waits until the request is out (or the
+// handshake has ended), so that the program's first bytes ride with it.
+// The socket is non-blocking meanwhile: the helper's connects to the proxy
+// (a next attempt, too) must never block it.
+bool connect_for_early_data(int fd, int flags, const sockaddr* sa, socklen_t len,
+                            const lp::policy::decision& d, int& rc) noexcept {
+    const auto& real = lp::real::fn();
+    if (!lp::async::wanted_blocking(fd, d) || real.fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+        return false;
+    bool started = lp::async::start(fd, sa, len, d, rc, true);
+    if (started && errno == EINPROGRESS) {
+        lp::hook::wait_until_settled(fd, lp::hook::until_stage::connected);
+        int err = lp::fdtable::status(fd) > 0 ? lp::fdtable::take_error(fd, true) : 0;
+        rc = err == 0 ? 0 : -1;
+        errno = err;
+    }
+    int saved = errno;
+    real.fcntl(fd, F_SETFL, flags);
+    errno = saved;
+    return started;
+}
+
 int proxied_connect(int fd, const sockaddr* sa, socklen_t len, const lp::policy::decision& d,
                     bool may_defer) noexcept {
     if (const char* err = lp::config::get().error) {
@@ -41,6 +64,9 @@ int proxied_connect(int fd, const sockaddr* sa, socklen_t len, const lp::policy:
     }
     int flags = lp::real::fn().fcntl(fd, F_GETFL);
     if (int rc = 0; flags >= 0 && may_defer && start_async(fd, flags, sa, len, d, rc)) return rc;
+    if (int rc = 0; flags >= 0 && may_defer && !(flags & O_NONBLOCK) &&
+                    connect_for_early_data(fd, flags, sa, len, d, rc))
+        return rc;
     // A failure to read the flags is reported like any other: one log line.
     lp::path::selection used;
     std::size_t at = 0;
@@ -63,7 +89,8 @@ int proxied_connect(int fd, const sockaddr* sa, socklen_t len, const lp::policy:
 // connect completed, and we never collected ours).
 bool answered_by_table(int fd, int& rc) noexcept {
     int st = lp::fdtable::status(fd);
-    if (st == lp::fdtable::idle) return lp::fdtable::reconnect(fd, rc);
+    if (st == lp::fdtable::idle || st == lp::fdtable::reply_outstanding)
+        return lp::fdtable::reconnect(fd, rc);
     errno = st == lp::fdtable::pending ? EALREADY : lp::fdtable::take_error(fd, true);
     if (errno == 0) return false;  // another thread took the error first
     rc = -1;

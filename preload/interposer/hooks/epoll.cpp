@@ -1,5 +1,6 @@
 // epoll_ctl(): records the program's registrations in fdtable
-// (hooks/epoll.hpp) and applies them stripped while their fd is pending.
+// (hooks/epoll.hpp) and applies them stripped while their fd is pending,
+// without read interest while its reply is outstanding.
 #include "interposer/hooks/epoll.hpp"
 
 #include <sys/epoll.h>
@@ -14,6 +15,21 @@ namespace {
 // EPOLLERR/EPOLLHUP (always reported) only when the socket itself fails.
 std::uint32_t stripped(std::uint32_t events) noexcept {
     return events & (EPOLLET | EPOLLONESHOT | EPOLLWAKEUP | EPOLLEXCLUSIVE);
+}
+
+// While the reply of an optimistic connect is outstanding the program may
+// write but must not be told its socket is readable: the bytes there are
+// the proxy's. Hang-ups and errors still come (the kernel always reports
+// them); the program then reads the failure once the helper has it.
+std::uint32_t without_reads(std::uint32_t events) noexcept {
+    return events & ~std::uint32_t{EPOLLIN | EPOLLRDNORM | EPOLLRDBAND | EPOLLPRI | EPOLLRDHUP};
+}
+
+// What the kernel is given for a registration of fd in state `st`.
+std::uint32_t applied_for(int st, std::uint32_t events) noexcept {
+    if (st == fdtable::pending) return stripped(events);
+    if (st == fdtable::reply_outstanding) return without_reads(events);
+    return events;
 }
 
 // EPOLLEXCLUSIVE registrations refuse EPOLL_CTL_MOD: they are re-added.
@@ -39,6 +55,16 @@ void mask(int fd) noexcept {
     }
 }
 
+void writes_only(int fd) noexcept {
+    if (auto* list = fdtable::epoll_records(fd)) {
+        for (const auto& r : *list) {
+            epoll_event ev = r.ev;
+            ev.events = without_reads(ev.events);
+            apply(r.epfd, fd, ev);
+        }
+    }
+}
+
 void restore(int fd) noexcept {
     if (auto* list = fdtable::epoll_records(fd))
         for (const auto& r : *list) apply(r.epfd, fd, r.ev);
@@ -53,8 +79,8 @@ LP_EXPORT int epoll_ctl(int epfd, int op, int fd, epoll_event* ev) {
     epoll_event given{};
     if (ev != nullptr) given = *ev;
     epoll_event applied = given;
-    if (op != EPOLL_CTL_DEL && lp::fdtable::status(fd) == lp::fdtable::pending)
-        applied.events = lp::epollreg::stripped(given.events);
+    if (op != EPOLL_CTL_DEL)
+        applied.events = lp::epollreg::applied_for(lp::fdtable::status(fd), given.events);
     int rc = real.epoll_ctl(epfd, op, fd, ev != nullptr ? &applied : nullptr);
     if (rc == 0) lp::fdtable::record_epoll(epfd, op, fd, given);
     return rc;

@@ -16,8 +16,10 @@
 
 namespace lp::epollreg {
 
-// Under fdtable::guard(): strips or restores every recorded registration of fd.
+// Under fdtable::guard(): strips or restores every recorded registration of
+// fd; writes_only() gives back all but read interest (reply outstanding).
 void mask(int fd) noexcept;
+void writes_only(int fd) noexcept;
 void restore(int fd) noexcept;
 
 }  // namespace lp::epollreg

@@ -3,9 +3,9 @@
 //
 // While the helper thread runs the handshake, the socket's bytes are the
 // proxy's: a program's read would eat the reply and its write would corrupt
-// the request. So every call below answers like the kernel for a connecting
-// socket (EAGAIN) before it reaches the socket, and getsockopt(SO_ERROR)
-// says 0 (in progress) or, once, the failure's errno. After a failure writes
+// the request (with optimistic data only the reads wait: see held()). So every call below answers
+// like the kernel for a connecting socket (EAGAIN) before it reaches the socket, and
+// getsockopt(SO_ERROR) says 0 (in progress) or, once, the failure's errno. After a failure writes
 // and reads get that errno once, like the kernel's pending socket error
 // (the socket is unconnected again: tunnel::disconnect). A socket the
 // program made blocking meanwhile waits for the handshake instead of EAGAIN.
@@ -39,19 +39,24 @@ bool blocking(int fd) noexcept {
 
 // True (errno set) when the call must not reach the socket: pending
 // (EAGAIN, or a wait on a blocking socket), or failed (its error, once, like
-// the kernel's pending socket error; then the kernel's own answers).
-// `writing` tells the failed socket's errors apart no more (the kernel
-// reports its error to either), it is kept for the reader of the list.
+// the kernel's pending socket error; then the kernel's own answers). While
+// an optimistic connect's reply is outstanding writes go through (the
+// program's bytes follow the request on the stream) and reads are held back
+// as if pending: every reply byte is the handshake's.
 bool held(int fd, bool writing, int flags = 0) noexcept {
-    (void)writing;
     int st = lp::fdtable::status(fd);
-    if (st == lp::fdtable::idle) return false;
-    if (st == lp::fdtable::pending && !(flags & MSG_DONTWAIT) && blocking(fd)) {
-        lp::hook::wait_until_settled(fd);
+    auto passes = [writing](int s) {
+        return s == lp::fdtable::idle || (writing && s == lp::fdtable::reply_outstanding);
+    };
+    if (passes(st)) return false;
+    if (lp::fdtable::in_handshake(st) && !(flags & MSG_DONTWAIT) && blocking(fd)) {
+        using lp::hook::until_stage;
+        lp::hook::wait_until_settled(fd,
+                                     writing ? until_stage::connected : until_stage::reply_read);
         st = lp::fdtable::status(fd);
-        if (st == lp::fdtable::idle) return false;
+        if (passes(st)) return false;
     }
-    if (st == lp::fdtable::pending) {
+    if (lp::fdtable::in_handshake(st)) {
         errno = EAGAIN;
         return true;
     }

@@ -4,10 +4,12 @@
 // A pending fd must not be reported ready before its handshake is done: it
 // is left out of the real call (fd -1: no events) and an eventfd is added
 // in its place, which the helper thread writes whenever a handshake
-// finishes. When only that eventfd fired the call is made again with the
-// time left, now with the finished fds in it. Calls without a pending fd
-// go straight to libc. select()/pselect() are run as ppoll() in that case,
-// which also frees them from FD_SETSIZE for our eventfd.
+// finishes or, with optimistic data, reports its socket connected. While
+// such a socket's reply is outstanding only its read interest is left out:
+// it may be reported writable, never readable. When only that eventfd fired the call is made again
+// with the time left, now with the finished fds in it. Calls without a pending fd go straight to
+// libc. select()/pselect() are run as ppoll() in that case, which also frees them from FD_SETSIZE
+// for our eventfd.
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <iterator>
 #include <new>
 
@@ -59,14 +62,18 @@ private:
     timespec end_{};
 };
 
-// Under fdtable::guard(): leaves pending fds out of `copy`; false when none.
+constexpr short read_events = POLLIN | POLLRDNORM | POLLRDBAND | POLLPRI;
+
+// Under fdtable::guard(): leaves pending fds, and the read interest of fds
+// whose reply is outstanding, out of `copy`; false when there were none.
 bool leave_out_pending(pollfd* copy, nfds_t n) noexcept {
     bool any = false;
     for (nfds_t i = 0; i < n; ++i) {
-        if (copy[i].fd >= 0 && lp::fdtable::status(copy[i].fd) == lp::fdtable::pending) {
-            copy[i].fd = -1;
-            any = true;
-        }
+        int st = copy[i].fd >= 0 ? lp::fdtable::status(copy[i].fd) : lp::fdtable::idle;
+        if (!lp::fdtable::in_handshake(st)) continue;
+        any = true;
+        if (st == lp::fdtable::reply_outstanding) copy[i].events &= ~read_events;
+        if (st == lp::fdtable::pending || copy[i].events == 0) copy[i].fd = -1;
     }
     return any;
 }
@@ -153,7 +160,7 @@ int masked_ppoll(pollfd* fds, nfds_t n, const timespec* timeout, const sigset_t*
 bool has_pending(const pollfd* fds, nfds_t n) noexcept {
     if (!lp::fdtable::any_pending()) return false;
     for (nfds_t i = 0; i < n; ++i)
-        if (lp::fdtable::status(fds[i].fd) == lp::fdtable::pending) return true;
+        if (lp::fdtable::in_handshake(lp::fdtable::status(fds[i].fd))) return true;
     return false;
 }
 
@@ -161,7 +168,7 @@ bool set_has_pending(int nfds, const fd_set* r, const fd_set* w, const fd_set* x
     if (!lp::fdtable::any_pending()) return false;
     for (int fd = 0; fd < nfds && fd < FD_SETSIZE; ++fd) {
         bool asked = (r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (x && FD_ISSET(fd, x));
-        if (asked && lp::fdtable::status(fd) == lp::fdtable::pending) return true;
+        if (asked && lp::fdtable::in_handshake(lp::fdtable::status(fd))) return true;
     }
     return false;
 }
@@ -228,13 +235,39 @@ timespec to_timespec(int ms) noexcept {
 
 }  // namespace
 
-void lp::hook::wait_until_settled(int fd) noexcept {
-    // Each round ends when some handshake ends; the helper fails this one at
-    // its deadline at the latest.
-    while (lp::fdtable::status(fd) == lp::fdtable::pending) {
-        pollfd p{fd, POLLOUT, 0};
-        if (masked_ppoll(&p, 1, nullptr, nullptr) < 0 && errno != EINTR) return;
+namespace {
+
+bool still_held(int fd, lp::hook::until_stage stage) noexcept {
+    int st = lp::fdtable::status(fd);
+    if (stage == lp::hook::until_stage::connected) return st == lp::fdtable::pending;
+    return lp::fdtable::in_handshake(st);
+}
+
+}  // namespace
+
+void lp::hook::wait_until_settled(int fd, until_stage stage) noexcept {
+    lp::async::waiter w;
+    w.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w.efd < 0) return;  // the caller then answers like a socket still connecting
+    // Each round ends when some handshake changes state (the check and the
+    // registration are under one lock, so no change is missed); the helper
+    // fails this one at its deadline at the latest.
+    for (;;) {
+        {
+            auto lk = lp::fdtable::guard();
+            if (!still_held(fd, stage)) break;
+            lp::async::add_waiter(w);
+        }
+        pollfd p{w.efd, POLLIN, 0};
+        lp::real::fn().poll(&p, 1, -1);
+        {
+            auto lk = lp::fdtable::guard();
+            lp::async::remove_waiter(w);
+        }
+        std::uint64_t n;
+        (void)!lp::real::fn().read(w.efd, &n, sizeof n);
     }
+    lp::real::fn().close(w.efd);
 }
 
 // glibc declares poll's and ppoll's array write-only (access attribute), so

@@ -57,8 +57,12 @@ void drop_records_in(int epfd) noexcept {
             std::erase_if(*list, [epfd](const epoll_record& r) { return r.epfd == epfd; });
 }
 
-// Under mu.
+// Under mu. The peer is forgotten again here: the helper thread may have
+// marked the socket established (under mu) after close()'s lock-free first
+// forget_peer and before it got the lock, and a stale answer would reach the
+// next socket that gets this number (its connect() would say EISCONN).
 void forget_locked(int fd, slot& s) noexcept {
+    forget_peer(s);
     if (s.handshake != nullptr) {
         async::release(s.handshake, fd);
         s.handshake = nullptr;

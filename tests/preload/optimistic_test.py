@@ -17,12 +17,11 @@ import sys
 import pltest
 from pltest import BODY, WEB_NAME
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
-import lptest  # noqa: E402
+lptest = pltest.lptest
 
 WRAPPER = os.path.abspath(sys.argv[2])
 ASYNC_PROBE = os.path.abspath(sys.argv[3])
-fail, no_dns = pltest.fail, pltest.no_dns
+fail, no_dns, probe_values = pltest.fail, pltest.no_dns, pltest.probe_values
 
 # Blocking sockets (no timeout: Python's timeouts make a socket non-blocking).
 BLOCKING = r"""
@@ -210,14 +209,6 @@ def curl_dante_case():
         fail("curl through dante with optimistic data did not get both pages")
     no_dns(dns)
 
-
-def probe_values(stdout):
-    vals = {}
-    for line in stdout.splitlines():
-        parts = line.split()
-        for k, val in zip(parts[::2], parts[1::2]):
-            vals[k] = float(val)
-    return vals
 
 
 def c_readiness_case():

@@ -52,6 +52,16 @@ def expect_leak_probe_refusals(stderr, dns_addr):
             fail(f"no log line {line!r}")
 
 
+def probe_values(stdout):
+    """The C probes' "key value key value" lines, as numbers."""
+    vals = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        for k, v in zip(parts[::2], parts[1::2]):
+            vals[k] = float(v)
+    return vals
+
+
 def run_wrapped(wrapper, argv, dns, proxy=None, extra=(), input=None, timeout=60, wrapped=True):
     """`wrapper [-p proxy] extra -- argv` (or argv alone) in dns's namespace;
     prints the command line, exit status and the tails of its output."""

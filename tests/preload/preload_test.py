@@ -21,7 +21,7 @@ ALLOC_PROBE = os.path.abspath(sys.argv[6]) if len(sys.argv) > 6 else None
 TIMEOUT = 60
 
 
-fail, no_dns = pltest.fail, pltest.no_dns
+fail, no_dns, probe_values = pltest.fail, pltest.no_dns, pltest.probe_values
 
 
 def run(argv, dns, proxy=None, extra=(), input=None, timeout=TIMEOUT):
@@ -604,14 +604,6 @@ def curl_many(slow, n):
 def probe_many(mode):
     return lambda slow, n: [ASYNC_PROBE] + mode.split() + [str(n), WEB_NAME, str(slow.web.port)]
 
-
-def probe_values(stdout):
-    vals = {}
-    for line in stdout.splitlines():
-        parts = line.split()
-        for k, v in zip(parts[::2], parts[1::2]):
-            vals[k] = float(v)
-    return vals
 
 
 def readiness_modes_case():

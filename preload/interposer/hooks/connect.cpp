@@ -45,7 +45,7 @@ bool connect_for_early_data(int fd, int flags, const sockaddr* sa, socklen_t len
     bool started = lp::async::start(fd, sa, len, d, rc, true);
     if (started && errno == EINPROGRESS) {
         lp::hook::wait_until_settled(fd, lp::hook::until_stage::connected);
-        int err = lp::fdtable::status(fd) > 0 ? lp::fdtable::take_error(fd, true) : 0;
+        int err = lp::fdtable::take_error(fd, true);  // 0 unless the handshake failed
         rc = err == 0 ? 0 : -1;
         errno = err;
     }

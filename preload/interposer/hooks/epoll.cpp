@@ -43,26 +43,26 @@ void apply(int epfd, int fd, epoll_event ev) noexcept {
     real.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-}  // namespace
-
-void mask(int fd) noexcept {
+// Applies every recorded registration of fd, its events passed through
+// `events_of`.
+void apply_all(int fd, std::uint32_t (*events_of)(std::uint32_t)) noexcept {
     if (auto* list = fdtable::epoll_records(fd)) {
         for (const auto& r : *list) {
             epoll_event ev = r.ev;
-            ev.events = stripped(ev.events);
+            ev.events = events_of(ev.events);
             apply(r.epfd, fd, ev);
         }
     }
 }
 
+}  // namespace
+
+void mask(int fd) noexcept {
+    apply_all(fd, stripped);
+}
+
 void writes_only(int fd) noexcept {
-    if (auto* list = fdtable::epoll_records(fd)) {
-        for (const auto& r : *list) {
-            epoll_event ev = r.ev;
-            ev.events = without_reads(ev.events);
-            apply(r.epfd, fd, ev);
-        }
-    }
+    apply_all(fd, without_reads);
 }
 
 void restore(int fd) noexcept {

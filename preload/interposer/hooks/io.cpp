@@ -3,10 +3,11 @@
 //
 // While the helper thread runs the handshake, the socket's bytes are the
 // proxy's: a program's read would eat the reply and its write would corrupt
-// the request (with optimistic data only the reads wait: see held()). So every call below answers
-// like the kernel for a connecting socket (EAGAIN) before it reaches the socket, and
-// getsockopt(SO_ERROR) says 0 (in progress) or, once, the failure's errno. After a failure writes
-// and reads get that errno once, like the kernel's pending socket error
+// the request (with optimistic data only the reads wait: see held()). So
+// every call below answers like the kernel for a connecting socket (EAGAIN)
+// before it reaches the socket, and getsockopt(SO_ERROR) says 0 (in
+// progress) or, once, the failure's errno. After a failure writes and reads
+// get that errno once, like the kernel's pending socket error
 // (the socket is unconnected again: tunnel::disconnect). A socket the
 // program made blocking meanwhile waits for the handshake instead of EAGAIN.
 //

@@ -6,10 +6,11 @@
 // in its place, which the helper thread writes whenever a handshake
 // finishes or, with optimistic data, reports its socket connected. While
 // such a socket's reply is outstanding only its read interest is left out:
-// it may be reported writable, never readable. When only that eventfd fired the call is made again
-// with the time left, now with the finished fds in it. Calls without a pending fd go straight to
-// libc. select()/pselect() are run as ppoll() in that case, which also frees them from FD_SETSIZE
-// for our eventfd.
+// it may be reported writable, never readable. When only that eventfd fired
+// the call is made again with the time left, now with the finished fds in
+// it. Calls without a pending fd go straight to libc. select()/pselect() are
+// run as ppoll() in that case, which also frees them from FD_SETSIZE for our
+// eventfd.
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>

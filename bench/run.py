@@ -25,7 +25,8 @@ that answers RESOLVE, plus relays (bench/delay_relay.py) that put a proxy
   6. event loop  Node, 20 concurrent net.connect by name vs 1, through the
                Tor stand-in 20 ms away
   7. core      instructions per handshake (bench/core_cost.sh, valgrind)
-  8. supervisor  the seccomp supervisor: a gcc -static connect_loop, the
+  8. supervisor  the seccomp supervisor: a gcc -static connect_loop (also
+               with pidfd_getfd refused, through stand-in sockets), the
                default (interposer + supervisor) and --supervise against
                the interposer alone, per connect on loopback; start-up of
                a supervised static `true`
@@ -739,6 +740,11 @@ def supervisor(args, build, svc, summary):
     static_loop = static_build(workdir, "connect_loop_static", os.path.join(HERE, "connect_loop.c"))
     prefix = [wrapper, "-q", "-p", f"socks5h://127.0.0.1:{port}"]
     n = args.cpu_n
+    restrict = os.path.join(workdir, "restrict")
+    if subprocess.run(["cc", "-O2", "-o", restrict, os.path.join(HERE, "..", "tests", "preload", "restrict",
+                                                                 "restrict.c")]).returncode != 0:
+        note("bench: cannot build tests/preload/restrict/restrict.c: no stand-in row")
+        restrict = None
 
     def go(prefix, args_after_n, env=None):
         return loop.command(prefix, args_after_n, env or dict(os.environ), n, marginal=True)
@@ -756,6 +762,11 @@ def supervisor(args, build, svc, summary):
                     go(prefix + extra + ["--supervise", "--", loop.loop], after_n), True)]
         if static_loop:
             entries.append(("static program, supervised", go(prefix + extra + ["--", static_loop], after_n), True))
+        if static_loop and restrict:
+            # pidfd_getfd refused as in a container: sockets of the supervisor's own stand in.
+            entries.append(("static program, stand-in sockets (no pidfd_getfd)",
+                            go([restrict, "getfd-eperm", "--"] + prefix + extra + ["--", static_loop],
+                               after_n), True))
         print(f"\nbench: supervisor, {n} sequential connects {what} on loopback through microsocks "
               f"x {args.rounds} rounds", flush=True)
         got = alternate(entries, args.rounds, f"supervisor {what}")

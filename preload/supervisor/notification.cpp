@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "leakproof/error.hpp"
@@ -23,6 +25,7 @@
 #include "runtime/refuse.hpp"
 #include "runtime/tunnel.hpp"
 #include "supervisor/dns_responder.hpp"
+#include "supervisor/stand_in.hpp"
 #include "supervisor/unix_socket.hpp"
 
 namespace lp::supervise {
@@ -68,17 +71,59 @@ struct call {
     std::uint32_t arg32(int i) const { return static_cast<std::uint32_t>(n.data.args[i]); }
 };
 
+// Once a seccomp profile has refused process_vm_readv/writev, memory is
+// read and written through /proc/PID/mem instead: the same ptrace check by
+// the kernel, and no system call a profile filters.
+std::atomic<bool> vm_calls_refused{false};
+
+bool through_proc_mem(pid_t pid, std::uint64_t addr, void* buf, std::size_t len,
+                      bool write) noexcept {
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/%d/mem", static_cast<int>(pid));
+    int fd = ::open(path, (write ? O_WRONLY : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0) return false;
+    auto off = static_cast<off_t>(addr);
+    ssize_t n = write ? ::pwrite(fd, buf, len, off) : ::pread(fd, buf, len, off);
+    ::close(fd);
+    return n == static_cast<ssize_t>(len);
+}
+
+bool vm_call_refused(ssize_t rc) noexcept {
+    if (rc >= 0 || (errno != EPERM && errno != ENOSYS)) return false;
+    vm_calls_refused.store(true, std::memory_order_relaxed);
+    return true;
+}
+
 bool read_mem(pid_t pid, std::uint64_t addr, void* buf, std::size_t len) noexcept {
     if (len == 0) return true;
+    if (vm_calls_refused.load(std::memory_order_relaxed))
+        return through_proc_mem(pid, addr, buf, len, false);
     iovec local{buf, len};
     iovec remote{reinterpret_cast<void*>(addr), len};
-    return ::process_vm_readv(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
+    ssize_t rc = ::process_vm_readv(pid, &local, 1, &remote, 1, 0);
+    if (vm_call_refused(rc)) return through_proc_mem(pid, addr, buf, len, false);
+    return rc == static_cast<ssize_t>(len);
 }
 
 bool write_mem(pid_t pid, std::uint64_t addr, const void* buf, std::size_t len) noexcept {
-    iovec local{const_cast<void*>(buf), len};
+    auto* bytes = const_cast<void*>(buf);
+    if (vm_calls_refused.load(std::memory_order_relaxed))
+        return through_proc_mem(pid, addr, bytes, len, true);
+    iovec local{bytes, len};
     iovec remote{reinterpret_cast<void*>(addr), len};
-    return ::process_vm_writev(pid, &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
+    ssize_t rc = ::process_vm_writev(pid, &local, 1, &remote, 1, 0);
+    if (vm_call_refused(rc)) return through_proc_mem(pid, addr, bytes, len, true);
+    return rc == static_cast<ssize_t>(len);
+}
+
+// Whether the kernel lets us read `pid`'s memory at all (the ptrace
+// "attach" check /proc/PID/mem makes, as process_vm_readv does).
+bool memory_readable(pid_t pid) noexcept {
+    char path[32];
+    std::snprintf(path, sizeof path, "/proc/%d/mem", static_cast<int>(pid));
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) ::close(fd);
+    return fd >= 0;
 }
 
 // Whether the caller is still waiting: after reading its memory by pid,
@@ -339,14 +384,15 @@ answer send_datagram(const call& c, datagram& m, int flags, const char* what) no
 
 // TCP sends: the kernel ignores their address unless MSG_FASTOPEN makes
 // them a connect, which we refuse (the program falls back to connect()).
+answer stream_send_answer(int flags) noexcept {
+    if (!(flags & MSG_FASTOPEN)) return pass();
+    refuse::with("sendto", "", "TCP Fast Open is not supported under supervision", EOPNOTSUPP);
+    return fail(EOPNOTSUPP);
+}
+
 bool stream_send(const call& c, int flags, answer& a) noexcept {
     if (c.type != SOCK_STREAM) return false;
-    if (flags & MSG_FASTOPEN) {
-        refuse::with("sendto", "", "TCP Fast Open is not supported under supervision", EOPNOTSUPP);
-        a = fail(EOPNOTSUPP);
-    } else {
-        a = pass();
-    }
+    a = stream_send_answer(flags);
     return true;
 }
 
@@ -577,10 +623,71 @@ answer copy_failed(const seccomp_notif& n, int err) noexcept {
     return fail(err);
 }
 
+// The flags argument of a send-family call.
+int send_flags(const seccomp_notif& n) noexcept {
+    return static_cast<int>(n.data.args[n.data.nr == SYS_sendmsg ? 2 : 3]);
+}
+
+// What the kernel answers a connect on a TCP socket it has in its table.
+int connect_errno_in_state(int tcp_state) noexcept {
+    constexpr int syn_sent = 2, listening = 10;  // TCP_SYN_SENT, TCP_LISTEN
+    return tcp_state == syn_sent ? EALREADY : tcp_state == listening ? EINVAL : EISCONN;
+}
+
+answer cannot_stand_in(const seccomp_notif& n, const char* why) noexcept {
+    log::speak_for(static_cast<long>(n.pid));
+    refuse::with(call_name(static_cast<int>(n.data.nr)), "", why, EPERM);
+    log::speak_for(0);
+    return fail(EPERM);
+}
+
+// pidfd_getfd was refused: a socket of ours stands in for the program's
+// (supervisor/stand_in.hpp). Either answers the call without a socket of
+// ours (TCP sends, a connect on a TCP socket that is connected already),
+// or sets `copy` to ours; nothing, with `copy` left as it was, when the
+// kernel lets us neither see the descriptor nor read the process's memory
+// (copy_failed says why).
+std::optional<answer> stand_in_for(const context& ctx, const seccomp_notif& n, int& copy) noexcept {
+    auto tid = static_cast<pid_t>(n.pid);
+    int fd = static_cast<int>(n.data.args[0]);
+    auto kind = stand_in::identify(tid, fd);
+    if (kind.domain < 0 || !memory_readable(tid)) return std::nullopt;
+    if (kind.type == SOCK_STREAM) {
+        if (n.data.nr != SYS_connect) return stream_send_answer(send_flags(n));
+        // Ours from an earlier connect: the kernel's answer while it is
+        // connecting or connected; a new socket once that failed.
+        if (stand_in::installed_stream(kind.inode))
+            if (int state = stand_in::tcp_state(tid, kind))
+                return fail(connect_errno_in_state(state));
+    } else if (int known = stand_in::find_datagram(kind.inode); known >= 0) {
+        copy = known;
+        return std::nullopt;
+    } else if (stand_in::in_udp_table(tid, kind)) {
+        return cannot_stand_in(n,
+                               "the kernel does not let the supervisor take this process's "
+                               "socket, and the program bound it itself (or it was forgotten "
+                               "among more than 256)");
+    }
+    int mine = stand_in::install(ctx.listener, n.id, tid, fd, kind);
+    if (mine < 0)
+        return cannot_stand_in(n,
+                               "the kernel lets the supervisor neither take this process's "
+                               "socket nor put one of its own in its place "
+                               "(SECCOMP_IOCTL_NOTIF_ADDFD, Linux 5.9)");
+    copy = mine;
+    return std::nullopt;
+}
+
 }  // namespace
 
 bool handle_quick(const context& ctx, const seccomp_notif& n, int& copy) noexcept {
     copy = copy_fd(static_cast<pid_t>(n.pid), static_cast<int>(n.data.args[0]));
+    if (copy == -EPERM) {
+        if (auto a = stand_in_for(ctx, n, copy)) {
+            respond(ctx, n, *a);
+            return true;
+        }
+    }
     if (copy < 0) {
         respond(ctx, n, copy_failed(n, -copy));
         return true;

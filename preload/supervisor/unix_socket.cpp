@@ -14,18 +14,6 @@
 namespace lp::supervise {
 namespace {
 
-// The inode of the socket `fd` of `tid` names, or 0.
-std::uint64_t socket_inode(pid_t tid, int fd) noexcept {
-    char path[64], link[64];
-    std::snprintf(path, sizeof path, "/proc/%d/fd/%d", static_cast<int>(tid), fd);
-    ssize_t n = ::readlink(path, link, sizeof link - 1);
-    if (n <= 0) return 0;
-    link[n] = '\0';
-    constexpr char prefix[] = "socket:[";
-    if (std::strncmp(link, prefix, sizeof prefix - 1) != 0) return 0;
-    return std::strtoull(link + sizeof prefix - 1, nullptr, 10);
-}
-
 // Asks sock_diag for the AF_UNIX socket of inode `ino`: true when it has one.
 bool unix_diag_knows(std::uint64_t ino) noexcept {
     int nl = ::socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -56,6 +44,17 @@ bool unix_diag_knows(std::uint64_t ino) noexcept {
 }
 
 }  // namespace
+
+std::uint64_t socket_inode(pid_t tid, int fd) noexcept {
+    char path[64], link[64];
+    std::snprintf(path, sizeof path, "/proc/%d/fd/%d", static_cast<int>(tid), fd);
+    ssize_t n = ::readlink(path, link, sizeof link - 1);
+    if (n <= 0) return 0;
+    link[n] = '\0';
+    constexpr char prefix[] = "socket:[";
+    if (std::strncmp(link, prefix, sizeof prefix - 1) != 0) return 0;
+    return std::strtoull(link + sizeof prefix - 1, nullptr, 10);
+}
 
 bool is_unix_socket(pid_t tid, int fd) noexcept {
     std::uint64_t ino = socket_inode(tid, fd);

@@ -13,8 +13,13 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+
 namespace lp::supervise {
 
 bool is_unix_socket(pid_t tid, int fd) noexcept;
+
+// The inode of the socket descriptor `fd` of `tid` names, or 0.
+std::uint64_t socket_inode(pid_t tid, int fd) noexcept;
 
 }  // namespace lp::supervise

@@ -34,6 +34,7 @@ struct kernel_facts {
     int addfd = ENOTTY;    // 0: SECCOMP_IOCTL_NOTIF_ADDFD works, else the errno
     int getfd = 0;         // 0: pidfd_getfd of a non-descendant works, else the errno
     int named = 0;         // the same, of a non-descendant that named us its ptracer
+    int memory = 0;        // 0: reading a non-descendant's memory (/proc/PID/mem) works
     int yama = -1;         // kernel.yama.ptrace_scope, -1 without Yama
 };
 
@@ -176,6 +177,16 @@ int probe_getfd() {
     return err;
 }
 
+// Opening the memory of our parent: the ptrace check the supervisor's
+// reads of a program's addresses pass (/proc/PID/mem, or process_vm_readv).
+int probe_memory() {
+    std::string path = "/proc/" + std::to_string(::getppid()) + "/mem";
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    ::close(fd);
+    return 0;
+}
+
 // The same of a process that named the taker its ptracer (PR_SET_PTRACER),
 // as every process of the tree names the supervisor: two siblings, so that
 // the taker is no ancestor of the target, as the supervisor is none.
@@ -270,6 +281,14 @@ bool report_modes(const kernel_facts& k) {
             "it; one started by another static program or by posix_spawn cannot connect: " +
                 copy_refusal(k) + "\n");
         return false;
+    }
+    if (k.getfd != 0 && k.addfd == 0 && k.memory == 0) {
+        say(stdout,
+            "dynamic command: interposer + supervisor: covered\n"
+            "static command: supervised: covered (without pidfd_getfd: sockets of the "
+            "supervisor's own stand in for the program's, which keeps O_NONBLOCK and "
+            "FD_CLOEXEC, not options set before connect)\n");
+        return true;
     }
     if (k.getfd != 0) {
         say(stdout,
@@ -382,9 +401,12 @@ int check_machine(const options&) {
     if (int err = probe_notification(k)) k.notification = err;
     k.getfd = probe_getfd();
     k.named = probe_named_getfd();
+    k.memory = probe_memory();
     say(stdout, "seccomp user notification: " + yes_or(k.notification) + "\n");
     say(stdout, "pidfd_getfd of a process that is no descendant: " + yes_or(k.getfd) + "\n");
     say(stdout, "pidfd_getfd of one that named us its ptracer: " + yes_or(k.named) + "\n");
+    say(stdout,
+        "reading the memory of a process that is no descendant: " + yes_or(k.memory) + "\n");
     say(stdout, "Yama ptrace_scope: " + yama_text(k.yama) + "\n");
     say(stdout, "SECCOMP_IOCTL_NOTIF_ADDFD: " +
                     (k.notification ? std::string{"unknown (no notification)"} : yes_or(k.addfd)) +

@@ -2,12 +2,12 @@
  * gcc -static: LD_PRELOAD cannot reach it.
  *
  *   rawclient ip IP PORT                 HTTP GET from IP:PORT
- *   rawclient dns connect|sendto|tcp NAME PORT
+ *   rawclient dns connect|sendto|kept|tcp NAME PORT
  *       resolves NAME itself with a query to the first "nameserver" of
  *       /etc/resolv.conf (UDP on a connected socket, UDP with sendto and
- *       recvfrom, or TCP), prints "resolved A.B.C.D", asks for that
- *       address's PTR record and prints "ptr NAME", then GETs NAME:PORT from
- *       that address.
+ *       recvfrom, the same with one socket for both queries, or TCP),
+ *       prints "resolved A.B.C.D", asks for that address's PTR record and
+ *       prints "ptr NAME", then GETs NAME:PORT from that address.
  *   rawclient packet                     opens packet sockets (AF_PACKET,
  *       and AF_INET's old SOCK_PACKET); prints "packet: ERRNO-NAME" for each
  *   rawclient len N IP PORT              connect() to IP:PORT passing an
@@ -18,11 +18,18 @@
  *       an AF_INET socket, to IP:PORT spelled with family AF_UNSPEC (which
  *       the kernel reads as AF_INET); prints "unspec: sent" or
  *       "unspec: ERRNO-TEXT"
+ *   rawclient keep IP PORT               what a socket keeps across connect():
+ *       a non-blocking, close-on-exec TCP socket with SO_KEEPALIVE set and
+ *       a dup() of it made before connect(); after the connect completes
+ *       prints "nonblock N", "cloexec N", "keepalive N", "dup peer
+ *       yes|no" and "fetched N" (the bytes of an HTTP GET read back)
  *   rawclient nodump ...                 any of the above, after making the
  *       process non-dumpable (PR_SET_DUMPABLE 0)
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,11 +101,18 @@ static int exchange(const char* how, const unsigned char* q, int qlen, unsigned 
     struct sockaddr_in ns;
     if (nameserver(&ns) != 0) return -1;
     int tcp = strcmp(how, "tcp") == 0;
-    int s = socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
+    static int kept = -1; /* "kept": one socket for every query */
+    int keep = strcmp(how, "kept") == 0;
+    int s = keep && kept >= 0 ? kept : socket(AF_INET, tcp ? SOCK_STREAM : SOCK_DGRAM, 0);
     struct timeval tv = {5, 0};
     setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ssize_t n = -1;
-    if (strcmp(how, "sendto") == 0) {
+    if (keep) {
+        kept = s;
+        if (sendto(s, q, qlen, 0, (struct sockaddr*)&ns, sizeof ns) == qlen)
+            return (int)recvfrom(s, r, cap, 0, NULL, NULL);
+        return -1;
+    } else if (strcmp(how, "sendto") == 0) {
         if (sendto(s, q, qlen, 0, (struct sockaddr*)&ns, sizeof ns) == qlen)
             n = recvfrom(s, r, cap, 0, NULL, NULL);
     } else if (connect(s, (struct sockaddr*)&ns, sizeof ns) != 0) {
@@ -141,6 +155,55 @@ static int reverse(const char* how, const char* ip, char* out) {
     }
     out[o] = 0;
     return 0;
+}
+
+static int flag_of(int s, int cmd, int bit) {
+    int v = fcntl(s, cmd);
+    return v >= 0 && (v & bit) != 0;
+}
+
+static int keep(const char* ip, int port) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+    if (inet_pton(AF_INET, ip, &a.sin_addr) != 1) return 2;
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    int copy = dup(s);
+    if (connect(s, (struct sockaddr*)&a, sizeof a) != 0 && errno != EINPROGRESS) {
+        perror("connect");
+        return 1;
+    }
+    struct pollfd p = {.fd = s, .events = POLLOUT};
+    int err = 0, keepalive = 0;
+    socklen_t len = sizeof err;
+    if (poll(&p, 1, 10000) != 1 || getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err) {
+        fprintf(stderr, "connect: %s\n", strerror(err));
+        return 1;
+    }
+    len = sizeof keepalive;
+    getsockopt(s, SOL_SOCKET, SO_KEEPALIVE, &keepalive, &len);
+    struct sockaddr_in peer;
+    len = sizeof peer;
+    printf("nonblock %d\ncloexec %d\nkeepalive %d\ndup peer %s\n", flag_of(s, F_GETFL, O_NONBLOCK),
+           flag_of(s, F_GETFD, FD_CLOEXEC), keepalive != 0,
+           getpeername(copy, (struct sockaddr*)&peer, &len) == 0 ? "yes" : "no");
+    char req[128], buf[4096];
+    int n = snprintf(req, sizeof req, "GET / HTTP/1.0\r\nHost: %s:%d\r\n\r\n", ip, port);
+    if (write(s, req, n) != n) return 1;
+    long total = 0;
+    for (;;) {
+        ssize_t got = read(s, buf, sizeof buf);
+        if (got > 0) {
+            total += got;
+        } else if (got < 0 && errno == EAGAIN) {
+            p.events = POLLIN;
+            if (poll(&p, 1, 10000) != 1) return 1;
+        } else {
+            break;
+        }
+    }
+    printf("fetched %ld\n", total);
+    return total == 0;
 }
 
 /* Packet sockets send frames past every address check. */
@@ -194,13 +257,15 @@ int main(int argc, char** argv) {
     }
     if (argc == 2 && strcmp(argv[1], "packet") == 0) return packet();
     if (argc == 4 && strcmp(argv[1], "ip") == 0) return fetch(argv[2], atoi(argv[3]), argv[2]);
+    if (argc == 4 && strcmp(argv[1], "keep") == 0) return keep(argv[2], atoi(argv[3]));
     if (argc == 4 && strcmp(argv[1], "unspec") == 0) return send_unspec(argv[2], atoi(argv[3]));
     if (argc == 5 && strcmp(argv[1], "len") == 0)
         return connect_with_len(argv[2], argv[3], atoi(argv[4]));
     if (argc != 5 || strcmp(argv[1], "dns") != 0) {
-        fprintf(stderr,
-                "usage: rawclient ip IP PORT | dns connect|sendto|tcp NAME PORT | len N IP PORT"
-                " | unspec IP PORT\n");
+        fprintf(
+            stderr,
+            "usage: rawclient ip IP PORT | dns connect|sendto|kept|tcp NAME PORT | len N IP PORT"
+            " | unspec IP PORT | keep IP PORT\n");
         return 2;
     }
     char ip[16];

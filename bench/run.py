@@ -40,7 +40,9 @@ that answers RESOLVE, plus relays (bench/delay_relay.py) that put a proxy
                loopback: through dante with leakproof::udp_association,
                through dante with a plain socket under socksify, and
                direct; medians, CPU per datagram (the client's own), heap
-               bytes per open association
+               bytes per open association; and a DNS client's queries
+               under the wrapper (sendto, connected), which the
+               supervisor's responder answers
 
 Contenders alternate round by round; every figure is the median over rounds
 and is printed as a ratio to its comparator, with the goal beside it where
@@ -648,6 +650,14 @@ def udp_measure(args, binary, echo_port, svc, summary):
                             dict(os.environ, SOCKS_CONF=conf)), False))
     else:
         note("bench: socksify is not installed; left out of udp")
+    # A DNS client's queries under the wrapper, answered by the supervisor's
+    # responder (a sendto is stopped by the filter each time; a connected
+    # socket's send is not), against the echo round trip above.
+    wrapper = [os.path.join(os.path.dirname(os.path.dirname(binary)), "preload", "leakproof"),
+               "-q", "-p", dante, "--"]
+    for how in ("sendto", "connected"):
+        entries.append((f"DNS query ({how}) under the wrapper: the responder",
+                        rtt(wrapper + [binary, "dns", "127.0.0.1", str(n), how]), False))
     print(f"\nbench: udp, {n} sequential round trips x {args.rounds} rounds", flush=True)
     got = alternate(entries, args.rounds, "udp")
     figures = {name: (med([g[0] for g in v]), med([g[1] for g in v]), med([g[2] for g in v]))

@@ -20,7 +20,9 @@ enum answer : std::uint8_t { none = 0, zero_once = 1, is_connected = 2, aborted 
 
 // Set while a slot has something only the lock may drop: close() then
 // takes the lock, and skips it otherwise.
-enum mark : std::uint8_t { has_records = 1, epoll_set = 2 };
+// dns_asked: `addr` is the DNS server a query was sent to (the supervisor's
+// responder got it); dns_unconnected: by sendto, so it is no peer.
+enum mark : std::uint8_t { has_records = 1, epoll_set = 2, dns_asked = 4, dns_unconnected = 8 };
 
 struct slot {
     std::atomic<int> state{idle};
@@ -132,6 +134,7 @@ void dissolved(int fd) noexcept {
 bool peer(int fd, sockaddr* sa, socklen_t* len) noexcept {
     slot* s = at(fd);
     if (s == nullptr || len == nullptr) return false;
+    if (s->marks.load(std::memory_order_relaxed) & dns_unconnected) return false;
     socklen_t n = s->peer_len.load(std::memory_order_acquire);
     if (n == 0) return false;
     std::memcpy(sa, s->addr, *len < n ? *len : n);
@@ -159,6 +162,36 @@ bool reconnect(int fd, int& rc) noexcept {
     }
     errno = EISCONN;
     rc = -1;
+    return true;
+}
+
+// ---- DNS answered by the supervisor's responder ----------------------------
+
+void dns_server(int fd, const sockaddr* sa, socklen_t len, bool connected) noexcept {
+    slot* s = at(fd);
+    if (s == nullptr || len > sizeof(sockaddr_in6)) return;
+    s->peer_len.store(0, std::memory_order_relaxed);
+    std::memcpy(s->addr, sa, len);
+    if (connected)
+        s->marks.fetch_and(static_cast<std::uint8_t>(~dns_unconnected), std::memory_order_relaxed);
+    else
+        s->marks.fetch_or(dns_unconnected, std::memory_order_relaxed);
+    s->marks.fetch_or(dns_asked, std::memory_order_relaxed);
+    s->peer_len.store(len, std::memory_order_release);
+}
+
+bool asked_dns(int fd) noexcept {
+    slot* s = at(fd);
+    return s != nullptr && (s->marks.load(std::memory_order_relaxed) & dns_asked);
+}
+
+bool dns_server_of(int fd, sockaddr* sa, socklen_t* len) noexcept {
+    slot* s = at(fd);
+    if (s == nullptr || !(s->marks.load(std::memory_order_relaxed) & dns_asked)) return false;
+    socklen_t n = s->peer_len.load(std::memory_order_acquire);
+    if (n == 0) return false;
+    std::memcpy(sa, s->addr, *len < n ? *len : n);
+    *len = n;
     return true;
 }
 
@@ -239,6 +272,9 @@ void copy(int from, int to) noexcept {
     if (n == 0) return;
     std::memcpy(b->addr, a->addr, n);
     b->reconnect.store(a->reconnect.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    constexpr auto dns_marks = static_cast<std::uint8_t>(dns_asked | dns_unconnected);
+    b->marks.fetch_or(a->marks.load(std::memory_order_relaxed) & dns_marks,
+                      std::memory_order_relaxed);
     b->peer_len.store(n, std::memory_order_release);
 }
 

@@ -10,6 +10,8 @@
 //     connect()ed to (getpeername() answers with it, not the proxy's) and
 //     what a further connect() must answer (the kernel's 0-then-EISCONN);
 //   - the handshake under way (an entry owned by pending.cpp);
+//   - the DNS server a query was sent to, which the supervisor's responder
+//     answered instead (dns_redirect.hpp);
 //   - the program's epoll registrations of the descriptor (hooks/epoll.cpp
 //     strips them while it is pending), and whether it is an epoll set some
 //     registration names.
@@ -85,6 +87,17 @@ bool peer(int fd, sockaddr* sa, socklen_t* len) noexcept;
 // failure was reported: true with the kernel's answer in rc/errno (the
 // tunnel is never started twice on one stream).
 bool reconnect(int fd, int& rc) noexcept;
+
+// ---- DNS answered by the supervisor's responder ----------------------------
+
+// A query of fd's went to the DNS server `sa` and the supervisor sent it to
+// its responder (interposer/dns_redirect.hpp). `connected`: by connect(),
+// and getpeername() answers `sa`; by sendto(), and it answers as before.
+void dns_server(int fd, const sockaddr* sa, socklen_t len, bool connected) noexcept;
+// Whether fd asked a DNS server (one atomic load).
+bool asked_dns(int fd) noexcept;
+// True and fills (sa, *len) like getpeername() when fd asked a DNS server.
+bool dns_server_of(int fd, sockaddr* sa, socklen_t* len) noexcept;
 
 // ---- the lock and what it guards ------------------------------------------
 

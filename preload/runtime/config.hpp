@@ -31,6 +31,9 @@ struct settings {
     bool proxy_loopback = false;
     bool unsupervised = false;  // no supervisor: exec refuses what it cannot reach (hooks/exec.cpp)
     long supervisor_pid = 0;    // named the ptracer of every process (interposer/ptracer.hpp)
+    // The supervisor's DNS responder on 127.0.0.1 (0: none): DNS clients'
+    // queries reach it (interposer/dns_redirect.hpp).
+    int dns_port = 0;
     int log_level = 1;
     char log_file[256] = "";
     char map_path[256] = "";  // the shared placeholder map; "": none (placeholder.hpp)

@@ -76,6 +76,12 @@ inline constexpr char unsupervised[] = "LEAKPROOF_UNSUPERVISED";
 // (set_supervisor): the supervisor's pid, which every process names as its
 // ptracer, for Yama's ptrace_scope 1 (interposer/ptracer.hpp).
 inline constexpr char supervisor_pid[] = "LEAKPROOF_SUPERVISOR_PID";
+// Read by runtime/config, written by wrapper/environment.cpp
+// (set_supervisor; "" otherwise, so that an outer run's value is not
+// inherited): the port of the supervisor's DNS responder on 127.0.0.1, to
+// which the supervisor sends every DNS client's queries; the interposer
+// gives their answers the source the program asked (interposer/dns_redirect.hpp).
+inline constexpr char dns[] = "LEAKPROOF_DNS";
 
 // The wrapper's own input, written by the user and read by wrapper/options
 // before any of the above exists: the proxies when no -p is given.

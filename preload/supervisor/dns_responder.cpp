@@ -13,6 +13,7 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "runtime/log.hpp"
 #include "runtime/placeholder.hpp"
@@ -227,6 +228,15 @@ void admit(std::uint16_t port) noexcept {
         // No thread: queries go unanswered and the program's lookup times
         // out; nothing is sent anywhere else.
     }
+}
+
+void stop() noexcept {
+    for (int* fd : {&udp_socket, &tcp_socket})
+        if (*fd >= 0) ::close(std::exchange(*fd, -1));
+}
+
+std::pair<int, int> descriptors() noexcept {
+    return {udp_socket, tcp_socket};
 }
 
 bool start(sockaddr_in& where) noexcept {

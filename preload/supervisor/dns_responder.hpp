@@ -13,12 +13,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <utility>
 
 namespace lp::supervise::dns {
 
-// Starts serving UDP and TCP on one port of 127.0.0.1 (in a thread that
-// lives as long as the process). False, with errno, when it cannot.
+// Binds the UDP and TCP sockets the responder serves on one port of
+// 127.0.0.1 (its threads start with the first admit()). False, with errno,
+// when it cannot.
 bool start(sockaddr_in& where) noexcept;
+
+// Closes them: the wrapper's, when no supervisor will serve them.
+void stop() noexcept;
+
+// The descriptors of those two sockets (-1 before start()).
+std::pair<int, int> descriptors() noexcept;
 
 // The responder answers only queries from the local ports of sockets the
 // supervisor sent to it (for ten minutes after): it listens on 127.0.0.1,

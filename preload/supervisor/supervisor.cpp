@@ -16,6 +16,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -179,11 +181,12 @@ void serve(const context& ctx) noexcept {
 }
 
 // The supervisor's own descriptors: the listener, the placeholder map
-// (whose /proc/<pid>/fd/<n> path the tree opens the map by) and stderr (for
-// log lines). Everything else the wrapper had — the caller's pipes above
-// all — would otherwise stay open until the whole tree exits. Returns the
-// listener's number, moved above stderr if it was below (the map's is
-// above already: placeholder::create).
+// (whose /proc/<pid>/fd/<n> path the tree opens the map by), the DNS
+// responder's two sockets and stderr (for log lines). Everything else the
+// wrapper had — the caller's pipes above all — would otherwise stay open
+// until the whole tree exits. Returns the listener's number, moved above
+// stderr if it was below (the others are above already: they were made
+// while stdin, stdout and stderr were open).
 int keep_only(int listener, int map_fd) noexcept {
     if (listener <= STDERR_FILENO) {
         int moved = ::fcntl(listener, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
@@ -196,15 +199,17 @@ int keep_only(int listener, int map_fd) noexcept {
         ::dup2(null, STDOUT_FILENO);
         ::close(null);
     }
-    int low = listener < map_fd ? listener : map_fd;
-    int high = listener < map_fd ? map_fd : listener;
-    auto close_between = [](int from, int to) {  // both excluded
-        if (to - from > 1)
-            ::close_range(static_cast<unsigned>(from + 1), static_cast<unsigned>(to - 1), 0);
-    };
-    close_between(STDERR_FILENO, low);
-    close_between(low, high);
-    ::close_range(static_cast<unsigned>(high) + 1, ~0U, 0);
+    auto [udp, tcp] = dns::descriptors();
+    std::array<int, 4> keep{listener, map_fd, udp, tcp};
+    std::sort(keep.begin(), keep.end());
+    int below = STDERR_FILENO;  // every descriptor in (below, next kept) goes
+    for (int fd : keep) {
+        if (fd <= below) continue;  // none (-1), or kept already
+        if (fd - below > 1)
+            ::close_range(static_cast<unsigned>(below + 1), static_cast<unsigned>(fd - 1), 0);
+        below = fd;
+    }
+    ::close_range(static_cast<unsigned>(below) + 1, ~0U, 0);
     return listener;
 }
 
@@ -220,16 +225,18 @@ void ask_for_sync_wake_up(int listener) noexcept {
     (void)::ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, sync_wake_up);
 }
 
-// The DNS responder is started once the wrapper is on its way: the
-// program's calls wait in the kernel until we serve. Without it, the
-// queries of static programs fail (admit_to_responder); nothing else does.
-void start_responder(context& ctx) noexcept {
-    if (dns::start(ctx.dns)) return;
+// The DNS responder's sockets are bound before the wrapper's exec, so that
+// the tree learns its port (LEAKPROOF_DNS: dynamic programs' DNS clients
+// reach it too, interposer/dns_redirect.hpp); the supervisor serves them
+// (in the descriptor table it shares with the wrapper until then). Without
+// it, DNS queries fail (admit_to_responder); nothing else does.
+void bind_responder(sockaddr_in& where) noexcept {
+    if (dns::start(where)) return;
     int err = errno;
-    ctx.dns.sin_port = 0;
+    where.sin_port = 0;
     auto ln = log::start();
     ln << "supervisor: cannot start the DNS responder: " << std::strerror(err)
-       << " (the DNS queries of static programs will fail)";
+       << " (DNS queries will fail)";
     log::emit(log::level::normal, ln);
 }
 
@@ -247,6 +254,7 @@ void start_responder(context& ctx) noexcept {
 // never built with it.
 struct shared_start {
     int map_fd = -1;                   // the placeholder map, kept open while the tree lives
+    sockaddr_in dns{};                 // the responder's address (bind_responder)
     sigset_t mask{};                   // the wrapper's, for the supervisor once it runs
     int listener = -EIO;               // the filter's listener in the shared table, or -errno
     pid_t supervisor = -1;             // its pid, or -errno: from the middle
@@ -289,9 +297,9 @@ void wake_supervisor(shared_start& s) noexcept {
     ::sigprocmask(SIG_SETMASK, &s.mask, nullptr);
     context ctx;
     ctx.listener = keep_only(s.listener, s.map_fd);
+    ctx.dns = s.dns;
     if (ctx.listener >= 0) {
         ask_for_sync_wake_up(ctx.listener);
-        start_responder(ctx);
         serve(ctx);
     }
     _exit(0);
@@ -347,7 +355,7 @@ bool unavailable(int err) noexcept {
     return err == ENOSYS || err == EINVAL || err == ENOTSUP;
 }
 
-int hand_over(int map_fd, std::string& error, pid_t& supervisor) {
+int hand_over(int map_fd, std::string& error, started& by) {
     auto prog = filter_program();
     if (prog.empty()) {
         error = setup_error(ENOTSUP);  // the filter knows x86_64 system call numbers only
@@ -361,7 +369,9 @@ int hand_over(int map_fd, std::string& error, pid_t& supervisor) {
         return -ENOMEM;
     }
     s->map_fd = map_fd;
+    bind_responder(s->dns);
     if (int err = start_supervisor(*s)) {
+        dns::stop();
         delete s;
         error = "cannot start the supervisor: " + std::string{std::strerror(err)};
         return -err;
@@ -370,13 +380,15 @@ int hand_over(int map_fd, std::string& error, pid_t& supervisor) {
     if (s->listener < 0) {
         int err = -s->listener;
         wake_supervisor(*s);  // it reads the error and exits
+        dns::stop();          // the supervisor touches nothing once told to exit
         error = setup_error(err);
         return -err;
     }
     // The kernel clears the word and wakes the supervisor when our exec
     // (or exit, if the exec fails) leaves the memory we share.
     syscall(SYS_set_tid_address, &s->wrapper_running);
-    supervisor = s->supervisor;
+    by.pid = s->supervisor;
+    by.dns_port = ntohs(s->dns.sin_port);
     return 0;
 }
 

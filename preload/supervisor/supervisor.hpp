@@ -47,8 +47,12 @@ namespace lp::supervise {
 // -EBUSY this tree already has a supervisor (an outer leakproof) and
 // nothing changed; after any other failure the caller must not run the
 // program (the filter may be installed, with nobody to answer it).
-// On success `supervisor` is the supervisor's pid (LEAKPROOF_SUPERVISOR_PID).
-int hand_over(int map_fd, std::string& error, pid_t& supervisor);
+// On success `by` says who serves the tree.
+struct started {
+    pid_t pid = 0;     // the supervisor (LEAKPROOF_SUPERVISOR_PID)
+    int dns_port = 0;  // its DNS responder on 127.0.0.1, 0 when it has none (LEAKPROOF_DNS)
+};
+int hand_over(int map_fd, std::string& error, started& by);
 
 // Whether hand_over's -errno means this kernel, or a sandbox around us,
 // offers no seccomp user notification (ENOSYS: no seccomp(); EINVAL: no

@@ -67,6 +67,7 @@ environment interposer_env(const options& o, const std::vector<leakproof::proxy>
         // Set to 1 by set_unsupervised(); always set, so that an outer
         // run's value is not inherited.
         {env::unsupervised, "0"},
+        {env::dns, ""},
     };
     if (!o.log_file.empty()) vars.emplace_back(env::log_file, o.log_file);
     // --supervise: the supervisor alone, for where LD_PRELOAD is unwelcome.
@@ -88,9 +89,10 @@ void name_map(pid_t holder, int map_fd) {
 // The command keeps the declaration across its exec; the interposer makes
 // it in every other process (interposer/ptracer.hpp). Under an outer
 // supervisor (no supervisor of our own) the outer one's pid stays.
-void set_supervisor(pid_t pid, int map_fd) {
+void set_supervisor(pid_t pid, int map_fd, int dns_port) {
     (void)prctl(PR_SET_PTRACER, static_cast<unsigned long>(pid), 0, 0, 0);
     setenv(env::supervisor_pid, std::to_string(pid).c_str(), 1);
+    setenv(env::dns, dns_port > 0 ? std::to_string(dns_port).c_str() : "", 1);
     name_map(pid, map_fd);
 }
 

@@ -29,8 +29,9 @@ void set_unsupervised();
 
 // The supervisor `pid` watches the tree: every process names it as its
 // ptracer, for Yama's ptrace_scope 1 (LEAKPROOF_SUPERVISOR_PID), and opens
-// the map as the descriptor `map_fd` the supervisor keeps (LEAKPROOF_MAP).
-void set_supervisor(pid_t pid, int map_fd);
+// the map as the descriptor `map_fd` the supervisor keeps (LEAKPROOF_MAP);
+// its DNS responder listens on 127.0.0.1:`dns_port` (0: none; LEAKPROOF_DNS).
+void set_supervisor(pid_t pid, int map_fd, int dns_port);
 
 // This wrapper keeps the map for the tree, waiting for the command (under
 // an outer supervisor, or none): LEAKPROOF_MAP names our descriptor.

@@ -111,13 +111,13 @@ int run_unsupervised(const std::string& path, const command_check& check, const 
 int launch(const std::string& path, const command_check& check, const options& o, int map_fd) {
     bool is_static = check.what == command_check::verdict::static_only;
     std::string error;
-    pid_t supervisor = 0;
-    int rc = lp::supervise::hand_over(map_fd, error, supervisor);
+    lp::supervise::started by;
+    int rc = lp::supervise::hand_over(map_fd, error, by);
     if (rc == 0) {
         if (o.verbosity >= 2) say(stderr, "leakproof: " + path + ": " + modes(check, o) + "\n");
         // The supervisor waits, touching nothing, until our exec: the
         // memory we share is still ours to change.
-        set_supervisor(supervisor, map_fd);
+        set_supervisor(by.pid, map_fd, by.dns_port);
         exec_command(path, o.command);
     }
     if (rc < 0 && lp::supervise::unavailable(-rc)) {

@@ -132,7 +132,7 @@ def leak_probe_case():
     r = run([LEAK_PROBE, "wrapped", dns.addr], dns)
     if r.returncode != 0:
         fail("leak probe failed")
-    pltest.expect_leak_probe_refusals(r.stderr, dns.addr)
+    pltest.expect_leak_probe_refusals(r.stderr, dns.addr, responder=SUPERVISED)
     no_supervisor_refusals(r)
     no_dns(dns)
 

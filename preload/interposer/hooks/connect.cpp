@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <string.h>
 
+#include "interposer/dns_redirect.hpp"
 #include "interposer/fdtable.hpp"
 #include "interposer/hooks.hpp"
 #include "interposer/pending.hpp"
@@ -119,7 +120,9 @@ int lp::hook::connect(int fd, const sockaddr* sa, socklen_t len, bool may_defer)
     auto d = lp::policy::decide(sa, len, type);
     switch (d.what) {
         case lp::policy::verdict::direct: return lp::marker::connect(fd, sa, len);
-        case lp::policy::verdict::refuse: return lp::refuse::by_policy("connect", d);
+        case lp::policy::verdict::refuse:
+            if (lp::dns_redirect::to_responder(d)) return lp::dns_redirect::connect(fd, sa, len);
+            return lp::refuse::by_policy("connect", d);
         case lp::policy::verdict::proxy: return proxied_connect(fd, sa, len, d, may_defer);
     }
     return lp::marker::connect(fd, sa, len);

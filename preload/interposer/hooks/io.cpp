@@ -24,6 +24,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "interposer/dns_redirect.hpp"
 #include "interposer/fdtable.hpp"
 #include "interposer/hooks.hpp"
 #include "interposer/pending.hpp"
@@ -124,21 +125,47 @@ LP_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int fla
     return held(fd, false) ? -1 : lp::real::fn().recv_chk(fd, buf, n, buflen, flags);
 }
 
+// The receives that report a source: a DNS answer from the supervisor's
+// responder reads as coming from the server the program asked
+// (interposer/dns_redirect.hpp).
 LP_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* sa, socklen_t* len) {
-    return held(fd, false) ? -1 : lp::real::fn().recvfrom(fd, buf, n, flags, sa, len);
+    if (held(fd, false)) return -1;
+    socklen_t capacity = len != nullptr ? *len : 0;
+    ssize_t got = lp::real::fn().recvfrom(fd, buf, n, flags, sa, len);
+    if (got >= 0) lp::dns_redirect::restore_source(fd, sa, len, capacity);
+    return got;
 }
 
 LP_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags,
                                  sockaddr* sa, socklen_t* len) {
-    return held(fd, false) ? -1 : lp::real::fn().recvfrom_chk(fd, buf, n, buflen, flags, sa, len);
+    if (held(fd, false)) return -1;
+    socklen_t capacity = len != nullptr ? *len : 0;
+    ssize_t got = lp::real::fn().recvfrom_chk(fd, buf, n, buflen, flags, sa, len);
+    if (got >= 0) lp::dns_redirect::restore_source(fd, sa, len, capacity);
+    return got;
 }
 
 LP_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
-    return held(fd, false) ? -1 : lp::real::fn().recvmsg(fd, msg, flags);
+    if (held(fd, false)) return -1;
+    socklen_t capacity = msg != nullptr ? msg->msg_namelen : 0;
+    ssize_t got = lp::real::fn().recvmsg(fd, msg, flags);
+    if (got >= 0)
+        lp::dns_redirect::restore_source(fd, static_cast<sockaddr*>(msg->msg_name),
+                                         &msg->msg_namelen, capacity);
+    return got;
 }
 
 LP_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned n, int flags, timespec* t) {
-    return held(fd, false) ? -1 : lp::real::fn().recvmmsg(fd, vec, n, flags, t);
+    if (held(fd, false)) return -1;
+    if (vec == nullptr || !lp::dns_redirect::asked_dns(fd))
+        return lp::real::fn().recvmmsg(fd, vec, n, flags, t);
+    constexpr unsigned max_batch = 1024;  // UIO_MAXIOV: the kernel takes no more
+    socklen_t capacity[max_batch];
+    unsigned count = n < max_batch ? n : max_batch;
+    for (unsigned i = 0; i < count; ++i) capacity[i] = vec[i].msg_hdr.msg_namelen;
+    int got = lp::real::fn().recvmmsg(fd, vec, count, flags, t);
+    if (got > 0) lp::dns_redirect::restore_sources(fd, vec, got, capacity);
+    return got;
 }
 
 // ---- writing ----------------------------------------------------------------

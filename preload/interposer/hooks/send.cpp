@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 
+#include "interposer/dns_redirect.hpp"
 #include "interposer/hooks.hpp"
 #include "runtime/marker.hpp"
 #include "runtime/policy.hpp"
@@ -111,18 +112,26 @@ ssize_t send_addressed(const char* call, int fd, const msghdr& msg, int flags) n
     }
     auto d = judge(s, msg.msg_name, msg.msg_namelen);
     if (allowed(d)) return lp::marker::sendmsg(fd, &msg, flags);
+    if (lp::dns_redirect::to_responder(d)) return lp::dns_redirect::sendmsg(fd, msg, flags);
     return lp::refuse::by_policy(call, d);
 }
 
 // How many leading messages of a sendmmsg() batch may go out; the first
 // refused one is judged again when the program retries from there, which is
 // when it gets its EPERM (the kernel's own partial-batch rule).
+// A DNS query among them goes to the supervisor's responder: then
+// `to_responder`, and the prefix is sent unmarked (dns_redirect.hpp).
 unsigned allowed_prefix(const sock& s, const mmsghdr* vec, unsigned n,
-                        lp::policy::decision& refused) noexcept {
+                        lp::policy::decision& refused, bool& to_responder) noexcept {
+    to_responder = false;
     for (unsigned i = 0; i < n; ++i) {
         const msghdr& m = vec[i].msg_hdr;
         if (!addressed(m.msg_name, m.msg_namelen)) continue;
         refused = judge(s, m.msg_name, m.msg_namelen);
+        if (lp::dns_redirect::to_responder(refused)) {
+            to_responder = true;
+            continue;
+        }
         if (!allowed(refused)) return i;
     }
     return n;
@@ -175,8 +184,9 @@ int lp::hook::sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags) noexcept {
     if (s.type < 0) return lp::marker::sendmmsg(fd, vec, n, flags);
     if (s.tcp) return tcp_sendmmsg(fd, vec, n, flags, first);
     policy::decision refused;
-    unsigned ok = allowed_prefix(s, vec, n, refused);
-    if (ok == n) return lp::marker::sendmmsg(fd, vec, n, flags);
+    bool to_responder = false;
+    unsigned ok = allowed_prefix(s, vec, n, refused, to_responder);
     if (ok == 0) return refuse::by_policy("sendmmsg", refused);
+    if (to_responder) return dns_redirect::sendmmsg(fd, vec, ok, flags);
     return lp::marker::sendmmsg(fd, vec, ok, flags);
 }

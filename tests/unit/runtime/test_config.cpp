@@ -61,12 +61,23 @@ TEST_CASE("config: nothing set") {
     CHECK(std::string{s.map_path}.empty());
 }
 
+TEST_CASE("config: the DNS responder's port, when the tree has one") {
+    CHECK(with({}).dns_port == 0);
+    CHECK(with({{lp::env::dns, ""}}).dns_port == 0);
+    CHECK(with({{lp::env::dns, "40153"}}).dns_port == 40153);
+    for (const char* bad : {"0", "-5", "65536", "53x", "port"}) {
+        CAPTURE(std::string{bad});
+        CHECK(with({{lp::env::dns, bad}}).dns_port == 0);
+    }
+}
+
 TEST_CASE("config: every variable environment.hpp names is read here") {
     with({});
     namespace e = lp::env;
-    for (const char* name : {e::proxies, e::timeout_ms, e::exclude, e::proxy_loopback, e::tor,
-                             e::log_level, e::log_file, e::isolate, e::map, e::async,
-                             e::credentials, e::unsupervised, e::supervisor_pid, e::optimistic}) {
+    for (const char* name :
+         {e::proxies, e::timeout_ms, e::exclude, e::proxy_loopback, e::tor, e::log_level,
+          e::log_file, e::isolate, e::map, e::async, e::credentials, e::unsupervised,
+          e::supervisor_pid, e::optimistic, e::dns}) {
         CAPTURE(std::string{name});
         CHECK(asked.count(name) == 1);
     }

@@ -38,8 +38,8 @@ that answers RESOLVE, plus relays (bench/delay_relay.py) that put a proxy
                what --tor does), proxychains4 and torsocks
   9. udp       UDP round trips (bench/udp_rtt) to an echo server on
                loopback: through dante with leakproof::udp_association,
-               through dante with a plain socket under socksify, and
-               direct; medians, CPU per datagram (the client's own), heap
+               through dante with a plain socket under socksify and under
+               leakproof --udp, and direct; medians, CPU per datagram (the client's own), heap
                bytes per open association; and a DNS client's queries
                under the wrapper (sendto, connected), which the
                supervisor's responder answers
@@ -655,6 +655,9 @@ def udp_measure(args, binary, echo_port, svc, summary):
     # socket's send is not), against the echo round trip above.
     wrapper = [os.path.join(os.path.dirname(os.path.dirname(binary)), "preload", "leakproof"),
                "-q", "-p", dante, "--"]
+    entries.insert(3, ("leakproof --udp via dante (the interposer relays a plain socket)",
+                       rtt(wrapper[:-1] + ["--udp", "--proxy-loopback", "--", binary, "direct",
+                                           "127.0.0.1", str(echo_port), str(n)]), False))
     for how in ("sendto", "connected"):
         entries.append((f"DNS query ({how}) under the wrapper: the responder",
                         rtt(wrapper + [binary, "dns", "127.0.0.1", str(n), how]), False))

@@ -8,8 +8,10 @@
 #include <cstdint>
 #include <cstring>
 #include <new>
+#include <utility>
 
 #include "interposer/pending.hpp"
+#include "interposer/udp_relay.hpp"
 #include "runtime/real.hpp"
 
 namespace lp::fdtable {
@@ -22,7 +24,14 @@ enum answer : std::uint8_t { none = 0, zero_once = 1, is_connected = 2, aborted 
 // takes the lock, and skips it otherwise.
 // dns_asked: `addr` is the DNS server a query was sent to (the supervisor's
 // responder got it); dns_unconnected: by sendto, so it is no peer.
-enum mark : std::uint8_t { has_records = 1, epoll_set = 2, dns_asked = 4, dns_unconnected = 8 };
+// relay_held: `relay` holds a reference to an association (udp_relay.hpp).
+enum mark : std::uint8_t {
+    has_records = 1,
+    epoll_set = 2,
+    dns_asked = 4,
+    dns_unconnected = 8,
+    relay_held = 16
+};
 
 struct slot {
     std::atomic<int> state{idle};
@@ -30,6 +39,7 @@ struct slot {
     std::atomic<std::uint8_t> reconnect{none};
     std::atomic<std::uint8_t> marks{0};
     async::entry* handshake = nullptr;             // under mu
+    udp_relay::association* relay = nullptr;       // under mu
     std::vector<epoll_record>* records = nullptr;  // under mu
     alignas(8) unsigned char addr[sizeof(sockaddr_in6)]{};
 };
@@ -72,6 +82,7 @@ void forget_locked(int fd, slot& s) noexcept {
     set_status(fd, idle);
     delete s.records;
     s.records = nullptr;
+    if (s.relay != nullptr) udp_relay::release(std::exchange(s.relay, nullptr));
     if (s.marks.load(std::memory_order_relaxed) & epoll_set) drop_records_in(fd);
     s.marks.store(0, std::memory_order_relaxed);
 }
@@ -180,6 +191,27 @@ void dns_server(int fd, const sockaddr* sa, socklen_t len, bool connected) noexc
     s->peer_len.store(len, std::memory_order_release);
 }
 
+bool relayed(int fd) noexcept {
+    slot* s = at(fd);
+    return s != nullptr && (s->marks.load(std::memory_order_acquire) & relay_held);
+}
+
+udp_relay::association* association(int fd) noexcept {
+    slot* s = at(fd);
+    return s != nullptr ? s->relay : nullptr;
+}
+
+void set_association(int fd, udp_relay::association* a) noexcept {
+    slot* s = at(fd);
+    if (s == nullptr) {
+        udp_relay::release(a);
+        return;
+    }
+    if (s->relay != nullptr) udp_relay::release(s->relay);
+    s->relay = a;
+    s->marks.fetch_or(relay_held, std::memory_order_release);
+}
+
 bool asked_dns(int fd) noexcept {
     slot* s = at(fd);
     return s != nullptr && (s->marks.load(std::memory_order_relaxed) & dns_asked);
@@ -262,6 +294,10 @@ void copy(int from, int to) noexcept {
     if (a == nullptr || b == nullptr || from == to) return;
     // dup2()/dup3() onto an open descriptor closed it first.
     forget(to);
+    if (a->marks.load(std::memory_order_acquire) & relay_held) {
+        auto lk = guard();
+        if (a->relay != nullptr) set_association(to, udp_relay::share(a->relay));
+    }
     int st = a->state.load(std::memory_order_acquire);
     if (in_handshake(st)) {
         auto lk = guard();

@@ -12,6 +12,8 @@
 //   - the handshake under way (an entry owned by pending.cpp);
 //   - the DNS server a query was sent to, which the supervisor's responder
 //     answered instead (dns_redirect.hpp);
+//   - the UDP relay association of a --udp socket (udp_relay.hpp), one
+//     reference per descriptor that names the socket;
 //   - the program's epoll registrations of the descriptor (hooks/epoll.cpp
 //     strips them while it is pending), and whether it is an epoll set some
 //     registration names.
@@ -35,6 +37,9 @@
 
 namespace lp::async {
 struct entry;  // a handshake under way (pending.cpp)
+}
+namespace lp::udp_relay {
+struct association;  // a UDP socket's relay (udp_relay.cpp)
 }
 
 namespace lp::fdtable {
@@ -99,9 +104,20 @@ bool asked_dns(int fd) noexcept;
 // True and fills (sa, *len) like getpeername() when fd asked a DNS server.
 bool dns_server_of(int fd, sockaddr* sa, socklen_t* len) noexcept;
 
+// ---- UDP through the first proxy's relay (--udp) --------------------------
+
+// Whether fd's socket sends and receives through a relay (one atomic load:
+// the I/O hooks' fast path).
+bool relayed(int fd) noexcept;
+
 // ---- the lock and what it guards ------------------------------------------
 
 std::unique_lock<std::mutex> guard() noexcept;
+
+// Under guard(): fd's relay association, or nullptr; and setting it (the
+// slot then holds one of its references, which forget() gives back).
+udp_relay::association* association(int fd) noexcept;
+void set_association(int fd, udp_relay::association* a) noexcept;
 
 // Under guard(): the handshake under way on fd, or nullptr.
 async::entry* handshake(int fd) noexcept;

@@ -215,6 +215,7 @@ void read(settings& out, lookup source) noexcept {
     out.supervisor_pid = parse_int(r(env::supervisor_pid), 0);
     int dns = parse_int(r(env::dns), 0);
     out.dns_port = dns > 0 && dns < 65536 ? dns : 0;
+    out.udp = r(env::udp) == "1";
     out.log_level = parse_int(r(env::log_level), 1);
     copy(out.log_file, sizeof out.log_file, r(env::log_file));
 }

@@ -34,6 +34,9 @@ struct settings {
     // The supervisor's DNS responder on 127.0.0.1 (0: none): DNS clients'
     // queries reach it (interposer/dns_redirect.hpp).
     int dns_port = 0;
+    // --udp: datagrams go through the first proxy's UDP ASSOCIATE relay
+    // (interposer/udp_relay.hpp) instead of being refused.
+    bool udp = false;
     int log_level = 1;
     char log_file[256] = "";
     char map_path[256] = "";  // the shared placeholder map; "": none (placeholder.hpp)

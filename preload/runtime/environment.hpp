@@ -82,6 +82,9 @@ inline constexpr char supervisor_pid[] = "LEAKPROOF_SUPERVISOR_PID";
 // which the supervisor sends every DNS client's queries; the interposer
 // gives their answers the source the program asked (interposer/dns_redirect.hpp).
 inline constexpr char dns[] = "LEAKPROOF_DNS";
+// Read by runtime/config, written by wrapper/environment.cpp (--udp, config
+// key udp): "1" when datagrams go through the first proxy's UDP relay.
+inline constexpr char udp[] = "LEAKPROOF_UDP";
 
 // The wrapper's own input, written by the user and read by wrapper/options
 // before any of the above exists: the proxies when no -p is given.

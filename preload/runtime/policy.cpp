@@ -48,12 +48,14 @@ decision refuse(decision d, rule r, const char* why, int err = EPERM) noexcept {
 }
 
 decision placeholder_target(decision d, int sotype) noexcept {
-    if (sotype != SOCK_STREAM)
+    bool relayed = sotype == SOCK_DGRAM && config::get().udp;  // --udp: the first proxy's relay
+    if (sotype != SOCK_STREAM && !relayed)
         return refuse(d, rule::placeholder_non_tcp, "non-TCP socket to a proxied name refused");
     if (!placeholder::name_of(d.target.addr, d.name, d.name_len))
         return refuse(d, rule::unknown_placeholder,
                       "unknown placeholder address (resolved in another session?)");
     d.by_name = true;
+    if (relayed) return proxy(d, rule::placeholder);
     if (route::apply(d, true)) return d;
     return proxy(d, rule::placeholder);
 }
@@ -82,9 +84,15 @@ decision decide(const sockaddr* sa, socklen_t len, int sotype) noexcept {
     if (route::apply(d, stream)) return d;
     if (excluded(d.target, false)) return direct(d, rule::excluded);
     if (!stream) {
-        if (d.target.addr.is_loopback()) return direct(d, rule::loopback);
+        const auto& cfg = config::get();
+        // --udp: UDP through the first proxy's relay (interposer/udp_relay.hpp).
+        bool relayed = cfg.udp && sotype == SOCK_DGRAM;
+        if (d.target.addr.is_loopback() && !(relayed && cfg.proxy_loopback))
+            return direct(d, rule::loopback);
+        if (relayed) return proxy(d, rule::proxied);
         return refuse(d, rule::non_tcp,
-                      "non-TCP socket refused (only TCP can go through the proxy)");
+                      "non-TCP socket refused (only TCP can go through the proxy; --udp relays "
+                      "datagrams)");
     }
     if (d.target.addr.is_loopback() && !config::get().proxy_loopback)
         return direct(d, rule::loopback);

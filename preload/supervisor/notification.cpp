@@ -201,6 +201,16 @@ answer refused(const char* what, const policy::decision& d) noexcept {
     return fail(d.error);
 }
 
+// --udp relays datagrams in dynamic programs only (interposer/udp_relay.hpp).
+answer relay_refused(const char* what, const policy::decision& d) noexcept {
+    auto r = d;
+    r.reason =
+        "UDP through the proxy's relay (--udp) is not done under the supervisor (static "
+        "programs, --supervise)";
+    r.error = EPERM;
+    return refused(what, r);
+}
+
 // Go (like glibc's RFC 6724 sorting) connects a UDP socket to each address
 // it resolved to learn its source address, and sends nothing: for a
 // placeholder that is refused as usual, but logged only at -v, or every Go
@@ -275,7 +285,9 @@ answer on_connect(const call& c) noexcept {
             if (c.type != SOCK_STREAM && placeholder::in_range(d.target.addr))
                 return probe_refused(d);
             return refused("connect", d);
-        case policy::verdict::proxy: return proxied(c, d);
+        case policy::verdict::proxy:
+            if (c.type != SOCK_STREAM) return relay_refused("connect", d);
+            return proxied(c, d);
     }
     return fail(EPERM);
 }
@@ -368,7 +380,7 @@ answer send_datagram(const call& c, datagram& m, int flags, const char* what) no
         } else if (d.what == policy::verdict::refuse) {
             return refused(what, d);
         } else if (d.what == policy::verdict::proxy) {
-            return fail(EPERM);  // only TCP is proxied; the policy never says so for datagrams
+            return relay_refused(what, d);
         }
     }
     iovec iov{m.data, m.data_len};

@@ -88,6 +88,23 @@ void set_optimistic(std::vector<leakproof::proxy>& chain, const options& o) {
     }
 }
 
+// --udp needs what UDP ASSOCIATE needs: one SOCKS5 proxy (the relay is the
+// first hop's; a datagram cannot ride a chain's streams), and not Tor,
+// which has no UDP.
+void check_udp(const std::vector<leakproof::proxy>& chain, const options& o) {
+    if (!o.udp) return;
+    if (o.tor)
+        throw usage_error{
+            "--udp cannot be used with --tor: Tor carries no UDP (SOCKS5 UDP "
+            "ASSOCIATE is refused)"};
+    if (chain.size() > 1)
+        throw usage_error{
+            "--udp needs a single proxy: UDP ASSOCIATE relays through the first "
+            "proxy only, so a chain's later hops would be skipped"};
+    if (chain.front().version != leakproof::socks_version::v5)
+        throw usage_error{"--udp needs a SOCKS5 proxy: SOCKS4 has no UDP ASSOCIATE"};
+}
+
 }  // namespace
 
 std::vector<leakproof::proxy> build_chain(const options& o) {
@@ -118,6 +135,7 @@ std::vector<leakproof::proxy> build_chain(const options& o) {
         if (auto ec = leakproof::validate(req))
             throw usage_error{"bad proxy URL '" + redacted_url(p) + "': " + ec.message()};
     }
+    check_udp(chain, o);
     // Outside strict mode any hop may be the one a connection starts with.
     if (o.chain_mode == "strict")
         resolve_first_hop(chain.front());

@@ -68,6 +68,7 @@ environment interposer_env(const options& o, const std::vector<leakproof::proxy>
         // run's value is not inherited.
         {env::unsupervised, "0"},
         {env::dns, ""},
+        {env::udp, o.udp ? "1" : "0"},
     };
     if (!o.log_file.empty()) vars.emplace_back(env::log_file, o.log_file);
     // --supervise: the supervisor alone, for where LD_PRELOAD is unwelcome.

@@ -92,6 +92,8 @@ void apply_setting(options& o, const std::string& where, const std::string& key,
             // The command line's --optimistic / --no-optimistic wins.
             if (o.optimistic == options::eagerness::by_url)
                 o.optimistic = truthy(value) ? options::eagerness::on : options::eagerness::off;
+        } else if (key == "udp") {
+            o.udp = o.udp || truthy(value);
         } else if (key == "proxy_loopback") {
             o.proxy_loopback = o.proxy_loopback || truthy(value);
         } else if (key == "require_supervisor") {
@@ -299,6 +301,8 @@ options parse(int argc, char** argv) {
             o.optimistic = options::eagerness::off;
         else if (a == "--proxy-loopback")
             o.proxy_loopback = true;
+        else if (a == "--udp")
+            o.udp = true;
         else if (a == "--supervise")
             o.supervise = true;
         else if (a == "--require-supervisor")
@@ -329,7 +333,7 @@ options parse(int argc, char** argv) {
 const char* usage_text() noexcept {
     return "usage: leakproof [-p URL]... [--tor] [--pipeline] [--[no-]optimistic] [-u USER]\n"
            "                 [--pass PASS] [-i] [-q] [-v...] [--timeout S]\n"
-           "                 [--exclude CIDR[:PORT]]... [--proxy-loopback]\n"
+           "                 [--exclude CIDR[:PORT]]... [--proxy-loopback] [--udp]\n"
            "                 [--log-file FILE] [--supervise] [--require-supervisor]\n"
            "                 [--chain MODE] [--hop-timeout S] [--route PATTERN=TARGET]...\n"
            "                 [--config FILE] [--] COMMAND [ARGS...]\n"
@@ -362,6 +366,8 @@ const char* usage_text() noexcept {
            "      --timeout S        connect + handshake timeout in seconds (default 120)\n"
            "      --exclude CIDR[:PORT]  connect to these networks directly\n"
            "      --proxy-loopback   send loopback destinations through the proxy too\n"
+           "      --udp              send UDP through the first proxy's relay (SOCKS5 UDP\n"
+           "                         ASSOCIATE; one proxy, not Tor) instead of refusing it\n"
            "      --log-file FILE    log there instead of stderr ($LEAKPROOF_LOG_FILE)\n"
            "      --supervise        no LD_PRELOAD: the seccomp supervisor alone checks\n"
            "                         every connect (it always watches the whole tree)\n"
@@ -466,6 +472,7 @@ std::string format_config(const options& o) {
     if (o.optimistic != options::eagerness::by_url)
         put("optimistic", o.optimistic == options::eagerness::on ? "on" : "off");
     if (o.proxy_loopback) put("proxy_loopback", "on");
+    if (o.udp) put("udp", "on");
     if (o.require_supervisor) put("require_supervisor", "on");
     if (o.verbosity == 0) put("quiet", "on");
     if (!o.log_file.empty()) put("log_file", o.log_file);

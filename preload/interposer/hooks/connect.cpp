@@ -15,6 +15,7 @@
 #include "interposer/fdtable.hpp"
 #include "interposer/hooks.hpp"
 #include "interposer/pending.hpp"
+#include "interposer/udp_relay.hpp"
 #include "leakproof/error.hpp"
 #include "runtime/config.hpp"
 #include "runtime/marker.hpp"
@@ -119,11 +120,22 @@ int lp::hook::connect(int fd, const sockaddr* sa, socklen_t len, bool may_defer)
     // leaking: those carry no address, so the check must happen here.
     auto d = lp::policy::decide(sa, len, type);
     switch (d.what) {
-        case lp::policy::verdict::direct: return lp::marker::connect(fd, sa, len);
+        case lp::policy::verdict::direct:
+            if (lp::fdtable::relayed(fd)) {
+                // Its datagrams are wrapped for the relay from now on: a
+                // direct peer would get them wrapped (udp_relay.hpp).
+                d.what = lp::policy::verdict::refuse;
+                d.reason = "this UDP socket sends through the proxy's relay (--udp)";
+                return lp::refuse::by_policy("connect", d);
+            }
+            return lp::marker::connect(fd, sa, len);
         case lp::policy::verdict::refuse:
             if (lp::dns_redirect::to_responder(d)) return lp::dns_redirect::connect(fd, sa, len);
             return lp::refuse::by_policy("connect", d);
-        case lp::policy::verdict::proxy: return proxied_connect(fd, sa, len, d, may_defer);
+        case lp::policy::verdict::proxy:
+            if (lp::udp_relay::carries(d, type)) return lp::udp_relay::connect(fd, sa, len, d);
+            if (type != SOCK_STREAM) return lp::refuse::by_policy("connect", d);
+            return proxied_connect(fd, sa, len, d, may_defer);
     }
     return lp::marker::connect(fd, sa, len);
 }
@@ -138,5 +150,6 @@ LP_EXPORT int getpeername(int fd, sockaddr* sa, socklen_t* len) {
         return -1;
     }
     if (sa != nullptr && lp::fdtable::peer(fd, sa, len)) return 0;
+    if (sa != nullptr && lp::udp_relay::peer(fd, sa, len)) return 0;
     return lp::real::fn().getpeername(fd, sa, len);
 }

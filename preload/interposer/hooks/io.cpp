@@ -28,9 +28,27 @@
 #include "interposer/fdtable.hpp"
 #include "interposer/hooks.hpp"
 #include "interposer/pending.hpp"
+#include "interposer/udp_relay.hpp"
 #include "runtime/real.hpp"
 
 namespace {
+
+// A --udp socket's datagrams go through its relay (interposer/udp_relay.hpp):
+// one atomic load for every other socket.
+bool relayed(int fd) noexcept {
+    return lp::fdtable::relayed(fd);
+}
+
+ssize_t relayed_receive(int fd, void* buf, size_t n, int flags, sockaddr* sa = nullptr,
+                        socklen_t* len = nullptr) noexcept {
+    iovec one{buf, n};
+    return lp::udp_relay::receive(fd, &one, 1, flags, sa, len, nullptr);
+}
+
+ssize_t relayed_send(int fd, const void* buf, size_t n, int flags) noexcept {
+    iovec one{const_cast<void*>(buf), n};
+    return lp::udp_relay::send_connected(fd, &one, 1, flags);
+}
 
 // The program made the socket blocking while its connect is pending: the
 // kernel's call would wait for the connection, and so does this one.
@@ -106,22 +124,28 @@ LP_EXPORT int shutdown(int fd, int how) {
 // ---- reading ----------------------------------------------------------------
 
 LP_EXPORT ssize_t read(int fd, void* buf, size_t n) {
+    if (relayed(fd)) return relayed_receive(fd, buf, n, 0);
     return held(fd, false) ? -1 : lp::real::fn().read(fd, buf, n);
 }
 
 LP_EXPORT ssize_t __read_chk(int fd, void* buf, size_t n, size_t buflen) {
+    if (relayed(fd)) return relayed_receive(fd, buf, n < buflen ? n : buflen, 0);
     return held(fd, false) ? -1 : lp::real::fn().read_chk(fd, buf, n, buflen);
 }
 
 LP_EXPORT ssize_t readv(int fd, const iovec* iov, int n) {
+    if (relayed(fd))
+        return lp::udp_relay::receive(fd, iov, n < 0 ? 0 : n, 0, nullptr, nullptr, nullptr);
     return held(fd, false) ? -1 : lp::real::fn().readv(fd, iov, n);
 }
 
 LP_EXPORT ssize_t recv(int fd, void* buf, size_t n, int flags) {
+    if (relayed(fd)) return relayed_receive(fd, buf, n, flags);
     return held(fd, false, flags) ? -1 : lp::real::fn().recv(fd, buf, n, flags);
 }
 
 LP_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int flags) {
+    if (relayed(fd)) return relayed_receive(fd, buf, n < buflen ? n : buflen, flags);
     return held(fd, false) ? -1 : lp::real::fn().recv_chk(fd, buf, n, buflen, flags);
 }
 
@@ -129,6 +153,7 @@ LP_EXPORT ssize_t __recv_chk(int fd, void* buf, size_t n, size_t buflen, int fla
 // responder reads as coming from the server the program asked
 // (interposer/dns_redirect.hpp).
 LP_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* sa, socklen_t* len) {
+    if (relayed(fd)) return relayed_receive(fd, buf, n, flags, sa, len);
     if (held(fd, false)) return -1;
     socklen_t capacity = len != nullptr ? *len : 0;
     ssize_t got = lp::real::fn().recvfrom(fd, buf, n, flags, sa, len);
@@ -138,6 +163,7 @@ LP_EXPORT ssize_t recvfrom(int fd, void* buf, size_t n, int flags, sockaddr* sa,
 
 LP_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int flags,
                                  sockaddr* sa, socklen_t* len) {
+    if (relayed(fd)) return relayed_receive(fd, buf, n < buflen ? n : buflen, flags, sa, len);
     if (held(fd, false)) return -1;
     socklen_t capacity = len != nullptr ? *len : 0;
     ssize_t got = lp::real::fn().recvfrom_chk(fd, buf, n, buflen, flags, sa, len);
@@ -146,6 +172,12 @@ LP_EXPORT ssize_t __recvfrom_chk(int fd, void* buf, size_t n, size_t buflen, int
 }
 
 LP_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
+    if (msg != nullptr && relayed(fd)) {
+        msg->msg_controllen = 0;  // the relay's ancillary data is not the sender's
+        return lp::udp_relay::receive(fd, msg->msg_iov, msg->msg_iovlen, flags,
+                                      static_cast<sockaddr*>(msg->msg_name), &msg->msg_namelen,
+                                      &msg->msg_flags);
+    }
     if (held(fd, false)) return -1;
     socklen_t capacity = msg != nullptr ? msg->msg_namelen : 0;
     ssize_t got = lp::real::fn().recvmsg(fd, msg, flags);
@@ -155,7 +187,26 @@ LP_EXPORT ssize_t recvmsg(int fd, msghdr* msg, int flags) {
     return got;
 }
 
+// A relayed socket's batch: one datagram at a time, the first waiting as
+// the socket does, the others only if already there (the timeout is not
+// applied: a relay socket's batch ends with what has arrived).
+int relayed_recvmmsg(int fd, mmsghdr* vec, unsigned n, int flags) noexcept {
+    unsigned got = 0;
+    for (; got < n; ++got) {
+        msghdr& m = vec[got].msg_hdr;
+        m.msg_controllen = 0;
+        ssize_t r = lp::udp_relay::receive(
+            fd, m.msg_iov, m.msg_iovlen, got == 0 ? flags : flags | MSG_DONTWAIT,
+            static_cast<sockaddr*>(m.msg_name), &m.msg_namelen, &m.msg_flags);
+        if (r < 0) return got == 0 ? -1 : static_cast<int>(got);
+        vec[got].msg_len = static_cast<unsigned>(r);
+        if (flags & MSG_WAITFORONE) flags |= MSG_DONTWAIT;
+    }
+    return static_cast<int>(got);
+}
+
 LP_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned n, int flags, timespec* t) {
+    if (vec != nullptr && relayed(fd)) return relayed_recvmmsg(fd, vec, n, flags);
     if (held(fd, false)) return -1;
     if (vec == nullptr || !lp::dns_redirect::asked_dns(fd))
         return lp::real::fn().recvmmsg(fd, vec, n, flags, t);
@@ -171,14 +222,17 @@ LP_EXPORT int recvmmsg(int fd, mmsghdr* vec, unsigned n, int flags, timespec* t)
 // ---- writing ----------------------------------------------------------------
 
 LP_EXPORT ssize_t write(int fd, const void* buf, size_t n) {
+    if (relayed(fd)) return relayed_send(fd, buf, n, 0);
     return held(fd, true) ? -1 : lp::real::fn().write(fd, buf, n);
 }
 
 LP_EXPORT ssize_t writev(int fd, const iovec* iov, int n) {
+    if (relayed(fd)) return lp::udp_relay::send_connected(fd, iov, n < 0 ? 0 : n, 0);
     return held(fd, true) ? -1 : lp::real::fn().writev(fd, iov, n);
 }
 
 LP_EXPORT ssize_t send(int fd, const void* buf, size_t n, int flags) {
+    if (relayed(fd)) return relayed_send(fd, buf, n, flags);
     return held(fd, true, flags) ? -1 : lp::real::fn().send(fd, buf, n, flags);
 }
 

@@ -22,7 +22,10 @@
 #include <netinet/in.h>
 
 #include "interposer/dns_redirect.hpp"
+#include "interposer/fdtable.hpp"
 #include "interposer/hooks.hpp"
+#include "interposer/udp_relay.hpp"
+#include "runtime/config.hpp"
 #include "runtime/marker.hpp"
 #include "runtime/policy.hpp"
 #include "runtime/real.hpp"
@@ -61,7 +64,15 @@ bool addressed(const void* name, socklen_t len) noexcept {
 // reads it (an AF_UNSPEC address: policy::decide_send, the rule the
 // supervisor applies too).
 lp::policy::decision judge(const sock& s, const void* name, socklen_t len) noexcept {
-    return lp::policy::decide_send(static_cast<const sockaddr*>(name), len, s.domain, SOCK_DGRAM);
+    // A one-to-one SCTP socket (SOCK_STREAM) is judged as a datagram socket.
+    int type = s.type == SOCK_STREAM ? SOCK_DGRAM : s.type;
+    auto d = lp::policy::decide_send(static_cast<const sockaddr*>(name), len, s.domain, type);
+    if (d.what == verdict::proxy && !lp::udp_relay::carries(d, s.type)) {
+        d.what = verdict::refuse;  // only UDP has a relay (--udp)
+        d.reason = "non-TCP socket refused (only TCP, and UDP with --udp, go through the proxy)";
+        d.error = EPERM;
+    }
+    return d;
 }
 
 // The verdict on a TCP send with MSG_FASTOPEN, which is a connect: its
@@ -112,6 +123,7 @@ ssize_t send_addressed(const char* call, int fd, const msghdr& msg, int flags) n
     }
     auto d = judge(s, msg.msg_name, msg.msg_namelen);
     if (allowed(d)) return lp::marker::sendmsg(fd, &msg, flags);
+    if (lp::udp_relay::carries(d, s.type)) return lp::udp_relay::send_to(fd, msg, flags, d);
     if (lp::dns_redirect::to_responder(d)) return lp::dns_redirect::sendmsg(fd, msg, flags);
     return lp::refuse::by_policy(call, d);
 }
@@ -157,11 +169,31 @@ int tcp_sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags, unsigned first) no
     return lp::refuse::by_policy("sendmmsg", d);
 }
 
+// --udp: a batch may mix datagrams for the relay, for the responder and
+// for direct destinations; each is sent as sendmsg() would send it, and
+// the count of those sent is returned (the first failure's errno when none
+// was: the kernel's partial-batch rule).
+int one_by_one(int fd, mmsghdr* vec, unsigned n, int flags) noexcept {
+    unsigned sent = 0;
+    for (; sent < n; ++sent) {
+        ssize_t r = lp::hook::sendmsg(fd, &vec[sent].msg_hdr, flags);
+        if (r < 0) return sent == 0 ? -1 : static_cast<int>(sent);
+        vec[sent].msg_len = static_cast<unsigned>(r);
+    }
+    return static_cast<int>(sent);
+}
+
 }  // namespace
 
 ssize_t lp::hook::sendto(int fd, const void* buf, size_t n, int flags, const sockaddr* sa,
                          socklen_t len) noexcept {
-    if (!addressed(sa, len)) return lp::marker::sendto(fd, buf, n, flags, sa, len);
+    if (!addressed(sa, len)) {
+        if (fdtable::relayed(fd)) {
+            iovec one{const_cast<void*>(buf), n};
+            return udp_relay::send_connected(fd, &one, 1, flags);
+        }
+        return lp::marker::sendto(fd, buf, n, flags, sa, len);
+    }
     iovec iov{const_cast<void*>(buf), n};
     msghdr msg{};
     msg.msg_name = const_cast<sockaddr*>(sa);
@@ -172,17 +204,21 @@ ssize_t lp::hook::sendto(int fd, const void* buf, size_t n, int flags, const soc
 }
 
 ssize_t lp::hook::sendmsg(int fd, const msghdr* msg, int flags) noexcept {
+    if (msg != nullptr && !addressed(msg->msg_name, msg->msg_namelen) && fdtable::relayed(fd))
+        return udp_relay::send_connected(fd, msg->msg_iov, msg->msg_iovlen, flags);
     if (msg == nullptr || !addressed(msg->msg_name, msg->msg_namelen))
         return lp::marker::sendmsg(fd, msg, flags);
     return send_addressed("sendmsg", fd, *msg, flags);
 }
 
 int lp::hook::sendmmsg(int fd, mmsghdr* vec, unsigned n, int flags) noexcept {
+    if (vec != nullptr && fdtable::relayed(fd)) return one_by_one(fd, vec, n, flags);
     unsigned first = vec == nullptr ? n : first_addressed(vec, n);
     if (first == n) return lp::marker::sendmmsg(fd, vec, n, flags);
     sock s = inspect(fd);
     if (s.type < 0) return lp::marker::sendmmsg(fd, vec, n, flags);
     if (s.tcp) return tcp_sendmmsg(fd, vec, n, flags, first);
+    if (config::get().udp && s.type == SOCK_DGRAM) return one_by_one(fd, vec, n, flags);
     policy::decision refused;
     bool to_responder = false;
     unsigned ok = allowed_prefix(s, vec, n, refused, to_responder);

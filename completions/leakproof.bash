@@ -92,7 +92,7 @@ _leakproof()
 
     COMPREPLY=($(compgen -W "-p --proxy --tor --pipeline --optimistic
         --no-optimistic -u --user --pass --password -i
-        --isolate --isolate= -q --quiet -v --verbose --timeout --exclude --proxy-loopback --udp
+        --isolate --isolate= -q --quiet -v --verbose --timeout --exclude --proxy-loopback --udp --inbound
         --log-file --supervise --require-supervisor --chain --hop-timeout --route --config
         --print-config --shell --env --check -h --help --version --" -- "$cur"))
     [[ ${COMPREPLY-} == *= ]] && compopt -o nospace

@@ -10,6 +10,7 @@
 #include <new>
 #include <utility>
 
+#include "interposer/inbound.hpp"
 #include "interposer/pending.hpp"
 #include "interposer/udp_relay.hpp"
 #include "runtime/real.hpp"
@@ -30,7 +31,8 @@ enum mark : std::uint8_t {
     epoll_set = 2,
     dns_asked = 4,
     dns_unconnected = 8,
-    relay_held = 16
+    relay_held = 16,
+    listener_held = 32,  // `listener` holds a reference to a BIND (inbound.hpp)
 };
 
 struct slot {
@@ -40,6 +42,7 @@ struct slot {
     std::atomic<std::uint8_t> marks{0};
     async::entry* handshake = nullptr;             // under mu
     udp_relay::association* relay = nullptr;       // under mu
+    inbound::listener* listener = nullptr;         // under mu
     std::vector<epoll_record>* records = nullptr;  // under mu
     alignas(8) unsigned char addr[sizeof(sockaddr_in6)]{};
 };
@@ -83,6 +86,7 @@ void forget_locked(int fd, slot& s) noexcept {
     delete s.records;
     s.records = nullptr;
     if (s.relay != nullptr) udp_relay::release(std::exchange(s.relay, nullptr));
+    if (s.listener != nullptr) inbound::dropped(std::exchange(s.listener, nullptr));
     if (s.marks.load(std::memory_order_relaxed) & epoll_set) drop_records_in(fd);
     s.marks.store(0, std::memory_order_relaxed);
 }
@@ -212,6 +216,30 @@ void set_association(int fd, udp_relay::association* a) noexcept {
     s->marks.fetch_or(relay_held, std::memory_order_release);
 }
 
+bool listening_fast(int fd) noexcept {
+    slot* s = at(fd);
+    return s != nullptr && (s->marks.load(std::memory_order_acquire) & listener_held);
+}
+
+inbound::listener* listening(int fd) noexcept {
+    slot* s = at(fd);
+    return s != nullptr ? s->listener : nullptr;
+}
+
+void set_listening(int fd, inbound::listener* l) noexcept {
+    slot* s = at(fd);
+    if (s == nullptr) {
+        if (l != nullptr) inbound::dropped(l);
+        return;
+    }
+    if (s->listener != nullptr) inbound::dropped(s->listener);
+    s->listener = l;
+    if (l != nullptr)
+        s->marks.fetch_or(listener_held, std::memory_order_release);
+    else
+        s->marks.fetch_and(static_cast<std::uint8_t>(~listener_held), std::memory_order_release);
+}
+
 bool asked_dns(int fd) noexcept {
     slot* s = at(fd);
     return s != nullptr && (s->marks.load(std::memory_order_relaxed) & dns_asked);
@@ -294,9 +322,10 @@ void copy(int from, int to) noexcept {
     if (a == nullptr || b == nullptr || from == to) return;
     // dup2()/dup3() onto an open descriptor closed it first.
     forget(to);
-    if (a->marks.load(std::memory_order_acquire) & relay_held) {
+    if (a->marks.load(std::memory_order_acquire) & (relay_held | listener_held)) {
         auto lk = guard();
         if (a->relay != nullptr) set_association(to, udp_relay::share(a->relay));
+        if (a->listener != nullptr) set_listening(to, inbound::share(a->listener));
     }
     int st = a->state.load(std::memory_order_acquire);
     if (in_handshake(st)) {

@@ -41,6 +41,9 @@ struct entry;  // a handshake under way (pending.cpp)
 namespace lp::udp_relay {
 struct association;  // a UDP socket's relay (udp_relay.cpp)
 }
+namespace lp::inbound {
+struct listener;  // a listening socket's BIND (inbound.cpp)
+}
 
 namespace lp::fdtable {
 
@@ -118,6 +121,13 @@ std::unique_lock<std::mutex> guard() noexcept;
 // slot then holds one of its references, which forget() gives back).
 udp_relay::association* association(int fd) noexcept;
 void set_association(int fd, udp_relay::association* a) noexcept;
+
+// --inbound: a listening socket's BIND at the proxy. listening_fast() is one
+// atomic load; the others under guard() (set_listening takes over one
+// reference, and gives the old one back).
+bool listening_fast(int fd) noexcept;
+inbound::listener* listening(int fd) noexcept;
+void set_listening(int fd, inbound::listener* l) noexcept;
 
 // Under guard(): the handshake under way on fd, or nullptr.
 async::entry* handshake(int fd) noexcept;

@@ -20,6 +20,7 @@
 #include "interposer/fdtable.hpp"
 #include "interposer/hooks.hpp"
 #include "interposer/hooks/epoll.hpp"
+#include "interposer/inbound.hpp"
 #include "leakproof/error.hpp"
 #include "leakproof/handshake.hpp"
 #include "runtime/config.hpp"
@@ -158,6 +159,7 @@ int errno_of(std::error_code ec) noexcept {
 }
 
 void established(const entry& e, int fd) noexcept {
+    inbound::note_proxied(e.d);
     fdtable::established(fd, reinterpret_cast<const sockaddr*>(&e.peer), e.peer_len,
                          e.caller_waits);
 }

@@ -72,6 +72,10 @@ void resolve() noexcept {
     load(table.sendfile64, "sendfile64");
     load(table.splice, "splice");
     load(table.shutdown, "shutdown");
+    load(table.listen, "listen");
+    load(table.accept, "accept");
+    load(table.accept4, "accept4");
+    load(table.getsockname, "getsockname");
 }
 
 // At load time, see real.hpp. fn() still works before this runs (another

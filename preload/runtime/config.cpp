@@ -216,6 +216,7 @@ void read(settings& out, lookup source) noexcept {
     int dns = parse_int(r(env::dns), 0);
     out.dns_port = dns > 0 && dns < 65536 ? dns : 0;
     out.udp = r(env::udp) == "1";
+    out.inbound = r(env::inbound) == "1";
     out.log_level = parse_int(r(env::log_level), 1);
     copy(out.log_file, sizeof out.log_file, r(env::log_file));
 }

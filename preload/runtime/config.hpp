@@ -37,6 +37,9 @@ struct settings {
     // --udp: datagrams go through the first proxy's UDP ASSOCIATE relay
     // (interposer/udp_relay.hpp) instead of being refused.
     bool udp = false;
+    // --inbound: a listening TCP socket gets a SOCKS BIND at the first proxy
+    // (interposer/inbound.hpp).
+    bool inbound = false;
     int log_level = 1;
     char log_file[256] = "";
     char map_path[256] = "";  // the shared placeholder map; "": none (placeholder.hpp)

@@ -85,6 +85,9 @@ inline constexpr char dns[] = "LEAKPROOF_DNS";
 // Read by runtime/config, written by wrapper/environment.cpp (--udp, config
 // key udp): "1" when datagrams go through the first proxy's UDP relay.
 inline constexpr char udp[] = "LEAKPROOF_UDP";
+// Read by runtime/config, written by wrapper/environment.cpp (--inbound,
+// config key inbound): "1" when a listening socket gets a SOCKS BIND.
+inline constexpr char inbound[] = "LEAKPROOF_INBOUND";
 
 // The wrapper's own input, written by the user and read by wrapper/options
 // before any of the above exists: the proxies when no -p is given.

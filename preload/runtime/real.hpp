@@ -74,6 +74,11 @@ struct functions {
     ssize_t (*sendfile64)(int, int, off64_t*, size_t);
     ssize_t (*splice)(int, loff_t*, int, loff_t*, size_t, unsigned);
     int (*shutdown)(int, int);
+    // Listening sockets, for --inbound (interposer/inbound.hpp).
+    int (*listen)(int, int);
+    int (*accept)(int, sockaddr*, socklen_t*);
+    int (*accept4)(int, sockaddr*, socklen_t*, int);
+    int (*getsockname)(int, sockaddr*, socklen_t*);
 };
 
 // The resolved table; never null members after the first call (a missing

@@ -27,7 +27,7 @@ constinit const functions table{
     ::readv,    ::writev,      ::recv,         ::send,         ::recvfrom,    ::recvmsg,
     __read_chk, __recv_chk,    __recvfrom_chk, __poll_chk,     ::execve,      ::execvpe,
     ::fexecve,  ::posix_spawn, ::posix_spawnp, ::recvmmsg,     ::sendfile,    ::sendfile64,
-    ::splice,   ::shutdown,
+    ::splice,   ::shutdown,    ::listen,       ::accept,       ::accept4,     ::getsockname,
 };
 
 }  // namespace

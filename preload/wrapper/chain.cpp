@@ -88,10 +88,17 @@ void set_optimistic(std::vector<leakproof::proxy>& chain, const options& o) {
     }
 }
 
-// --udp needs what UDP ASSOCIATE needs: one SOCKS5 proxy (the relay is the
+// --inbound (BIND) and --udp are asked of the first proxy alone. --udp needs
+// what UDP ASSOCIATE needs: one SOCKS5 proxy (the relay is the
 // first hop's; a datagram cannot ride a chain's streams), and not Tor,
 // which has no UDP.
 void check_udp(const std::vector<leakproof::proxy>& chain, const options& o) {
+    if (o.inbound && o.tor)
+        throw usage_error{"--inbound cannot be used with --tor: Tor has no BIND"};
+    if (o.inbound && chain.size() > 1)
+        throw usage_error{
+            "--inbound needs a single proxy: BIND is asked of the first proxy, "
+            "which a chain's later hops would not see"};
     if (!o.udp) return;
     if (o.tor)
         throw usage_error{

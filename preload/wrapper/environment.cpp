@@ -69,6 +69,7 @@ environment interposer_env(const options& o, const std::vector<leakproof::proxy>
         {env::unsupervised, "0"},
         {env::dns, ""},
         {env::udp, o.udp ? "1" : "0"},
+        {env::inbound, o.inbound ? "1" : "0"},
     };
     if (!o.log_file.empty()) vars.emplace_back(env::log_file, o.log_file);
     // --supervise: the supervisor alone, for where LD_PRELOAD is unwelcome.

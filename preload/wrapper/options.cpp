@@ -94,6 +94,8 @@ void apply_setting(options& o, const std::string& where, const std::string& key,
                 o.optimistic = truthy(value) ? options::eagerness::on : options::eagerness::off;
         } else if (key == "udp") {
             o.udp = o.udp || truthy(value);
+        } else if (key == "inbound") {
+            o.inbound = o.inbound || truthy(value);
         } else if (key == "proxy_loopback") {
             o.proxy_loopback = o.proxy_loopback || truthy(value);
         } else if (key == "require_supervisor") {
@@ -303,6 +305,8 @@ options parse(int argc, char** argv) {
             o.proxy_loopback = true;
         else if (a == "--udp")
             o.udp = true;
+        else if (a == "--inbound")
+            o.inbound = true;
         else if (a == "--supervise")
             o.supervise = true;
         else if (a == "--require-supervisor")
@@ -334,6 +338,7 @@ const char* usage_text() noexcept {
     return "usage: leakproof [-p URL]... [--tor] [--pipeline] [--[no-]optimistic] [-u USER]\n"
            "                 [--pass PASS] [-i] [-q] [-v...] [--timeout S]\n"
            "                 [--exclude CIDR[:PORT]]... [--proxy-loopback] [--udp]\n"
+           "                 [--inbound]\n"
            "                 [--log-file FILE] [--supervise] [--require-supervisor]\n"
            "                 [--chain MODE] [--hop-timeout S] [--route PATTERN=TARGET]...\n"
            "                 [--config FILE] [--] COMMAND [ARGS...]\n"
@@ -368,6 +373,9 @@ const char* usage_text() noexcept {
            "      --proxy-loopback   send loopback destinations through the proxy too\n"
            "      --udp              send UDP through the first proxy's relay (SOCKS5 UDP\n"
            "                         ASSOCIATE; one proxy, not Tor) instead of refusing it\n"
+           "      --inbound          a socket the program listens on gets a SOCKS BIND at\n"
+           "                         the first proxy (active FTP): its address is the\n"
+           "                         proxy's, accept() returns the connection the proxy got\n"
            "      --log-file FILE    log there instead of stderr ($LEAKPROOF_LOG_FILE)\n"
            "      --supervise        no LD_PRELOAD: the seccomp supervisor alone checks\n"
            "                         every connect (it always watches the whole tree)\n"
@@ -473,6 +481,7 @@ std::string format_config(const options& o) {
         put("optimistic", o.optimistic == options::eagerness::on ? "on" : "off");
     if (o.proxy_loopback) put("proxy_loopback", "on");
     if (o.udp) put("udp", "on");
+    if (o.inbound) put("inbound", "on");
     if (o.require_supervisor) put("require_supervisor", "on");
     if (o.verbosity == 0) put("quiet", "on");
     if (!o.log_file.empty()) put("log_file", o.log_file);

@@ -20,7 +20,8 @@ struct options {
     double timeout = 120;
     std::vector<std::string> excludes;
     bool proxy_loopback = false;
-    bool udp = false;  // --udp: datagrams through the first proxy's UDP relay
+    bool udp = false;      // --udp: datagrams through the first proxy's UDP relay
+    bool inbound = false;  // --inbound: listening sockets get a SOCKS BIND
     // --tor: the first proxy is Tor (default socks5h://127.0.0.1:9050, not
     // $LEAKPROOF_PROXY or the config file's proxies), pipelined handshake.
     bool tor = false;

@@ -132,15 +132,17 @@ def shadowsocks_case():
 
 
 def socat_case():
-    """socat's UDP client (connect, then write and read) through dante."""
-    echo = UdpEcho()
-    r = pltest.run_wrapped(WRAPPER, ["socat", "-T", "3", "-", f"UDP:127.0.0.1:{echo.port}"],
-                           pltest.Dns(), pltest.dante(), ["--udp", "--proxy-loopback"],
-                           input="hello\n")
-    if "echo:hello" not in r.stdout:
-        fail("socat did not get the echo")
-    if not echo.sources:
-        fail("nothing reached the echo")
+    """socat's UDP client (connect, then write and read) through dante and
+    through shadowsocks-libev."""
+    for proxy in (pltest.dante(), f"socks5h://127.0.0.1:{lptest.shadowsocks().port}"):
+        echo = UdpEcho()
+        r = pltest.run_wrapped(WRAPPER, ["socat", "-T", "3", "-", f"UDP:127.0.0.1:{echo.port}"],
+                               pltest.Dns(), proxy, ["--udp", "--proxy-loopback"],
+                               input="hello\n")
+        if "echo:hello" not in r.stdout:
+            fail(f"socat did not get the echo through {proxy}")
+        if not echo.sources:
+            fail("nothing reached the echo")
 
 
 def refused_case():

@@ -14,6 +14,7 @@
 #include "interposer/dns_redirect.hpp"
 #include "interposer/fdtable.hpp"
 #include "interposer/hooks.hpp"
+#include "interposer/inbound.hpp"
 #include "interposer/pending.hpp"
 #include "interposer/udp_relay.hpp"
 #include "leakproof/error.hpp"
@@ -80,6 +81,7 @@ int proxied_connect(int fd, const sockaddr* sa, socklen_t len, const lp::policy:
         return -1;
     }
     lp::fdtable::established(fd, sa, len, true);  // a second connect() gets EISCONN
+    lp::inbound::note_proxied(d);
     return 0;
 }
 
@@ -114,6 +116,7 @@ int lp::hook::connect(int fd, const sockaddr* sa, socklen_t len, bool may_defer)
     if (sa == nullptr || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
         return lp::marker::connect(fd, sa, len);
     if (int rc = 0; answered_by_table(fd, rc)) return rc;
+    lp::inbound::forget_unused(fd);
     int type = socket_info(fd, SO_TYPE);
     if (type < 0) return lp::marker::connect(fd, sa, len);  // not a socket: let the kernel say so
     // On a SOCK_DGRAM socket this is what keeps a later send()/write() from

@@ -77,7 +77,7 @@ TEST_CASE("config: every variable environment.hpp names is read here") {
     for (const char* name :
          {e::proxies, e::timeout_ms, e::exclude, e::proxy_loopback, e::tor, e::log_level,
           e::log_file, e::isolate, e::map, e::async, e::credentials, e::unsupervised,
-          e::supervisor_pid, e::optimistic, e::dns}) {
+          e::supervisor_pid, e::optimistic, e::dns, e::udp, e::inbound}) {
         CAPTURE(std::string{name});
         CHECK(asked.count(name) == 1);
     }

@@ -16,7 +16,6 @@
 #include <utility>
 
 #include "interposer/fdtable.hpp"
-#include "interposer/hooks.hpp"
 #include "leakproof/error.hpp"
 #include "leakproof/handshake.hpp"
 #include "runtime/config.hpp"
@@ -62,12 +61,44 @@ std::error_code sys(int e) noexcept {
     return {e, std::generic_category()};
 }
 
+int sock_opt(int fd, int opt) noexcept {
+    int v = -1;
+    socklen_t len = sizeof v;
+    return real::fn().getsockopt(fd, SOL_SOCKET, opt, &v, &len) == 0 ? v : -1;
+}
+
 // `a`:`port` (a SOCKS address, IPv4 or IPv6) in `domain`'s socket address.
 socklen_t to_sockaddr(const leakproof::address& a, std::uint16_t port, int domain,
                       sockaddr_storage& out) noexcept {
-    net::endpoint e;
-    e.port = port;
-    return net::from_socks(a, e.addr) ? net::to_sockaddr(e, domain, out) : 0;
+    std::memset(&out, 0, sizeof out);
+    net::ip ip;
+    if (a.type == leakproof::address::kind::ipv4) {
+        ip.b[10] = ip.b[11] = 0xff;
+        std::memcpy(ip.b.data() + 12, a.ip.data(), 4);
+    } else if (a.type == leakproof::address::kind::ipv6) {
+        std::memcpy(ip.b.data(), a.ip.data(), 16);
+    } else {
+        return 0;
+    }
+    if (domain == AF_INET) {
+        if (!ip.is_v4()) return 0;
+        auto& in = reinterpret_cast<sockaddr_in&>(out);
+        in.sin_family = AF_INET;
+        in.sin_port = htons(port);
+        std::memcpy(&in.sin_addr, ip.b.data() + 12, 4);
+        return sizeof in;
+    }
+    auto& in6 = reinterpret_cast<sockaddr_in6&>(out);
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(port);
+    std::memcpy(&in6.sin6_addr, ip.b.data(), 16);
+    return sizeof in6;
+}
+
+leakproof::address first_hop_address() noexcept {
+    const auto& ip = config::get().first_hop_ep.addr;
+    if (ip.is_v4()) return leakproof::address::ipv4({ip.b[12], ip.b[13], ip.b[14], ip.b[15]});
+    return leakproof::address::ipv6(ip.b);
 }
 
 void log_line(log::level lvl, const char* what, std::error_code ec) noexcept {
@@ -95,7 +126,9 @@ std::error_code ask_to_listen(listener& l) noexcept {
             std::memcpy(l.name, last.name, last.name_len);
             target = leakproof::address::host_name({l.name, last.name_len});
         } else {
-            target = net::to_socks(last.ip.addr);
+            const auto& b = last.ip.addr.b;
+            target = last.ip.addr.is_v4() ? leakproof::address::ipv4({b[12], b[13], b[14], b[15]})
+                                          : leakproof::address::ipv6(b);
         }
         port = last.ip.port;
     }
@@ -108,8 +141,8 @@ std::error_code ask_to_listen(listener& l) noexcept {
     if (!ec) ec = tunnel::drive(l.proxy, *l.hs, dl);
     if (ec) return ec;
     const auto& r = l.hs->result();
-    auto bound = r.means_proxy_address() ? net::to_socks(cfg.first_hop_ep.addr) : r.bound;
-    l.announced_len = to_sockaddr(bound, r.port, l.domain, l.announced);
+    l.announced_len = to_sockaddr(r.means_proxy_address() ? first_hop_address() : r.bound, r.port,
+                                  l.domain, l.announced);
     return l.announced_len == 0 ? std::error_code{leakproof::error::bad_address_type}
                                 : std::error_code{};
 }
@@ -173,6 +206,14 @@ void wait_for_peer(listener* l, int fd) noexcept {
     release(l);
 }
 
+bool same(const sockaddr_storage& a, socklen_t a_len, const sockaddr_storage& b,
+          socklen_t b_len) noexcept {
+    net::endpoint x, y;
+    return net::from_sockaddr(reinterpret_cast<const sockaddr*>(&a), a_len, x) &&
+           net::from_sockaddr(reinterpret_cast<const sockaddr*>(&b), b_len, y) &&
+           x.addr.b == y.addr.b && x.port == y.port;
+}
+
 listener* acquire(int fd) noexcept {
     auto lk = fdtable::guard();
     listener* l = fdtable::listening(fd);
@@ -204,8 +245,8 @@ int hand_over(listener& l, int flags, sockaddr* sa, socklen_t* len) noexcept {
 // proxied connection whose peer the BIND can name.
 bool candidate(int fd, int& domain) noexcept {
     if (!config::get().inbound) return false;
-    domain = hook::socket_info(fd, SO_DOMAIN);
-    if (hook::socket_info(fd, SO_TYPE) != SOCK_STREAM || (domain != AF_INET && domain != AF_INET6))
+    domain = sock_opt(fd, SO_DOMAIN);
+    if (sock_opt(fd, SO_TYPE) != SOCK_STREAM || (domain != AF_INET && domain != AF_INET6))
         return false;
     std::lock_guard lock{last.mu};
     return last.set;
@@ -241,7 +282,7 @@ bool about_to_listen(int fd) noexcept {
         return false;
     len = sizeof ss;
     if (real::fn().getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) == 0) return false;
-    return hook::socket_info(fd, SO_ACCEPTCONN) == 0;
+    return sock_opt(fd, SO_ACCEPTCONN) == 0;
 }
 
 }  // namespace
@@ -305,8 +346,7 @@ bool accept(int fd, sockaddr* sa, socklen_t* len, int flags, int& rc) noexcept {
     rc = real::fn().accept4(fd, reinterpret_cast<sockaddr*>(&from), &from_len, flags);
     int saved = errno;
     if (rc >= 0 && l->arrived.load(std::memory_order_acquire) &&
-        net::same_endpoint(reinterpret_cast<sockaddr*>(&from), from_len,
-                           reinterpret_cast<sockaddr*>(&l->wake_from), l->wake_from_len)) {
+        same(from, from_len, l->wake_from, l->wake_from_len)) {
         real::fn().close(rc);  // the wake-up connection: the peer's is ours
         rc = hand_over(*l, flags, sa, len);
         auto lk = fdtable::guard();

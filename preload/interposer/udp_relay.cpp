@@ -13,7 +13,6 @@
 #include <system_error>
 
 #include "interposer/fdtable.hpp"
-#include "interposer/hooks.hpp"
 #include "leakproof/error.hpp"
 #include "leakproof/handshake.hpp"
 #include "runtime/config.hpp"
@@ -51,20 +50,60 @@ std::error_code sys(int e) noexcept {
 // The largest datagram a relay can hand over (64 KiB minus IP and UDP headers).
 constexpr std::size_t max_datagram = 65535;
 
+// `ip:port` as a socket address of `domain` (an IPv4 one as v4-mapped on an
+// AF_INET6 socket); 0 when the family cannot carry it.
+socklen_t to_sockaddr(const net::ip& ip, std::uint16_t port, int domain,
+                      sockaddr_storage& out) noexcept {
+    std::memset(&out, 0, sizeof out);
+    if (domain == AF_INET) {
+        if (!ip.is_v4()) return 0;
+        auto& in = reinterpret_cast<sockaddr_in&>(out);
+        in.sin_family = AF_INET;
+        in.sin_port = htons(port);
+        std::memcpy(&in.sin_addr, ip.b.data() + 12, 4);
+        return sizeof in;
+    }
+    auto& in6 = reinterpret_cast<sockaddr_in6&>(out);
+    in6.sin6_family = AF_INET6;
+    in6.sin6_port = htons(port);
+    std::memcpy(&in6.sin6_addr, ip.b.data(), 16);
+    return sizeof in6;
+}
+
 // A SOCKS address as our ip: IPv4, IPv6, or a name as its placeholder.
 bool to_ip(const leakproof::address& a, int domain, net::ip& out) noexcept {
-    if (a.type != leakproof::address::kind::name) return net::from_socks(a, out);
-    std::uint32_t index;
-    if (!placeholder::assign(a.name, index)) return false;
-    if (domain == AF_INET) {
-        std::uint8_t v4[4];
-        placeholder::v4_of(index, v4);
-        return net::from_socks(leakproof::address::ipv4({v4[0], v4[1], v4[2], v4[3]}), out);
+    out = {};
+    switch (a.type) {
+        case leakproof::address::kind::ipv4:
+            out.b[10] = out.b[11] = 0xff;
+            std::memcpy(out.b.data() + 12, a.ip.data(), 4);
+            return true;
+        case leakproof::address::kind::ipv6:
+            std::memcpy(out.b.data(), a.ip.data(), 16);
+            return true;
+        case leakproof::address::kind::name: {
+            std::uint32_t index;
+            if (!placeholder::assign(a.name, index)) return false;
+            if (domain == AF_INET) {
+                std::uint8_t v4[4];
+                placeholder::v4_of(index, v4);
+                out.b[10] = out.b[11] = 0xff;
+                std::memcpy(out.b.data() + 12, v4, 4);
+            } else {
+                std::uint8_t v6[16];
+                placeholder::v6_of(index, v6);
+                std::memcpy(out.b.data(), v6, 16);
+            }
+            return true;
+        }
+        case leakproof::address::kind::none: return false;
     }
-    std::uint8_t v6[16];
-    placeholder::v6_of(index, v6);
-    std::memcpy(out.b.data(), v6, 16);
-    return true;
+    return false;
+}
+
+leakproof::address socks_address(const net::ip& ip) noexcept {
+    if (ip.is_v4()) return leakproof::address::ipv4({ip.b[12], ip.b[13], ip.b[14], ip.b[15]});
+    return leakproof::address::ipv6(ip.b);
 }
 
 // UDP ASSOCIATE through the first proxy, on a connection of our own.
@@ -92,7 +131,7 @@ std::error_code associate(int domain, association& a) noexcept {
         real::fn().close(fd);
         return leakproof::error::bad_address_type;
     }
-    a.relay_len = net::to_sockaddr({relay_ip, r.port}, domain, a.relay);
+    a.relay_len = to_sockaddr(relay_ip, r.port, domain, a.relay);
     if (a.relay_len == 0) {
         real::fn().close(fd);
         return sys(EAFNOSUPPORT);  // an IPv6 relay for an AF_INET socket
@@ -118,6 +157,12 @@ void report(const policy::decision& d, std::error_code ec) noexcept {
     log::emit(lvl, ln);
 }
 
+int socket_domain(int fd) noexcept {
+    int v = -1;
+    socklen_t len = sizeof v;
+    return real::fn().getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) == 0 ? v : -1;
+}
+
 // fd's association with a reference for the caller, set up first when
 // fd has none; nullptr with errno (and one log line) when it cannot be.
 association* acquire(int fd, const policy::decision& d) noexcept {
@@ -125,7 +170,10 @@ association* acquire(int fd, const policy::decision& d) noexcept {
         auto lk = fdtable::guard();
         if (association* a = fdtable::association(fd)) return share(a);
     }
-    if (hook::socket_info(fd, SO_PROTOCOL) != IPPROTO_UDP) {
+    int protocol = -1;
+    socklen_t plen = sizeof protocol;
+    real::fn().getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &plen);
+    if (protocol != IPPROTO_UDP) {
         // A ping socket (SOCK_DGRAM, ICMP) or UDP-Lite: the relay speaks UDP.
         auto r = d;
         r.reason = "only UDP sockets go through the proxy's relay";
@@ -133,7 +181,7 @@ association* acquire(int fd, const policy::decision& d) noexcept {
         errno = EPERM;
         return nullptr;
     }
-    int domain = hook::socket_info(fd, SO_DOMAIN);
+    int domain = socket_domain(fd);
     auto* made = new (std::nothrow) association;
     if (made == nullptr) {
         errno = ENOMEM;
@@ -213,7 +261,15 @@ ssize_t wrapped_send(int fd, association& a, const leakproof::address& dest, std
 
 leakproof::address destination_of(const policy::decision& d) noexcept {
     if (d.by_name) return leakproof::address::host_name({d.name, d.name_len});
-    return net::to_socks(d.target.addr);
+    return socks_address(d.target.addr);
+}
+
+bool same_address(const sockaddr_storage& a, socklen_t a_len, const sockaddr_storage& b,
+                  socklen_t b_len) noexcept {
+    net::endpoint x, y;
+    return net::from_sockaddr(reinterpret_cast<const sockaddr*>(&a), a_len, x) &&
+           net::from_sockaddr(reinterpret_cast<const sockaddr*>(&b), b_len, y) &&
+           x.addr.b == y.addr.b && x.port == y.port;
 }
 
 // Copies `payload` into the program's pieces; the bytes copied.
@@ -276,7 +332,7 @@ ssize_t send_connected(int fd, const iovec* iov, std::size_t count, int flags) n
     } else {
         auto dest = a->peer_name_len > 0
                         ? leakproof::address::host_name({a->peer_name, a->peer_name_len})
-                        : net::to_socks(a->peer_ip.addr);
+                        : socks_address(a->peer_ip.addr);
         n = wrapped_send(fd, *a, dest, a->peer_ip.port, iov, count, nullptr, flags);
     }
     int saved = errno;
@@ -306,8 +362,7 @@ ssize_t receive(int fd, const iovec* iov, std::size_t count, int flags, sockaddr
         ssize_t n = real::fn().recvmsg(fd, &h, flags & ~MSG_TRUNC);
         if (n < 0) break;
         leakproof::udp_datagram dg;
-        bool ours = net::same_endpoint(reinterpret_cast<sockaddr*>(&from), h.msg_namelen,
-                                       reinterpret_cast<sockaddr*>(&a->relay), a->relay_len) &&
+        bool ours = same_address(from, h.msg_namelen, a->relay, a->relay_len) &&
                     !leakproof::parse_udp_datagram({buf, static_cast<std::size_t>(n)}, dg);
         net::ip source;
         if (!ours || !to_ip(dg.source, domain, source)) {
@@ -324,7 +379,7 @@ ssize_t receive(int fd, const iovec* iov, std::size_t count, int flags, sockaddr
             // it (a placeholder stays the placeholder, though the relay
             // names the address the proxy resolved it to).
             sockaddr_storage src;
-            socklen_t src_len = net::to_sockaddr({source, dg.port}, domain, src);
+            socklen_t src_len = to_sockaddr(source, dg.port, domain, src);
             {
                 auto lk = fdtable::guard();
                 if (a->connected) {

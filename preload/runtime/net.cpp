@@ -61,47 +61,6 @@ bool from_sockaddr(const sockaddr* sa, socklen_t len, endpoint& out) noexcept {
     return false;
 }
 
-socklen_t to_sockaddr(const endpoint& e, int domain, sockaddr_storage& out) noexcept {
-    std::memset(&out, 0, sizeof out);
-    if (domain == AF_INET) {
-        if (!e.addr.is_v4()) return 0;
-        auto& in = reinterpret_cast<sockaddr_in&>(out);
-        in.sin_family = AF_INET;
-        in.sin_port = htons(e.port);
-        std::memcpy(&in.sin_addr, e.addr.b.data() + 12, 4);
-        return sizeof in;
-    }
-    auto& in6 = reinterpret_cast<sockaddr_in6&>(out);
-    in6.sin6_family = AF_INET6;
-    in6.sin6_port = htons(e.port);
-    std::memcpy(&in6.sin6_addr, e.addr.b.data(), 16);
-    return sizeof in6;
-}
-
-bool same_endpoint(const sockaddr* a, socklen_t a_len, const sockaddr* b,
-                   socklen_t b_len) noexcept {
-    endpoint x, y;
-    return from_sockaddr(a, a_len, x) && from_sockaddr(b, b_len, y) && x.addr.b == y.addr.b &&
-           x.port == y.port;
-}
-
-bool from_socks(const leakproof::address& a, ip& out) noexcept {
-    out = {};
-    if (a.type == leakproof::address::kind::ipv4) {
-        std::memcpy(out.b.data(), mapped_prefix, 12);
-        std::memcpy(out.b.data() + 12, a.ip.data(), 4);
-        return true;
-    }
-    if (a.type != leakproof::address::kind::ipv6) return false;
-    std::memcpy(out.b.data(), a.ip.data(), 16);
-    return true;
-}
-
-leakproof::address to_socks(const ip& a) noexcept {
-    if (a.is_v4()) return leakproof::address::ipv4({a.b[12], a.b[13], a.b[14], a.b[15]});
-    return leakproof::address::ipv6(a.b);
-}
-
 bool parse_ip(std::string_view text, ip& out) noexcept {
     char tmp[INET6_ADDRSTRLEN + 1];
     if (text.empty() || text.size() >= sizeof tmp) return false;

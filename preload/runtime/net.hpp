@@ -9,8 +9,6 @@
 #include <cstdint>
 #include <string_view>
 
-#include "leakproof/handshake.hpp"
-
 namespace lp::net {
 
 // An IPv4 address is kept as its v4-mapped IPv6 form, so one comparison
@@ -30,15 +28,6 @@ struct endpoint {
 // AF_INET / AF_INET6 only; false for anything else or a short length.
 bool from_sockaddr(const sockaddr* sa, socklen_t len, endpoint& out) noexcept;
 bool parse_ip(std::string_view text, ip& out) noexcept;
-// `e` as a socket address of `domain` (an IPv4 one v4-mapped on an AF_INET6
-// socket); 0 when an AF_INET socket cannot carry it.
-socklen_t to_sockaddr(const endpoint& e, int domain, sockaddr_storage& out) noexcept;
-// Whether two socket addresses name the same address and port (an IPv4
-// address and its v4-mapped form alike).
-bool same_endpoint(const sockaddr* a, socklen_t a_len, const sockaddr* b, socklen_t b_len) noexcept;
-// A SOCKS address as ours: false for a name (never resolved here) or none.
-bool from_socks(const leakproof::address& a, ip& out) noexcept;
-leakproof::address to_socks(const ip& a) noexcept;
 
 // CIDR[:PORT]: 10.0.0.0/8, 192.168.1.5:8080, ::1, [fd00::/8]:443. Port 0 = any.
 struct cidr {
